@@ -1,0 +1,38 @@
+package io.moeflow.kernels;
+
+import java.util.logging.Logger;
+
+/**
+ * Chooses between the Vector API kernels and the scalar ones. The scalar path is taken when the system
+ * property {@code moeflow.kernels.scalar=true} forces it or when the Vector API does not work here
+ * (a native image without vector support, or the incubator module missing).
+ */
+public final class Kernels {
+    private Kernels() {}
+
+    private static final boolean VECTOR = detect();
+
+    public static boolean vectorEnabled() {
+        return VECTOR;
+    }
+
+    /** A line for the start-up log. */
+    public static String describe() {
+        if (!VECTOR) return "scalar kernels";
+        return "Vector API kernels, " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit";
+    }
+
+    private static boolean detect() {
+        if (Boolean.getBoolean("moeflow.kernels.scalar")) return false;
+        try {
+            float[] a = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+            var s = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+            float sum = jdk.incubator.vector.FloatVector.fromArray(s, a, 0)
+                    .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+            return sum > 0;
+        } catch (Throwable t) {
+            Logger.getLogger(Kernels.class.getName()).warning("Vector API unavailable, using scalar kernels: " + t);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+package io.moeflow.kernels;
+
+import java.lang.foreign.MemorySegment;
+
+/** Q4_K: placeholder until its kernels land. */
+final class Q4_KFormat implements TensorFormat {
+    @Override public GgmlType type() { return GgmlType.Q4_K; }
+    @Override public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) { throw new UnsupportedOperationException("Q4_K not implemented yet"); }
+    @Override public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) { throw new UnsupportedOperationException("Q4_K not implemented yet"); }
+    @Override public void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) { throw new UnsupportedOperationException("Q4_K not implemented yet"); }
+    @Override public void matmulScalar(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) { throw new UnsupportedOperationException("Q4_K not implemented yet"); }
+}

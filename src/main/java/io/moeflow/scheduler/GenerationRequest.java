@@ -1,0 +1,20 @@
+package io.moeflow.scheduler;
+
+import io.moeflow.engine.SamplingParams;
+import java.util.List;
+
+/**
+ * One generation: prompt token ids (already tokenized, BOS included where the model wants it), sampling
+ * parameters, limits and stop conditions. {@code id} is the caller's request id (echoed in every event).
+ */
+public record GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
+                                List<String> stopStrings, int[] stopTokens) {
+    public GenerationRequest {
+        if (id == null || id.isEmpty()) throw new IllegalArgumentException("request id is empty");
+        if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt is empty");
+        if (maxTokens < 0) throw new IllegalArgumentException("max_tokens must be >= 0, got " + maxTokens);
+        stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
+        stopTokens = stopTokens == null ? new int[0] : stopTokens;
+        if (sampling == null) sampling = SamplingParams.GREEDY;
+    }
+}
