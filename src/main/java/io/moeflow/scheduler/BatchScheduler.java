@@ -194,7 +194,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             while (true) {
                 lock.lock();
                 try {
-                    while (!closed && inbox.isEmpty() && running.isEmpty() && !cancelSignalled) wake.awaitUninterruptibly();
+                    // admit() leaves nothing waiting while nothing runs, so an idle loop sleeps here
+                    while (!closed && inbox.isEmpty() && running.isEmpty() && waiting.isEmpty() && !cancelSignalled) {
+                        wake.awaitUninterruptibly();
+                    }
                     if (closed) break;
                     waiting.addAll(inbox);
                     inbox.clear();
