@@ -1,7 +1,7 @@
 package io.moeflow.cli;
 
 import io.moeflow.gguf.GgufFile;
-import io.moeflow.gguf.GgufSummary;
+
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -15,7 +15,7 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (GgufFile f = GgufFile.open(model)) {
-            System.out.print(GgufSummary.describe(f));
+            System.out.println(f.architecture() + ", " + f.tensors().size() + " tensors");
         }
         return 0;
     }
