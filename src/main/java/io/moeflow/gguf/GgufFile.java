@@ -378,11 +378,12 @@ public final class GgufFile implements AutoCloseable {
         GgufArray a = arrayOrNull(key);
         if (a == null) return null;
         if (!(a.values() instanceof long[] l)) throw wrongType(key, metadata.get(key), "an ARRAY of integers");
+        boolean unsigned64 = a.elementType() == GgufValueType.UINT64; // raw bits: negative means >= 2^63
         int[] out = new int[l.length];
         for (int i = 0; i < l.length; i++) {
-            if (l[i] < Integer.MIN_VALUE || l[i] > Integer.MAX_VALUE)
+            if (l[i] < Integer.MIN_VALUE || l[i] > Integer.MAX_VALUE || unsigned64 && l[i] < 0)
                 throw new GgufException(path + ": metadata key '" + key + "' element " + i + " = "
-                        + (a.elementType() == GgufValueType.UINT64 ? Long.toUnsignedString(l[i]) : l[i]) + " does not fit in a 32-bit integer");
+                        + (unsigned64 ? Long.toUnsignedString(l[i]) : l[i]) + " does not fit in a 32-bit integer");
             out[i] = (int) l[i];
         }
         return out;

@@ -1,6 +1,5 @@
 package io.moeflow.gguf;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -9,47 +8,23 @@ import java.nio.file.Path;
 
 /** Builds GGUF files byte by byte for tests (including damaged ones the writer would never produce). */
 final class GgufBytes {
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final GgufEncoder enc = new GgufEncoder();
 
     /** Magic "GGUF", version, tensor count, metadata count. */
     static GgufBytes header(int version, long tensorCount, long kvCount) {
         return new GgufBytes().raw("GGUF".getBytes(StandardCharsets.US_ASCII)).u32(version).u64(tensorCount).u64(kvCount);
     }
 
-    GgufBytes raw(byte[] b) {
-        out.writeBytes(b);
-        return this;
-    }
-
-    GgufBytes u8(int v) {
-        out.write(v);
-        return this;
-    }
-
-    GgufBytes u16(int v) {
-        return u8(v).u8(v >>> 8);
-    }
-
-    GgufBytes u32(int v) {
-        return u16(v).u16(v >>> 16);
-    }
-
-    GgufBytes u64(long v) {
-        return u32((int) v).u32((int) (v >>> 32));
-    }
-
-    GgufBytes f32(float v) {
-        return u32(Float.floatToRawIntBits(v));
-    }
-
-    GgufBytes f64(double v) {
-        return u64(Double.doubleToRawLongBits(v));
-    }
-
-    GgufBytes str(String s) {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        return u64(b.length).raw(b);
-    }
+    GgufBytes raw(byte[] b) { enc.raw(b); return this; }
+    GgufBytes u8(int v) { enc.u8(v); return this; }
+    GgufBytes u16(int v) { enc.u16(v); return this; }
+    GgufBytes u32(int v) { enc.u32(v); return this; }
+    GgufBytes u64(long v) { enc.u64(v); return this; }
+    GgufBytes f32(float v) { enc.f32(v); return this; }
+    GgufBytes f64(double v) { enc.f64(v); return this; }
+    GgufBytes str(String s) { enc.str(s); return this; }
+    GgufBytes pad(int alignment) { enc.pad(alignment); return this; }
+    GgufBytes zeros(int n) { return raw(new byte[n]); }
 
     /** A metadata entry's key and type; the caller appends the value. */
     GgufBytes key(String key, GgufValueType type) {
@@ -71,23 +46,8 @@ final class GgufBytes {
         return u32(typeId).u64(offset);
     }
 
-    /** Zero bytes up to the next multiple of {@code alignment}. */
-    GgufBytes pad(int alignment) {
-        while (out.size() % alignment != 0) out.write(0);
-        return this;
-    }
-
-    GgufBytes zeros(int n) {
-        out.writeBytes(new byte[n]);
-        return this;
-    }
-
-    int size() {
-        return out.size();
-    }
-
     byte[] bytes() {
-        return out.toByteArray();
+        return enc.bytes();
     }
 
     Path writeTo(Path dir, String name) {
