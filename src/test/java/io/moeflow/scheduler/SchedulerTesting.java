@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.SamplingParams;
 import io.moeflow.model.Model;
-import java.nio.charset.StandardCharsets;
+import io.moeflow.tokenizer.TextStream;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,22 +17,28 @@ final class SchedulerTesting {
 
     private SchedulerTesting() {}
 
-    /**
-     * Text of the 64-token test vocabulary: letters, a space, the two bytes of "é" as separate tokens, "ab",
-     * digits, a newline; token 63 ends generation.
-     */
+    /** Text of token t of the 64-token test vocabulary: letters, digits, "é", "ab", space, newline; 63 ends generation. */
+    static String tokenText(int t) {
+        if (t < 26) return String.valueOf((char) ('a' + t));
+        if (t < 52) return String.valueOf((char) ('A' + t - 26));
+        if (t < 62) return String.valueOf((char) ('0' + t - 52));
+        return t == 62 ? "é" : ""; // 63: end of generation, renders as nothing
+    }
+
     static final Detokenizer TEXT = new Detokenizer() {
         @Override
-        public byte[] tokenBytes(int t) {
-            if (t < 26) return new byte[] {(byte) ('a' + t)};
-            if (t < 52) return new byte[] {(byte) ('A' + t - 26)};
-            if (t == 52) return new byte[] {' '};
-            if (t == 53) return new byte[] {(byte) 0xC3};
-            if (t == 54) return new byte[] {(byte) 0xA9};
-            if (t == 55) return "ab".getBytes(StandardCharsets.UTF_8);
-            if (t < 62) return new byte[] {(byte) ('0' + t - 56)};
-            if (t == 62) return new byte[] {'\n'};
-            return new byte[0];
+        public TextStream newStream() {
+            return new TextStream() {
+                @Override
+                public String push(int id) {
+                    return tokenText(id);
+                }
+
+                @Override
+                public String flush() {
+                    return "";
+                }
+            };
         }
 
         @Override
