@@ -43,27 +43,7 @@ class RealModelSchedulerTest {
      * Ids as text ("|id|") and tok512's EOS (2) as end of generation: enough for stop strings and stop tokens
      * without depending on the tokenizer's wiring.
      */
-    private static final Detokenizer IDS = new Detokenizer() {
-        @Override
-        public io.moeflow.tokenizer.TextStream newStream() {
-            return new io.moeflow.tokenizer.TextStream() {
-                @Override
-                public String push(int id) {
-                    return "|" + id + "|";
-                }
-
-                @Override
-                public String flush() {
-                    return "";
-                }
-            };
-        }
-
-        @Override
-        public boolean isEndOfGeneration(int token) {
-            return token == 2;
-        }
-    };
+    private static final Detokenizer IDS = Detokenizer.perToken(t -> "|" + t + "|", t -> t == 2);
 
     /** Different lengths, limits and stop conditions (a stop string, stop tokens, EOS). */
     private static List<GenerationRequest> requests(SamplingParams sampling, int stopToken, String stopString) {
