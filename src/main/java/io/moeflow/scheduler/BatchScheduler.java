@@ -65,6 +65,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
     private final ArrayList<Request> running = new ArrayList<>();
     private final ArrayList<Request> stepRequests = new ArrayList<>();
+    private final ArrayList<TokenEvent> stepEvents = new ArrayList<>();
+    private final ArrayList<Request> stepEventRequests = new ArrayList<>();
 
     private final Totals totals;
     private volatile int kvFreeBlocks;
@@ -92,6 +94,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         this.loop = new Thread(this::runLoop, "moeflow-step-loop");
         loop.setDaemon(true);
         loop.start();
+    }
+
+    public ModelInfo modelInfo() {
+        return info;
     }
 
     public SchedulerConfig config() {
@@ -194,7 +200,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             while (true) {
                 lock.lock();
                 try {
-                    while (!closed && inbox.isEmpty() && running.isEmpty() && !cancelSignalled) wake.awaitUninterruptibly();
+                    // admit() leaves nothing waiting while nothing runs, so an idle loop sleeps here
+                    while (!closed && inbox.isEmpty() && running.isEmpty() && waiting.isEmpty() && !cancelSignalled) {
+                        wake.awaitUninterruptibly();
+                    }
                     if (closed) break;
                     waiting.addAll(inbox);
                     inbox.clear();
@@ -333,12 +342,21 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             generated++;
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
-            r.emit(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
+            stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
                     finish != null ? r.usage() : null, null, null));
-            if (finish != null) r.complete();
+            stepEventRequests.add(r);
         }
+        // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
+        for (int i = 0; i < stepEvents.size(); i++) {
+            Request r = stepEventRequests.get(i);
+            TokenEvent e = stepEvents.get(i);
+            r.emit(e);
+            if (e.last()) r.complete();
+        }
+        stepEvents.clear();
+        stepEventRequests.clear();
     }
 
     /** Adds the next {@code n} pending tokens of r to the batch; logits for the last one if it ends the pending run. */

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationRequest;
-import java.nio.charset.StandardCharsets;
+import io.moeflow.tokenizer.TextStream;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -12,8 +12,18 @@ class SequenceTest {
     /** Token t is the letter 'a' + t; token 9 ends generation. */
     static final Detokenizer LETTERS = new Detokenizer() {
         @Override
-        public byte[] tokenBytes(int token) {
-            return String.valueOf((char) ('a' + token)).getBytes(StandardCharsets.UTF_8);
+        public TextStream newStream() {
+            return new TextStream() {
+                @Override
+                public String push(int id) {
+                    return String.valueOf((char) ('a' + id));
+                }
+
+                @Override
+                public String flush() {
+                    return "";
+                }
+            };
         }
 
         @Override
