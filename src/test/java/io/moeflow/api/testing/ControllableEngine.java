@@ -6,6 +6,7 @@ import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -18,7 +19,7 @@ public final class ControllableEngine implements GenerationEngine {
     private volatile boolean full;
     private volatile Duration eventDelay = Duration.ZERO;
     private final Set<String> cancelled = ConcurrentHashMap.newKeySet();
-    private final Set<String> submitted = ConcurrentHashMap.newKeySet();
+    private final Map<String, Integer> submitted = new ConcurrentHashMap<>();
 
     public ControllableEngine(GenerationEngine engine) {
         this.engine = engine;
@@ -36,20 +37,16 @@ public final class ControllableEngine implements GenerationEngine {
         return cancelled.contains(id);
     }
 
-    public boolean wasSubmitted(String id) {
-        return submitted.contains(id);
-    }
-
-    /** Ids of submitted requests starting with {@code prefix}. */
-    public long submittedWithPrefix(String prefix) {
-        return submitted.stream().filter(id -> id.startsWith(prefix)).count();
+    /** How often a request with this id reached the engine. */
+    public int submissions(String id) {
+        return submitted.getOrDefault(id, 0);
     }
 
     @Override
     public Handle submit(GenerationRequest request) {
         if (full) throw new QueueFullException("the test made the queue full");
         Handle handle = engine.submit(request);
-        submitted.add(request.id());
+        submitted.merge(request.id(), 1, Integer::sum);
         Duration delay = eventDelay;
         return new Handle() {
             @Override
