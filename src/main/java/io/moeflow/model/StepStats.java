@@ -11,6 +11,14 @@ public final class StepStats {
     public int[] expertInvocations = new int[0];
     public long expertBytes;
     public long attentionNanos, expertNanos, otherNanos;
+    /** Receives every token's expert choice when set (tests compare it with llama.cpp's router_topk). */
+    public RoutingTrace routing;
+
+    /** Observer of router decisions. */
+    public interface RoutingTrace {
+        /** Token {@code token} of the batch chose {@code experts[from .. from+k)} in layer {@code layer}, best first. */
+        void routed(int layer, int token, int[] experts, int from, int k);
+    }
 
     public void reset(int layers) {
         tokens = 0;

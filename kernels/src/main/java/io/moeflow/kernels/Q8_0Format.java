@@ -1,12 +1,78 @@
 package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 
-/** Q8_0: placeholder until its kernels land. */
-final class Q8_0Format implements TensorFormat {
-    @Override public GgmlType type() { return GgmlType.Q8_0; }
-    @Override public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) { throw new UnsupportedOperationException("Q8_0 not implemented yet"); }
-    @Override public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) { throw new UnsupportedOperationException("Q8_0 not implemented yet"); }
-    @Override public void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) { throw new UnsupportedOperationException("Q8_0 not implemented yet"); }
-    @Override public void matmulScalar(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) { throw new UnsupportedOperationException("Q8_0 not implemented yet"); }
+/** Q8_0 (ggml block_q8_0): per 32 values an f16 scale d and 32 int8 quants q; value = q * d. 34 bytes. */
+final class Q8_0Format extends BlockFormat {
+    private static final int QK = 32;
+    private static final int BYTES = 34;
+
+    Q8_0Format() { super(GgmlType.Q8_0); }
+
+    @Override
+    public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        checkRange(src, offset, dst, dstOff, n);
+        for (int b = 0; b < n / QK; b++) {
+            long o = offset + (long) b * BYTES;
+            float d = f16(src, o);
+            for (int j = 0; j < QK; j++) dst[dstOff + b * QK + j] = src.get(ValueLayout.JAVA_BYTE, o + 2 + j) * d;
+        }
+    }
+
+    /** quantize_row_q8_0_ref: d = amax / 127, q = roundf(v / d) (computed as v * (1/d), like ggml). */
+    @Override
+    public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
+        checkRange(dst, offset, src, srcOff, n);
+        for (int b = 0; b < n / QK; b++) {
+            int s = srcOff + b * QK;
+            long o = offset + (long) b * BYTES;
+            float amax = 0f;
+            for (int j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[s + j]));
+            float d = amax / 127;
+            float id = d != 0f ? 1.0f / d : 0f;
+            putF16(dst, o, d);
+            for (int j = 0; j < QK; j++) dst.set(ValueLayout.JAVA_BYTE, o + 2 + j, (byte) (int) roundf(src[s + j] * id));
+        }
+    }
+
+    // The weights of a block are summed against x as small integers, then scaled once: exact, since q * d is.
+    @Override
+    float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
+        FloatVector acc = FloatVector.zero(F);
+        long o = base;
+        for (int c = 0; c < cols; c += QK, o += BYTES) {
+            FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(I16, o)));
+            FloatVector s = FloatVector.zero(F);
+            for (int p = 0; p < QK; p += L) {
+                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0);
+                s = q.fma(FloatVector.fromArray(F, x, xo + c + p), s);
+            }
+            acc = s.fma(d, acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // With four vectors, scaling the weights first (2 multiplies a block) beats scaling four block sums.
+    @Override
+    void dot4(MemorySegment seg, long base, int cols, float[] x, int xo, int xStride, float[] out, int oo, int outStride) {
+        int x0 = xo, x1 = x0 + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long o = base;
+        for (int c = 0; c < cols; c += QK, o += BYTES) {
+            float d = Float.float16ToFloat(seg.get(I16, o));
+            for (int p = 0; p < QK; p += L) {
+                FloatVector w = ((FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d);
+                int cp = c + p;
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + cp), a0);
+                a1 = w.fma(FloatVector.fromArray(F, x, x1 + cp), a1);
+                a2 = w.fma(FloatVector.fromArray(F, x, x2 + cp), a2);
+                a3 = w.fma(FloatVector.fromArray(F, x, x3 + cp), a3);
+            }
+        }
+        store4(out, oo, outStride, a0, a1, a2, a3);
+    }
 }

@@ -1,0 +1,51 @@
+package io.moeflow.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** Small dense float operations used by attention and norms, with Vector API and scalar variants. */
+public final class VectorMath {
+    private VectorMath() {}
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /** {@code sum_i a[ao+i] * b[bo+i]}. */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        if (!Kernels.vectorEnabled()) return dotScalar(a, ao, b, bo, n);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0, upper = S.loopBound(n);
+        for (; i < upper; i += S.length())
+            acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    public static float dotScalar(float[] a, int ao, float[] b, int bo, int n) {
+        float s = 0f;
+        for (int i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    /** {@code y[yo+i] += alpha * x[xo+i]}. */
+    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        if (Kernels.vectorEnabled()) {
+            FloatVector va = FloatVector.broadcast(S, alpha);
+            for (int upper = S.loopBound(n); i < upper; i += S.length())
+                FloatVector.fromArray(S, x, xo + i).fma(va, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] += alpha * x[xo + i];
+    }
+
+    /** {@code sum_i x[xo+i]^2}: float products accumulated in double, as ggml's rms_norm does. */
+    public static double sumSquares(float[] x, int xo, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            float v = x[xo + i];
+            s += v * v;
+        }
+        return s;
+    }
+}

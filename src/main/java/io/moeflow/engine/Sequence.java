@@ -1,0 +1,146 @@
+package io.moeflow.engine;
+
+import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.GenerationRequest;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * The state of one generation: its tokens (prompt then generated; token {@code i} sits at position {@code i}),
+ * how many of them are already in the KV cache, its sampler state and its stop conditions.
+ *
+ * <p>The tokens not yet in the cache ({@link #pending()}) are what the next steps feed: the whole prompt
+ * (possibly in chunks) at first, then the one token sampled last. Logits are wanted once the last pending
+ * token is fed; they give the next token. After a preemption ({@link #dropKv}) everything is pending again and
+ * is recomputed the same way, with the generator state kept, so the output is unchanged.
+ *
+ * <p>Stop handling in {@link #accept}: a stop token (the tokenizer's end-of-generation tokens unless
+ * {@code ignoreEos}, plus the request's stop tokens) or a stop string in the text → STOP (neither appears in
+ * the text); {@code maxTokens} generated → LENGTH; a token that would sit at a position outside the context
+ * (it cannot be fed) → LENGTH. The step loop owns a sequence; not thread-safe.
+ */
+public final class Sequence {
+    private final String requestId;
+    private final int promptLength;
+    private final int contextLength;
+    private final int maxTokens;
+    private final boolean ignoreEos;
+    private final int[] stopTokens;
+    private final SamplingParams sampling;
+    private final SplittableRandom random;
+    private final Detokenizer detokenizer;
+    private final TextStream text;
+
+    private int[] tokens;
+    private int length;
+    private int processed;
+    private int kvSeq = -1;
+    private FinishReason finish;
+    private String delta = "";
+
+    public Sequence(GenerationRequest request, Detokenizer detokenizer, int contextLength) {
+        this.requestId = request.id();
+        this.promptLength = request.promptTokens().length;
+        if (promptLength > contextLength) {
+            throw new IllegalArgumentException("prompt of request " + request.id() + " has " + promptLength
+                    + " tokens, more than the model's context length " + contextLength);
+        }
+        this.contextLength = contextLength;
+        this.maxTokens = request.maxTokens();
+        this.ignoreEos = request.ignoreEos();
+        this.stopTokens = request.stopTokens().clone();
+        Arrays.sort(stopTokens);
+        this.sampling = request.sampling();
+        this.random = Sampler.newRandom(sampling);
+        this.detokenizer = detokenizer;
+        this.text = new TextStream(request.stopStrings());
+        // room for a typical generation; longer ones grow the array
+        this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + (maxTokens > 0 ? Math.min(maxTokens, 256) : 64));
+        this.length = promptLength;
+    }
+
+    public String requestId() { return requestId; }
+
+    public int promptLength() { return promptLength; }
+
+    /** Prompt plus generated tokens. */
+    public int length() { return length; }
+
+    public int generated() { return length - promptLength; }
+
+    /** Tokens whose keys and values are in the KV cache (a prefix of the tokens). */
+    public int processed() { return processed; }
+
+    /** Tokens still to feed before the next token can be sampled. */
+    public int pending() { return length - processed; }
+
+    /** True when the only pending token is the last generated one. */
+    public boolean decoding() { return pending() == 1 && generated() > 0; }
+
+    public int token(int index) { return tokens[index]; }
+
+    public int kvSeq() { return kvSeq; }
+
+    public SamplingParams sampling() { return sampling; }
+
+    /** Non-null once the sequence has finished. */
+    public FinishReason finish() { return finish; }
+
+    /** The text delta of the last accepted token (never null). */
+    public String delta() { return delta; }
+
+    public void attachKv(int seq) {
+        kvSeq = seq;
+    }
+
+    /** Records that {@code n} more pending tokens were fed. */
+    public void advance(int n) {
+        if (n < 0 || n > pending()) throw new IllegalArgumentException("cannot advance " + n + " of " + pending() + " pending tokens");
+        processed += n;
+    }
+
+    /** Forgets the KV cache (its blocks were returned): all tokens are pending again. */
+    public void dropKv() {
+        kvSeq = -1;
+        processed = 0;
+    }
+
+    /** Samples the next token from a row of logits with this sequence's parameters and generator. */
+    public int sample(Sampler sampler, float[] logits, int offset) {
+        return sampler.sample(logits, offset, sampling, random);
+    }
+
+    /** Appends a sampled token, sets {@link #delta()} and, when it ends the generation, {@link #finish()}. */
+    public void accept(int token) {
+        if (finish != null) throw new IllegalStateException("request " + requestId + " already finished");
+        if (pending() != 0) throw new IllegalStateException("request " + requestId + " sampled before its tokens were fed");
+        if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
+        tokens[length++] = token;
+        if (isStopToken(token)) {
+            delta = text.flush();
+            finish = FinishReason.STOP;
+            return;
+        }
+        String appended = text.append(detokenizer.tokenBytes(token));
+        if (text.stopped()) {
+            delta = appended;
+            finish = FinishReason.STOP;
+        } else if ((maxTokens > 0 && generated() >= maxTokens) || length > contextLength) {
+            delta = appended + text.flush();
+            finish = FinishReason.LENGTH;
+        } else {
+            delta = appended;
+        }
+    }
+
+    /** Ends the generation for a reason from outside (cancel, error, no KV memory); the final delta is what was held back. */
+    public void end(FinishReason reason) {
+        if (finish != null) throw new IllegalStateException("request " + requestId + " already finished");
+        delta = text.flush();
+        finish = reason;
+    }
+
+    private boolean isStopToken(int token) {
+        return (!ignoreEos && detokenizer.isEndOfGeneration(token)) || Arrays.binarySearch(stopTokens, token) >= 0;
+    }
+}

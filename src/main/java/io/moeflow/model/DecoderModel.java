@@ -1,0 +1,143 @@
+package io.moeflow.model;
+
+import io.moeflow.gguf.GgufFile;
+import io.moeflow.gguf.GgufTensor;
+import io.moeflow.kernels.Formats;
+import io.moeflow.kernels.QMatrix;
+import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.blocks.Attention;
+import io.moeflow.model.blocks.FeedForward;
+import io.moeflow.model.blocks.RmsNorm;
+import io.moeflow.model.blocks.Workspace;
+
+/**
+ * The forward pass shared by pre-norm decoder transformers: embedding, then per layer
+ * {@code x += attn(norm(x)); x += ffn(norm(x))}, then the output norm and head. Architectures are short
+ * subclasses that build their {@link Layer}s from the GGUF's tensors.
+ */
+public abstract class DecoderModel implements Model {
+    /** One transformer layer: pre-attention norm, attention, pre-FFN norm, FFN. */
+    public record Layer(float[] attnNorm, Attention attention, float[] ffnNorm, FeedForward ffn) {}
+
+    protected final GgufFile gguf;
+    protected final DecoderConfig config;
+    protected final WorkerPool pool;
+    private final QMatrix tokenEmbd, output;
+    private final float[] outputNorm;
+    private Layer[] layers;
+    private final Workspace ws;
+    private final ModelInfo info;
+    private float[] finalRows = new float[0];
+
+    protected DecoderModel(GgufFile gguf, DecoderConfig config, WorkerPool pool) {
+        this.gguf = gguf;
+        this.config = config;
+        this.pool = pool;
+        this.tokenEmbd = gguf.tensor("token_embd.weight").matrix();
+        this.output = gguf.findTensor("output.weight").orElse(gguf.tensor("token_embd.weight")).matrix();
+        this.outputNorm = gguf.tensor("output_norm.weight").toFloats();
+        this.ws = new Workspace(pool);
+        this.info = new ModelInfo(config.arch(), gguf.getString("general.name", gguf.path().getFileName().toString()),
+                config.vocabSize(), config.contextLength(), config.layers(), config.embeddingLength(),
+                config.expertCount(), config.expertUsedCount());
+    }
+
+    /** Called by subclass constructors once their layers are built. */
+    protected final void setLayers(Layer[] layers) {
+        this.layers = layers;
+    }
+
+    protected final GgufTensor t(int layer, String name) {
+        return gguf.tensor("blk." + layer + "." + name + ".weight");
+    }
+
+    protected final boolean has(int layer, String name) {
+        return gguf.findTensor("blk." + layer + "." + name + ".weight").isPresent();
+    }
+
+    protected final float[] norm(int layer, String name) {
+        return t(layer, name).toFloats();
+    }
+
+    @Override
+    public ModelInfo info() {
+        return info;
+    }
+
+    public DecoderConfig config() {
+        return config;
+    }
+
+    @Override
+    public KvCache newKvCache(int blocks) {
+        return new KvCache(config.layers(), config.kvDim(), config.vDim(), blocks);
+    }
+
+    @Override
+    public synchronized void forward(ForwardBatch batch, KvCache kv, float[] logits, StepStats stats) {
+        int n = batch.size, d = config.embeddingLength(), vocab = config.vocabSize();
+        if (n == 0) return;
+        validate(batch, kv);
+        if (stats != null) {
+            stats.reset(layers.length);
+            stats.tokens = n;
+        }
+        ws.x = Workspace.fit(ws.x, n * d);
+        ws.xn = Workspace.fit(ws.xn, n * d);
+        ws.out = Workspace.fit(ws.out, n * d);
+        var embd = Formats.of(tokenEmbd.type());
+        for (int t = 0; t < n; t++) embd.dequantize(tokenEmbd.data(), tokenEmbd.rowOffset(batch.tokens[t]), ws.x, t * d, d);
+
+        float eps = config.rmsEps();
+        long t0 = System.nanoTime(), attn = 0, ffn = 0;
+        for (int l = 0; l < layers.length; l++) {
+            Layer layer = layers[l];
+            long a = System.nanoTime();
+            RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.attnNorm(), eps);
+            layer.attention().forward(l, batch, kv, ws);
+            addInto(ws.x, ws.out, n * d);
+            long b = System.nanoTime();
+            RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.ffnNorm(), eps);
+            layer.ffn().forward(l, n, ws, stats);
+            addInto(ws.x, ws.out, n * d);
+            long c = System.nanoTime();
+            attn += b - a;
+            ffn += c - b;
+        }
+        for (int t = 0; t < n; t++) kv.markWritten(batch.seqIds[t], batch.positions[t]);
+
+        int rows = 0;
+        finalRows = Workspace.fit(finalRows, batch.logitRows() * d);
+        for (int t = 0; t < n; t++) {
+            if (!batch.wantLogits[t]) continue;
+            RmsNorm.apply(ws.x, t * d, finalRows, rows * d, 1, d, d, outputNorm, eps);
+            rows++;
+        }
+        if (rows > 0) pool.matmul(output, finalRows, d, rows, logits, vocab);
+        if (stats != null) {
+            stats.attentionNanos = attn;
+            stats.expertNanos = ffn;
+            stats.otherNanos = System.nanoTime() - t0 - attn - ffn;
+        }
+    }
+
+    private void validate(ForwardBatch batch, KvCache kv) {
+        for (int t = 0; t < batch.size; t++) {
+            int tok = batch.tokens[t], pos = batch.positions[t];
+            if (tok < 0 || tok >= config.vocabSize())
+                throw new IllegalArgumentException("token id " + tok + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            if (pos < 0 || pos >= config.contextLength())
+                throw new IllegalArgumentException("position " + pos + " is outside the context [0, " + config.contextLength() + ")");
+            kv.block(batch.seqIds[t], pos); // throws when the caller did not reserve KV memory
+        }
+    }
+
+    private static void addInto(float[] x, float[] y, int n) {
+        io.moeflow.kernels.VectorMath.axpy(1f, y, 0, x, 0, n);
+    }
+
+    @Override
+    public void close() {
+        gguf.close();
+    }
+}

@@ -1,0 +1,42 @@
+package io.moeflow.model;
+
+import io.moeflow.gguf.GgufFile;
+import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.LlamaModel;
+import io.moeflow.model.arch.Qwen3MoeModel;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiFunction;
+
+/** Picks the architecture class named by {@code general.architecture}. */
+public final class Models {
+    private Models() {}
+
+    private static final Map<String, BiFunction<GgufFile, WorkerPool, DecoderModel>> ARCHITECTURES = new TreeMap<>(Map.of(
+            "llama", LlamaModel::new,
+            "qwen3moe", Qwen3MoeModel::new));
+
+    public static java.util.Set<String> supported() {
+        return ARCHITECTURES.keySet();
+    }
+
+    /** Opens and maps the file and builds its model; the model owns (and closes) the file. */
+    public static DecoderModel load(Path path, WorkerPool pool) {
+        GgufFile f = GgufFile.open(path);
+        try {
+            return load(f, pool);
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    public static DecoderModel load(GgufFile f, WorkerPool pool) {
+        String arch = f.architecture();
+        var ctor = ARCHITECTURES.get(arch);
+        if (ctor == null)
+            throw new IllegalArgumentException("architecture '" + arch + "' is not supported (supported: " + String.join(", ", ARCHITECTURES.keySet()) + ")");
+        return ctor.apply(f, pool);
+    }
+}

@@ -1,0 +1,38 @@
+package io.moeflow.model.arch;
+
+import io.moeflow.experts.MappedExperts;
+import io.moeflow.gguf.GgufFile;
+import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.DecoderConfig;
+import io.moeflow.model.DecoderModel;
+import io.moeflow.model.blocks.Attention;
+import io.moeflow.model.blocks.FeedForward;
+import io.moeflow.model.blocks.MoeFfn;
+import io.moeflow.model.blocks.Rope;
+import io.moeflow.model.blocks.SwiGlu;
+
+/**
+ * {@code llama}: GQA attention with normal RoPE; a dense SwiGLU FFN, or Mixtral-style experts where the
+ * layer has a router (softmax over all experts, top-k, weights renormalised).
+ */
+public final class LlamaModel extends DecoderModel {
+    public LlamaModel(GgufFile f, WorkerPool pool) {
+        super(f, DecoderConfig.read(f, false), pool);
+        var c = config;
+        float[] freqs = f.findTensor("rope_freqs.weight").map(t -> t.toFloats()).orElse(null);
+        Rope rope = new Rope(c.ropeDims(), c.ropeBase(), c.ropeScale(), c.ropeNeox(), freqs);
+        Layer[] layers = new Layer[c.layers()];
+        for (int l = 0; l < layers.length; l++) {
+            Attention attn = new Attention(t(l, "attn_q").matrix(), t(l, "attn_k").matrix(), t(l, "attn_v").matrix(),
+                    t(l, "attn_output").matrix(), null, null, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(),
+                    c.rmsEps(), rope);
+            FeedForward ffn = has(l, "ffn_gate_inp")
+                    ? new MoeFfn(t(l, "ffn_gate_inp").matrix(),
+                        new MappedExperts(t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps")),
+                        c.expertUsedCount(), MoeFfn.Gating.SOFTMAX, true, 1f, null)
+                    : new SwiGlu(t(l, "ffn_gate").matrix(), t(l, "ffn_up").matrix(), t(l, "ffn_down").matrix());
+            layers[l] = new Layer(norm(l, "attn_norm"), attn, norm(l, "ffn_norm"), ffn);
+        }
+        setLayers(layers);
+    }
+}

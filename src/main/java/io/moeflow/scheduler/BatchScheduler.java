@@ -1,0 +1,539 @@
+package io.moeflow.scheduler;
+
+import io.moeflow.engine.Detokenizer;
+import io.moeflow.engine.Sampler;
+import io.moeflow.engine.Sequence;
+import io.moeflow.model.ForwardBatch;
+import io.moeflow.model.KvCache;
+import io.moeflow.model.Model;
+import io.moeflow.model.ModelInfo;
+import io.moeflow.model.StepStats;
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.operators.multi.processors.UnicastProcessor;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Continuous batching over one model: a single step-loop thread runs forward steps over all running
+ * sequences together. Each step feeds the next token of every decoding sequence, then chunks of pending
+ * prompts up to {@link SchedulerConfig#maxBatchTokens()} (chunked prefill: a long prompt never stalls the
+ * running streams); a sequence's first token comes from the step that feeds the end of its prompt. Sequences
+ * join and leave between steps.
+ *
+ * <p>KV memory is one pool of blocks ({@link SchedulerConfig#kvCacheBytes()} ÷ the model's block size).
+ * Admission is first come, first served: the head of the queue waits until the pool has blocks for its whole
+ * prompt plus a small headroom (1 % of the pool, at least one block), and those blocks are reserved at once, so
+ * prefill never runs out. A running sequence that needs a block for its next token when the pool is empty
+ * preempts the newest running sequence (maybe itself): the victim's blocks are freed and it goes back to the
+ * front of the queue with its generated tokens as part of its prompt, keeping its sampler state, so its
+ * output does not change; it is recomputed when blocks are free again. A sequence alone in the pool that still
+ * cannot grow ends with LENGTH.
+ *
+ * <p>Events are emitted on the step-loop thread, buffered until subscribed; subscribers must not block (move
+ * slow work elsewhere with {@code emitOn}). Cancelling the subscription cancels the request. Errors in the
+ * forward pass end the step's requests with an ERROR event; the loop goes on. The model is the caller's to
+ * close; {@link #close()} stops the loop and ends unfinished requests with CANCELLED.
+ */
+public final class BatchScheduler implements GenerationEngine, AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(BatchScheduler.class.getName());
+
+    private final Model model;
+    private final ModelInfo info;
+    private final Detokenizer detokenizer;
+    private final SchedulerConfig config;
+    private final KvCache kv;
+    private final int headroomBlocks;
+    private final Sampler sampler;
+    private final ForwardBatch batch;
+    private final StepStats stepStats = new StepStats();
+    private float[] logits = new float[0];
+
+    // Shared with submitting threads: guarded by lock.
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition wake = lock.newCondition();
+    private final ArrayDeque<Request> inbox = new ArrayDeque<>();
+    private boolean closed;
+    private boolean cancelSignalled;
+    private int queued;
+    private final AtomicInteger active = new AtomicInteger();
+
+    // Owned by the step loop.
+    private final ArrayDeque<Request> waiting = new ArrayDeque<>();
+    private final ArrayList<Request> running = new ArrayList<>();
+    private final ArrayList<Request> stepRequests = new ArrayList<>();
+
+    private final Totals totals;
+    private volatile int kvFreeBlocks;
+    private final Thread loop;
+
+    public BatchScheduler(Model model, Detokenizer detokenizer, SchedulerConfig config) {
+        this.model = model;
+        this.info = model.info();
+        this.detokenizer = detokenizer;
+        this.config = config;
+        long blockBytes = model.newKvCache(1).bytesPerToken() * KvCache.BLOCK;
+        long blocks = config.kvCacheBytes() / blockBytes;
+        if (blocks < 1) {
+            throw new IllegalArgumentException("kvCacheBytes " + config.kvCacheBytes() + " is less than one KV block of "
+                    + info.name() + " (" + blockBytes + " bytes)");
+        }
+        // more than every sequence at full context could use is never touched
+        long useful = (long) config.maxSequences() * KvCache.blocksFor(info.contextLength() + 1);
+        this.kv = model.newKvCache((int) Math.min(Math.min(blocks, useful), Integer.MAX_VALUE - 8));
+        this.headroomBlocks = Math.max(1, kv.totalBlocks() / 100);
+        this.kvFreeBlocks = kv.freeBlocks();
+        this.sampler = new Sampler(info.vocabSize());
+        this.batch = new ForwardBatch(config.maxBatchTokens());
+        this.totals = new Totals(info.layers());
+        this.loop = new Thread(this::runLoop, "moeflow-step-loop");
+        loop.setDaemon(true);
+        loop.start();
+    }
+
+    public SchedulerConfig config() {
+        return config;
+    }
+
+    public int totalKvBlocks() {
+        return kv.totalBlocks();
+    }
+
+    /** Free KV blocks as of the last change; a request's blocks are back before its last event is emitted. */
+    public int freeKvBlocks() {
+        return kvFreeBlocks;
+    }
+
+    public SchedulerStats stats() {
+        int runningNow, waitingNow;
+        lock.lock();
+        try {
+            waitingNow = queued;
+            runningNow = active.get() - queued;
+        } finally {
+            lock.unlock();
+        }
+        return totals.snapshot(runningNow, waitingNow, kvFreeBlocks, kv.totalBlocks());
+    }
+
+    @Override
+    public Handle submit(GenerationRequest request) {
+        for (int t : request.promptTokens()) {
+            if (t < 0 || t >= info.vocabSize()) {
+                throw new IllegalArgumentException("request " + request.id() + ": token id " + t
+                        + " is outside the vocabulary (0.." + (info.vocabSize() - 1) + ")");
+            }
+        }
+        Sequence seq = new Sequence(request, detokenizer, info.contextLength());
+        int need = KvCache.blocksFor(seq.length());
+        if (need > kv.totalBlocks()) {
+            throw new IllegalArgumentException("request " + request.id() + ": the prompt needs " + need
+                    + " KV blocks but the pool has " + kv.totalBlocks() + " (raise kvCacheBytes)");
+        }
+        Request r = new Request(seq);
+        lock.lock();
+        try {
+            if (closed) throw new IllegalStateException("the scheduler is closed");
+            if (queued >= config.maxQueued()) {
+                throw new QueueFullException("queue is full: " + queued + " requests are waiting (maxQueued "
+                        + config.maxQueued() + ")");
+            }
+            queued++;
+            r.countedAsQueued = true;
+            active.incrementAndGet();
+            inbox.add(r);
+            wake.signal();
+        } finally {
+            lock.unlock();
+        }
+        return r;
+    }
+
+    @Override
+    public int active() {
+        return active.get();
+    }
+
+    @Override
+    public boolean full() {
+        lock.lock();
+        try {
+            return queued >= config.maxQueued();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops the loop after the current step; unfinished requests end with CANCELLED. Idempotent. */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) return;
+            closed = true;
+            wake.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        if (Thread.currentThread() != loop) {
+            try {
+                loop.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- step loop
+
+    private void runLoop() {
+        try {
+            while (true) {
+                lock.lock();
+                try {
+                    while (!closed && inbox.isEmpty() && running.isEmpty() && !cancelSignalled) wake.awaitUninterruptibly();
+                    if (closed) break;
+                    waiting.addAll(inbox);
+                    inbox.clear();
+                    cancelSignalled = false;
+                } finally {
+                    lock.unlock();
+                }
+                long start = System.nanoTime();
+                stepRequests.clear();
+                try {
+                    applyCancellations();
+                    admit();
+                    if (!running.isEmpty()) step(start);
+                } catch (RuntimeException | Error e) {
+                    // a bug in the scheduler itself: fail what the step touched rather than the whole service
+                    LOG.log(System.Logger.Level.ERROR, "scheduler step failed", e);
+                    for (Request r : List.copyOf(stepRequests)) if (r.seq.finish() == null) failRequest(r, e);
+                }
+            }
+        } finally {
+            List<Request> left = new ArrayList<>(running);
+            left.addAll(waiting);
+            lock.lock();
+            try {
+                left.addAll(inbox);
+                inbox.clear();
+            } finally {
+                lock.unlock();
+            }
+            for (Request r : left) if (r.seq.finish() == null) endWithoutToken(r, FinishReason.CANCELLED, null, null);
+        }
+    }
+
+    private void applyCancellations() {
+        for (var it = waiting.iterator(); it.hasNext(); ) {
+            Request r = it.next();
+            if (r.cancelRequested) {
+                it.remove();
+                endWithoutToken(r, FinishReason.CANCELLED, null, null);
+            }
+        }
+        for (int i = running.size() - 1; i >= 0; i--) {
+            Request r = running.get(i);
+            if (r.cancelRequested) endWithoutToken(r, FinishReason.CANCELLED, null, null);
+        }
+    }
+
+    /** First come, first served: the head of the queue blocks the rest so a long prompt is not starved. */
+    private void admit() {
+        while (!waiting.isEmpty() && running.size() < config.maxSequences()) {
+            Request r = waiting.peekFirst();
+            int need = KvCache.blocksFor(r.seq.length());
+            int free = kv.freeBlocks();
+            if (running.isEmpty() ? need > free : need + headroomBlocks > free) {
+                if (!running.isEmpty()) return;
+                // only a preempted sequence can outgrow the whole pool: it cannot run again
+                waiting.pollFirst();
+                endWithoutToken(r, FinishReason.LENGTH, null, null);
+                continue;
+            }
+            waiting.pollFirst();
+            int seq = kv.newSequence();
+            kv.ensureCapacity(seq, r.seq.length());
+            r.seq.attachKv(seq);
+            running.add(r);
+            kvFreeBlocks = kv.freeBlocks();
+            if (r.countedAsQueued) {
+                r.countedAsQueued = false;
+                lock.lock();
+                try {
+                    queued--;
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+    }
+
+    private void step(long start) {
+        // 1. KV room for every token to feed; the oldest sequences keep theirs, the newest are preempted
+        for (int i = 0; i < running.size(); i++) ensureKv(running.get(i));
+        if (running.isEmpty()) return;
+
+        // 2. the batch: decode tokens first, then prompt chunks, within the token budget
+        batch.clear();
+        stepRequests.clear();
+        int budget = config.maxBatchTokens(), rows = 0, decodeTokens = 0;
+        for (Request r : running) {
+            if (budget > 0 && r.seq.pending() == 1) {
+                if (r.seq.decoding()) decodeTokens++;
+                rows = schedule(r, 1, rows);
+                budget--;
+            }
+        }
+        for (Request r : running) {
+            if (budget > 0 && r.seq.pending() > 1) {
+                int n = Math.min(r.seq.pending(), budget);
+                rows = schedule(r, n, rows);
+                budget -= n;
+            }
+        }
+        int vocab = info.vocabSize();
+        if (logits.length < rows * vocab) {
+            // grow geometrically up to the most rows a step can want
+            int grown = Math.max(rows, Math.min(2 * logits.length / vocab, config.maxSequences()));
+            logits = new float[grown * vocab];
+        }
+
+        // 3. the forward pass
+        stepStats.reset(info.layers());
+        long forwardStart = System.nanoTime();
+        try {
+            model.forward(batch, kv, logits, stepStats);
+        } catch (RuntimeException | Error e) {
+            long forwardNanos = System.nanoTime() - forwardStart;
+            LOG.log(System.Logger.Level.ERROR, "forward step failed for " + stepRequests.size() + " sequences", e);
+            for (Request r : List.copyOf(stepRequests)) failRequest(r, e);
+            totals.addFailedStep(forwardNanos, System.nanoTime() - start - forwardNanos);
+            return;
+        }
+        long forwardNanos = System.nanoTime() - forwardStart;
+
+        // 4. sample, emit, retire
+        int generated = 0;
+        for (Request r : stepRequests) {
+            r.seq.advance(r.chunk);
+            if (r.logitRow < 0) continue;
+            int token;
+            try {
+                token = r.seq.sample(sampler, logits, r.logitRow * vocab);
+                r.seq.accept(token);
+            } catch (RuntimeException e) {
+                failRequest(r, e);
+                continue;
+            }
+            generated++;
+            FinishReason finish = r.seq.finish();
+            if (finish != null) release(r);
+            r.emit(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
+                    finish != null ? r.usage() : null, null, null));
+            if (finish != null) r.complete();
+        }
+        totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
+                System.nanoTime() - start - forwardNanos);
+    }
+
+    /** Adds the next {@code n} pending tokens of r to the batch; logits for the last one if it ends the pending run. */
+    private int schedule(Request r, int n, int rows) {
+        Sequence s = r.seq;
+        int from = s.processed();
+        boolean last = from + n == s.length();
+        for (int p = from; p < from + n; p++) batch.add(s.token(p), p, s.kvSeq(), last && p == from + n - 1);
+        r.chunk = n;
+        r.logitRow = last ? rows : -1;
+        stepRequests.add(r);
+        return last ? rows + 1 : rows;
+    }
+
+    /** Gives r blocks for all its tokens, preempting the newest running sequences as needed. */
+    private void ensureKv(Request r) {
+        while (!kv.ensureCapacity(r.seq.kvSeq(), r.seq.length())) {
+            Request newest = running.getLast();
+            if (newest == r && running.size() == 1) {
+                endWithoutToken(r, FinishReason.LENGTH, null, null); // the whole pool is not enough
+                return;
+            }
+            preempt(newest);
+            if (newest == r) return;
+        }
+        kvFreeBlocks = kv.freeBlocks();
+    }
+
+    private void preempt(Request r) {
+        kv.freeSequence(r.seq.kvSeq());
+        r.seq.dropKv();
+        running.remove(r);
+        waiting.addFirst(r);
+        kvFreeBlocks = kv.freeBlocks();
+        totals.addPreemption();
+    }
+
+    private void failRequest(Request r, Throwable e) {
+        String message = e.getMessage() != null ? e.getClass().getSimpleName() + ": " + e.getMessage() : e.toString();
+        endWithoutToken(r, FinishReason.ERROR, "engine_error", message);
+    }
+
+    /** Ends r with a last event that carries no token (token -1, index = tokens generated so far). */
+    private void endWithoutToken(Request r, FinishReason reason, String errorCode, String errorMessage) {
+        r.seq.end(reason);
+        release(r);
+        r.emit(new TokenEvent(r.seq.requestId(), r.seq.generated(), -1, r.seq.delta(), reason, r.usage(),
+                errorCode, errorMessage));
+        r.complete();
+    }
+
+    /** Returns r's KV blocks and forgets it; done before its last event so the blocks are free when it arrives. */
+    private void release(Request r) {
+        if (r.seq.kvSeq() >= 0) {
+            kv.freeSequence(r.seq.kvSeq());
+            r.seq.dropKv();
+            kvFreeBlocks = kv.freeBlocks();
+        }
+        running.remove(r);
+        waiting.remove(r);
+        if (r.countedAsQueued) {
+            r.countedAsQueued = false;
+            lock.lock();
+            try {
+                queued--;
+            } finally {
+                lock.unlock();
+            }
+        }
+        active.decrementAndGet();
+        totals.addCompleted();
+    }
+
+    private void signalCancel() {
+        lock.lock();
+        try {
+            cancelSignalled = true;
+            wake.signal();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    private final class Request implements Handle {
+        final Sequence seq;
+        final UnicastProcessor<TokenEvent> processor = UnicastProcessor.create();
+        final Multi<TokenEvent> events;
+        volatile boolean cancelRequested;
+        boolean countedAsQueued;
+        /** Tokens fed in the current step and the logits row of its last one (-1: none). */
+        int chunk, logitRow;
+
+        Request(Sequence seq) {
+            this.seq = seq;
+            this.events = processor.onCancellation().invoke(this::cancel);
+        }
+
+        @Override
+        public String id() {
+            return seq.requestId();
+        }
+
+        @Override
+        public Multi<TokenEvent> events() {
+            return events;
+        }
+
+        @Override
+        public void cancel() {
+            if (cancelRequested) return;
+            cancelRequested = true;
+            signalCancel();
+        }
+
+        TokenEvent.Usage usage() {
+            return new TokenEvent.Usage(seq.promptLength(), seq.generated());
+        }
+
+        void emit(TokenEvent e) {
+            try {
+                processor.onNext(e);
+            } catch (RuntimeException ex) {
+                // a subscriber's failure is its own; the loop and the other streams go on
+                LOG.log(System.Logger.Level.WARNING, "subscriber of request " + id() + " failed", ex);
+            }
+        }
+
+        void complete() {
+            try {
+                processor.onComplete();
+            } catch (RuntimeException ex) {
+                LOG.log(System.Logger.Level.WARNING, "subscriber of request " + id() + " failed", ex);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- statistics
+
+    /** Running totals; written by the loop, read by snapshot() from any thread. */
+    private static final class Totals {
+        private long steps, prefillTokens, decodeTokens, generatedTokens, decodeSteps, expertBytes;
+        private double decodeExpertLoadsPerToken;
+        private final long[] distinctExperts, expertInvocations;
+        private long attentionNanos, expertNanos, otherNanos, forwardNanos, schedulingNanos;
+        private long preemptions, completed;
+
+        Totals(int layers) {
+            distinctExperts = new long[layers];
+            expertInvocations = new long[layers];
+        }
+
+        synchronized void addStep(StepStats s, int prefill, int decode, int generated, long forward, long scheduling) {
+            steps++;
+            prefillTokens += prefill;
+            decodeTokens += decode;
+            generatedTokens += generated;
+            long loads = 0;
+            for (int l = 0; l < Math.min(distinctExperts.length, s.distinctExperts.length); l++) {
+                distinctExperts[l] += s.distinctExperts[l];
+                expertInvocations[l] += s.expertInvocations[l];
+                loads += s.distinctExperts[l];
+            }
+            if (prefill == 0 && decode > 0) {
+                decodeSteps++;
+                decodeExpertLoadsPerToken += (double) loads / decode;
+            }
+            expertBytes += s.expertBytes;
+            attentionNanos += s.attentionNanos;
+            expertNanos += s.expertNanos;
+            otherNanos += s.otherNanos;
+            forwardNanos += forward;
+            schedulingNanos += scheduling;
+        }
+
+        synchronized void addFailedStep(long forward, long scheduling) {
+            steps++;
+            forwardNanos += forward;
+            schedulingNanos += scheduling;
+        }
+
+        synchronized void addPreemption() {
+            preemptions++;
+        }
+
+        synchronized void addCompleted() {
+            completed++;
+        }
+
+        synchronized SchedulerStats snapshot(int running, int waiting, int kvFree, int kvTotal) {
+            return new SchedulerStats(steps, prefillTokens, decodeTokens, generatedTokens, decodeSteps,
+                    decodeExpertLoadsPerToken, distinctExperts.clone(), expertInvocations.clone(), expertBytes,
+                    attentionNanos, expertNanos, otherNanos, forwardNanos, schedulingNanos, preemptions, completed,
+                    running, waiting, kvFree, kvTotal);
+        }
+    }
+}
