@@ -97,7 +97,8 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : 1f,
                 spec.minP() != null ? spec.minP() : 0f,
                 spec.seed() != null ? spec.seed() : defaultSeed);
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), runtime.endTokens());
+        // End-of-generation tokens stop every request inside the engine; no extra stop tokens.
+        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null);
     }
 
     /**

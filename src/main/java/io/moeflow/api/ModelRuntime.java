@@ -33,9 +33,6 @@ public interface ModelRuntime {
 
     String eosText();
 
-    /** Tokens that end a generation (EOS, EOT, ...). */
-    int[] endTokens();
-
     /** The engine; only valid in state READY. */
     GenerationEngine engine();
 }

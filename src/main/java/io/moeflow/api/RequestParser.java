@@ -67,8 +67,8 @@ public final class RequestParser {
     private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages) {
         Integer n = intField(body, "n", 1, 1);
         if (n != null && n != 1) throw new InvalidRequestException("n", "only n=1 is supported");
-        Integer maxTokens = intField(body, "max_tokens", 0, Integer.MAX_VALUE);
-        if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 0, Integer.MAX_VALUE);
+        Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
+        if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         Float temperature = floatField(body, "temperature", 0f, MAX_TEMPERATURE, true);
         Float topP = floatField(body, "top_p", 0f, 1f, false);
         Integer topK = intField(body, "top_k", 0, Integer.MAX_VALUE);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.api.testing.ControllableEngine;
 import io.moeflow.api.testing.KafkaClient;
+import io.moeflow.api.testing.Ready;
 import io.moeflow.api.testing.TestModelRuntime;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
@@ -31,6 +32,7 @@ class CancellationTest {
 
     @Test
     void closingTheStreamCancelsTheGeneration() throws Exception {
+        Ready.await();
         ControllableEngine engine = ((TestModelRuntime) runtime).control();
         engine.setEventDelay(Duration.ofMillis(200)); // long enough that the client leaves mid-generation
         try {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.api.kafka.PromptConsumer;
 import io.moeflow.api.testing.KafkaClient;
+import io.moeflow.api.testing.Ready;
 import io.moeflow.api.testing.TestModelRuntime;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.TokenEvent;
@@ -54,7 +55,8 @@ class KafkaPipelineTest {
     private KafkaClient kafka;
 
     @BeforeEach
-    void connect() {
+    void connect() throws InterruptedException {
+        Ready.await();
         kafka = new KafkaClient(bootstrap);
     }
 
@@ -73,6 +75,19 @@ class KafkaPipelineTest {
 
     private static String id(String what) {
         return what + "-" + UUID.randomUUID();
+    }
+
+    /**
+     * Indexes 0..n-1 in order, one last event at the end carrying usage; one event per generated token, at most
+     * {@code maxTokens} of them and exactly that many when the generation ended by length.
+     */
+    private static void assertComplete(List<TokenEvent> events, int maxTokens) {
+        assertGapFree(events);
+        TokenEvent last = events.getLast();
+        assertEquals(events.size(), last.usage().completionTokens(), "one event per generated token");
+        assertTrue(events.size() <= maxTokens, events.size() + " events for max_tokens " + maxTokens);
+        if (last.finish() == FinishReason.LENGTH) assertEquals(maxTokens, events.size());
+        else assertEquals(FinishReason.STOP, last.finish());
     }
 
     /** Indexes 0..n-1 in order, one last event at the end carrying usage. */
@@ -95,12 +110,8 @@ class KafkaPipelineTest {
                 {"id":"%s","prompt":"Once upon a time","max_tokens":7,"temperature":0.8,"seed":42,
                  "top_k":40,"top_p":0.95,"min_p":0.05,"stop":["never"],"priority":"ignored","extra":{"a":[1]}}""".formatted(id));
         List<TokenEvent> events = kafka.tokenEvents(tokens(), Set.of(id)).get(id);
-        assertGapFree(events);
-        assertEquals(7, events.size(), "7 tokens, the last one finishing");
-        TokenEvent last = events.getLast();
-        assertEquals(FinishReason.LENGTH, last.finish());
-        assertEquals(7, last.usage().completionTokens());
-        assertTrue(last.usage().promptTokens() > 0);
+        assertComplete(events, 7);
+        assertEquals(runtime.encode("Once upon a time", true, true).length, events.getLast().usage().promptTokens());
         // The same request over HTTP (same seed and parameters) generates the same text.
         String http = given().contentType(ContentType.JSON)
                 .body("{\"prompt\":\"Once upon a time\",\"max_tokens\":7,\"temperature\":0.8,\"seed\":42,\"top_k\":40,\"top_p\":0.95,\"min_p\":0.05}")
@@ -119,9 +130,7 @@ class KafkaPipelineTest {
         }
         Map<String, List<TokenEvent>> events = kafka.tokenEvents(tokens(), Set.copyOf(ids));
         for (int i = 0; i < ids.size(); i++) {
-            List<TokenEvent> e = events.get(ids.get(i));
-            assertGapFree(e);
-            assertEquals(3 + i % 5, e.getLast().usage().completionTokens(), "completion tokens of " + ids.get(i));
+            assertComplete(events.get(ids.get(i)), 3 + i % 5);
         }
     }
 
@@ -152,16 +161,16 @@ class KafkaPipelineTest {
         // still serving
         String id = id("after-dlq");
         kafka.produce(prompts(), id, "{\"id\":\"" + id + "\",\"prompt\":\"hello\",\"max_tokens\":2}");
-        assertGapFree(kafka.tokenEvents(tokens(), Set.of(id)).get(id));
+        assertComplete(kafka.tokenEvents(tokens(), Set.of(id)).get(id), 2);
     }
 
     @Test
     void badValuesGetOneErrorEventNamingTheProblem() {
         Map<String, String> records = new LinkedHashMap<>();
         Map<String, String> expected = new LinkedHashMap<>();
-        String longPrompt = "word ".repeat(TestModelRuntime.CONTEXT + 10);
+        String longPrompt = "word ".repeat(runtime.contextLength() + 10);
         String[][] cases = {
-                {"\"prompt\":\"hi\",\"max_tokens\":-1", "max_tokens must be >= 0"},
+                {"\"prompt\":\"hi\",\"max_tokens\":-1", "max_tokens must be >= 1"},
                 {"\"prompt\":\"hi\",\"temperature\":NaN", "temperature must be a finite number"},
                 {"\"prompt\":\"\"", "prompt is empty"},
                 {"\"prompt\":\"" + longPrompt + "\"", "context"},
@@ -205,8 +214,7 @@ class KafkaPipelineTest {
         assertEquals(before + 1, consumer.duplicates());
         TestModelRuntime test = (TestModelRuntime) runtime;
         assertEquals(1, test.control().submissions(id));
-        assertGapFree(events);
-        assertEquals(3, events.size());
+        assertComplete(events, 3);
     }
 
     @Test
@@ -221,8 +229,7 @@ class KafkaPipelineTest {
         assertTrue(response.headers().firstValue("content-type").orElse("").startsWith("text/event-stream"));
         kafka.produce(prompts(), id, "{\"id\":\"" + id + "\",\"prompt\":\"a watched story\",\"max_tokens\":5}");
         List<TokenEvent> streamed = readEvents(response.body());
-        assertGapFree(streamed);
-        assertEquals(5, streamed.size());
+        assertComplete(streamed, 5);
         assertEquals(text(kafka.tokenEvents(tokens(), Set.of(id)).get(id)), text(streamed));
         // A late watcher gets the whole request from the start.
         List<TokenEvent> replay = readEvents(http.send(watch, HttpResponse.BodyHandlers.ofInputStream()).body());

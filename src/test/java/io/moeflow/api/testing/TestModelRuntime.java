@@ -1,80 +1,75 @@
 package io.moeflow.api.testing;
 
+import io.moeflow.api.GgufModelRuntime;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.scheduler.GenerationEngine;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Alternative;
-import java.util.Arrays;
+import jakarta.inject.Inject;
 import java.util.Optional;
 
 /**
- * The model runtime of the @QuarkusTests: the engine wrapped in a {@link ControllableEngine}.
+ * The model runtime of the @QuarkusTests: the real one (the bundled stories260K model and the batch scheduler),
+ * with its engine wrapped in a {@link ControllableEngine} so that a test can make the queue full or slow the
+ * events down.
  */
 @Alternative
 @Priority(1)
 @ApplicationScoped
 public class TestModelRuntime implements ModelRuntime {
-    public static final int CONTEXT = 256;
-    private final ControllableEngine engine = new ControllableEngine(new FakeEngine(8, CONTEXT));
+    @Inject
+    GgufModelRuntime real;
+
+    private volatile ControllableEngine engine;
 
     public ControllableEngine control() {
-        return engine;
+        return (ControllableEngine) engine();
     }
 
     @Override
     public State state() {
-        return State.READY;
+        return real.state();
     }
 
     @Override
     public Optional<String> failure() {
-        return Optional.empty();
+        return real.failure();
     }
 
     @Override
     public String modelName() {
-        return "fake";
+        return real.modelName();
     }
 
     @Override
     public int contextLength() {
-        return CONTEXT;
+        return real.contextLength();
     }
 
     @Override
     public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
-        int[] words = Arrays.stream(text.trim().split("\\s+")).filter(w -> !w.isEmpty())
-                .mapToInt(w -> Math.floorMod(w.hashCode(), 1000) + 3).toArray();
-        if (!addSpecial) return words;
-        int[] withBos = new int[words.length + 1];
-        withBos[0] = 1;
-        System.arraycopy(words, 0, withBos, 1, words.length);
-        return withBos;
+        return real.encode(text, addSpecial, parseSpecial);
     }
 
     @Override
     public Optional<String> chatTemplate() {
-        return Optional.empty();
+        return real.chatTemplate();
     }
 
     @Override
     public String bosText() {
-        return "<s>";
+        return real.bosText();
     }
 
     @Override
     public String eosText() {
-        return "</s>";
+        return real.eosText();
     }
 
     @Override
-    public int[] endTokens() {
-        return new int[] {2};
-    }
-
-    @Override
-    public GenerationEngine engine() {
+    public synchronized GenerationEngine engine() {
+        if (engine == null) engine = new ControllableEngine(real.engine());
         return engine;
     }
 }
