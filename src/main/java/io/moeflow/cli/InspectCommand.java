@@ -1,6 +1,7 @@
 package io.moeflow.cli;
 
 import io.moeflow.gguf.GgufFile;
+import io.moeflow.gguf.GgufSummary;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -15,7 +16,7 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try (GgufFile f = GgufFile.open(model)) {
-            System.out.println(f.architecture() + ", " + f.tensors().size() + " tensors");
+            System.out.print(GgufSummary.describe(f));
         }
         return 0;
     }

@@ -1,32 +1,65 @@
 package io.moeflow.engine;
 
+import io.moeflow.tokenizer.TextStream;
+import io.moeflow.tokenizer.Tokenizer;
+import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
+
 /**
- * What generation needs from a tokenizer: the bytes each token adds to the output text and which tokens end a
- * generation. Implementations must be safe to call from the step-loop thread while other threads use the
- * tokenizer (the tokenizer is read-only after loading).
+ * What generation needs from a tokenizer: an incremental text stream per generation and which tokens end a
+ * generation. Called from the step-loop thread; tokenizers are immutable and thread-safe.
  */
 public interface Detokenizer {
     /** Emits no text and ends nothing: for benchmarks and tests that only look at token ids. */
-    Detokenizer NONE = new Detokenizer() {
-        private static final byte[] EMPTY = new byte[0];
+    Detokenizer NONE = perToken(token -> "", token -> false);
 
-        @Override
-        public byte[] tokenBytes(int token) {
-            return EMPTY;
-        }
-
-        @Override
-        public boolean isEndOfGeneration(int token) {
-            return false;
-        }
-    };
-
-    /**
-     * The UTF-8 bytes the token contributes to generated text, possibly only part of a multi-byte character
-     * (byte-fallback and byte-level tokens); empty for control tokens. Callers do not modify the array.
-     */
-    byte[] tokenBytes(int token);
+    /** A fresh incremental detokenizer for one generation (complete UTF-8 characters only). */
+    TextStream newStream();
 
     /** True for the tokens that end a generation (EOS, EOT, ...). */
     boolean isEndOfGeneration(int token);
+
+    /** The tokenizer's streams and end-of-generation tokens. */
+    static Detokenizer of(Tokenizer tokenizer) {
+        return new Detokenizer() {
+            @Override
+            public TextStream newStream() {
+                return tokenizer.newStream();
+            }
+
+            @Override
+            public boolean isEndOfGeneration(int token) {
+                return tokenizer.isEog(token);
+            }
+        };
+    }
+
+    /**
+     * Whole text per token, with no state between tokens (no multi-byte characters split across tokens): for
+     * tests and synthetic vocabularies.
+     */
+    static Detokenizer perToken(IntFunction<String> text, IntPredicate endOfGeneration) {
+        TextStream stream = new TextStream() {
+            @Override
+            public String push(int id) {
+                return text.apply(id);
+            }
+
+            @Override
+            public String flush() {
+                return "";
+            }
+        };
+        return new Detokenizer() {
+            @Override
+            public TextStream newStream() {
+                return stream; // stateless, so one serves every generation
+            }
+
+            @Override
+            public boolean isEndOfGeneration(int token) {
+                return endOfGeneration.test(token);
+            }
+        };
+    }
 }

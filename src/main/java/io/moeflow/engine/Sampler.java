@@ -24,6 +24,7 @@ public final class Sampler {
     /** Top-p sorts this many candidates outright; more go through the histogram first. */
     private static final int SORT_DIRECTLY = 512;
     private static final int BUCKETS = 1024;
+    private static final long PIVOT_SEED = 0x9E3779B97F4A7C15L;
     private static final int INSERTION_SORT_MAX = 16;
 
     private final int vocab;
@@ -32,6 +33,7 @@ public final class Sampler {
     /** exp(logit - max logit) of each candidate, kept in step with ids and vals while top-p/min-p run. */
     private final float[] weights;
     private final double[] bucketMass = new double[BUCKETS];
+    private long pivotState;
 
     public Sampler(int vocabSize) {
         if (vocabSize < 1) throw new IllegalArgumentException("vocabulary size must be >= 1, got " + vocabSize);
@@ -62,9 +64,11 @@ public final class Sampler {
             n++;
         }
         if (n == 0) throw new IllegalStateException("every logit is NaN or -infinity; nothing to sample");
+        pivotState = PIVOT_SEED;
         if (p.topK() > 0 && p.topK() < n) {
             select(0, n - 1, p.topK());
             n = p.topK();
+            sort(0, n - 1); // a canonical order for the draw
         }
         if (p.topP() < 1f || p.minP() > 0f) n = keepTopPAndMinP(n, p.topP(), p.minP());
         return draw(n, p.temperature(), random);
@@ -96,6 +100,7 @@ public final class Sampler {
     private int keepTopPAndMinP(int n, float topP, float minP) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, vals[i]);
+        if (topP >= 1f) return partitionLogitAtLeast(n, max + (float) Math.log(minP)); // min-p alone needs no exp
         double z = 0;
         for (int i = 0; i < n; i++) {
             float w = (float) Math.exp((double) vals[i] - max); // probability relative to the top one
@@ -112,6 +117,18 @@ public final class Sampler {
         for (int i = 0; i < m; i++) {
             cum += weights[i];
             if (cum >= target) return i + 1;
+        }
+        return m;
+    }
+
+    /** Moves the candidates with logit {@code >= threshold} to the front (p >= minP * pmax); returns how many. */
+    private int partitionLogitAtLeast(int n, float threshold) {
+        int m = 0;
+        for (int i = 0; i < n; i++) {
+            if (vals[i] >= threshold) {
+                swap(i, m);
+                m++;
+            }
         }
         return m;
     }
@@ -226,13 +243,17 @@ public final class Sampler {
         }
     }
 
-    /** Lomuto partition around the median of three; returns the pivot's final index. */
+    /**
+     * Lomuto partition around a pseudo-random pivot (median-of-three goes quadratic on some layouts, such as
+     * a top token followed by a long run of ties); returns the pivot's final index. The pivot generator restarts
+     * at every sample() call and candidates are totally ordered, so results never depend on it.
+     */
     private int partition(int lo, int hi) {
-        int mid = (lo + hi) >>> 1;
-        if (before(mid, lo)) swap(mid, lo);
-        if (before(hi, lo)) swap(hi, lo);
-        if (before(hi, mid)) swap(hi, mid);
-        swap(mid, hi); // the median is the pivot, parked at hi
+        pivotState ^= pivotState << 13;
+        pivotState ^= pivotState >>> 7;
+        pivotState ^= pivotState << 17;
+        int pivot = lo + (int) Long.remainderUnsigned(pivotState, hi - lo + 1);
+        swap(pivot, hi);
         int store = lo;
         for (int i = lo; i < hi; i++) {
             if (before(i, hi)) {

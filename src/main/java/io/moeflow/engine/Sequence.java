@@ -29,7 +29,8 @@ public final class Sequence {
     private final SamplingParams sampling;
     private final SplittableRandom random;
     private final Detokenizer detokenizer;
-    private final TextStream text;
+    private final io.moeflow.tokenizer.TextStream text;
+    private final StopStrings stops;
 
     private int[] tokens;
     private int length;
@@ -53,7 +54,8 @@ public final class Sequence {
         this.sampling = request.sampling();
         this.random = Sampler.newRandom(sampling);
         this.detokenizer = detokenizer;
-        this.text = new TextStream(request.stopStrings());
+        this.text = detokenizer.newStream();
+        this.stops = new StopStrings(request.stopStrings());
         // room for a typical generation; longer ones grow the array
         this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + (maxTokens > 0 ? Math.min(maxTokens, 256) : 64));
         this.length = promptLength;
@@ -117,26 +119,24 @@ public final class Sequence {
         if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
         tokens[length++] = token;
         if (isStopToken(token)) {
-            delta = text.flush();
-            finish = FinishReason.STOP;
+            end(FinishReason.STOP);
             return;
         }
-        String appended = text.append(detokenizer.tokenBytes(token));
-        if (text.stopped()) {
-            delta = appended;
+        delta = stops.push(text.push(token));
+        if (stops.stopped()) {
             finish = FinishReason.STOP;
         } else if ((maxTokens > 0 && generated() >= maxTokens) || length > contextLength) {
-            delta = appended + text.flush();
-            finish = FinishReason.LENGTH;
-        } else {
-            delta = appended;
+            String rest = stops.push(text.flush());
+            delta = delta + (stops.stopped() ? rest : rest + stops.flush());
+            finish = stops.stopped() ? FinishReason.STOP : FinishReason.LENGTH;
         }
     }
 
     /** Ends the generation for a reason from outside (cancel, error, no KV memory); the final delta is what was held back. */
     public void end(FinishReason reason) {
         if (finish != null) throw new IllegalStateException("request " + requestId + " already finished");
-        delta = text.flush();
+        String rest = stops.push(text.flush());
+        delta = stops.stopped() ? rest : rest + stops.flush();
         finish = reason;
     }
 

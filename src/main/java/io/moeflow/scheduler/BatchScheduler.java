@@ -65,6 +65,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
     private final ArrayList<Request> running = new ArrayList<>();
     private final ArrayList<Request> stepRequests = new ArrayList<>();
+    private final ArrayList<TokenEvent> stepEvents = new ArrayList<>();
+    private final ArrayList<Request> stepEventRequests = new ArrayList<>();
 
     private final Totals totals;
     private volatile int kvFreeBlocks;
@@ -94,6 +96,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         loop.start();
     }
 
+    public ModelInfo modelInfo() {
+        return info;
+    }
+
     public SchedulerConfig config() {
         return config;
     }
@@ -121,6 +127,40 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
 
     @Override
     public Handle submit(GenerationRequest request) {
+        return submitAll(List.of(request), h -> {}).getFirst();
+    }
+
+    /**
+     * Queues all requests at once, so they start in the same step, and hands each handle to {@code onQueued}
+     * before the step loop can see any of them (subscribe there to miss nothing, timestamps included). All or
+     * none: an invalid request or a full queue refuses the whole list.
+     */
+    public List<Handle> submitAll(List<GenerationRequest> requests, java.util.function.Consumer<Handle> onQueued) {
+        List<Request> accepted = new ArrayList<>(requests.size());
+        for (GenerationRequest request : requests) accepted.add(new Request(validated(request)));
+        lock.lock();
+        try {
+            if (closed) throw new IllegalStateException("the scheduler is closed");
+            if (queued + accepted.size() > config.maxQueued()) {
+                throw new QueueFullException("queue is full: " + queued + " requests are waiting (maxQueued "
+                        + config.maxQueued() + ")");
+            }
+            for (Request r : accepted) {
+                queued++;
+                r.countedAsQueued = true;
+                active.incrementAndGet();
+                inbox.add(r);
+            }
+            // the loop needs this lock to take from the inbox: nothing runs before every handle is passed on
+            for (Request r : accepted) onQueued.accept(r);
+            wake.signal();
+        } finally {
+            lock.unlock();
+        }
+        return List.copyOf(accepted);
+    }
+
+    private Sequence validated(GenerationRequest request) {
         for (int t : request.promptTokens()) {
             if (t < 0 || t >= info.vocabSize()) {
                 throw new IllegalArgumentException("request " + request.id() + ": token id " + t
@@ -133,23 +173,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             throw new IllegalArgumentException("request " + request.id() + ": the prompt needs " + need
                     + " KV blocks but the pool has " + kv.totalBlocks() + " (raise kvCacheBytes)");
         }
-        Request r = new Request(seq);
-        lock.lock();
-        try {
-            if (closed) throw new IllegalStateException("the scheduler is closed");
-            if (queued >= config.maxQueued()) {
-                throw new QueueFullException("queue is full: " + queued + " requests are waiting (maxQueued "
-                        + config.maxQueued() + ")");
-            }
-            queued++;
-            r.countedAsQueued = true;
-            active.incrementAndGet();
-            inbox.add(r);
-            wake.signal();
-        } finally {
-            lock.unlock();
-        }
-        return r;
+        return seq;
     }
 
     @Override
@@ -194,7 +218,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             while (true) {
                 lock.lock();
                 try {
-                    while (!closed && inbox.isEmpty() && running.isEmpty() && !cancelSignalled) wake.awaitUninterruptibly();
+                    // admit() leaves nothing waiting while nothing runs, so an idle loop sleeps here
+                    while (!closed && inbox.isEmpty() && running.isEmpty() && waiting.isEmpty() && !cancelSignalled) {
+                        wake.awaitUninterruptibly();
+                    }
                     if (closed) break;
                     waiting.addAll(inbox);
                     inbox.clear();
@@ -333,12 +360,21 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             generated++;
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
-            r.emit(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
+            stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
                     finish != null ? r.usage() : null, null, null));
-            if (finish != null) r.complete();
+            stepEventRequests.add(r);
         }
+        // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
+        for (int i = 0; i < stepEvents.size(); i++) {
+            Request r = stepEventRequests.get(i);
+            TokenEvent e = stepEvents.get(i);
+            r.emit(e);
+            if (e.last()) r.complete();
+        }
+        stepEvents.clear();
+        stepEventRequests.clear();
     }
 
     /** Adds the next {@code n} pending tokens of r to the batch; logits for the last one if it ends the pending run. */

@@ -83,10 +83,17 @@ final class PreTokenizer {
     private final Step[] steps;
 
     PreTokenizer(Config config) {
-        steps = new Step[config.regexes().size()];
+        this(config.regexes(), true);
+    }
+
+    /** With {@code handWritten} false, GPT-2's and Llama 3's regexes run as regexes too (to cross-check). */
+    PreTokenizer(List<String> regexes, boolean handWritten) {
+        steps = new Step[regexes.size()];
         for (int i = 0; i < steps.length; i++) {
-            String regex = config.regexes().get(i);
-            if (regex.equals(GPT2_REGEX)) {
+            String regex = regexes.get(i);
+            if (!handWritten) {
+                steps[i] = new RegexStep(regex);
+            } else if (regex.equals(GPT2_REGEX)) {
                 steps[i] = PreTokenizer::splitGpt2;
             } else if (regex.equals(LLAMA3_REGEX)) {
                 steps[i] = PreTokenizer::splitLlama3;

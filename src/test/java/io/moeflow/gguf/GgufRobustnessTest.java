@@ -296,6 +296,27 @@ class GgufRobustnessTest {
         fails(b, "metadata count " + Long.toUnsignedString(n), "impossible");
     }
 
+    /** Offsets beyond 2 GiB work: the whole file is one mapping (sparse file, so nothing big is written). */
+    @Test
+    void tensorsBeyondTwoGibibytes() throws java.io.IOException {
+        long rel = (3L << 30) + 64; // a multiple of 32
+        GgufBytes b = start(1).tensorInfo("far", new long[] {4}, F32, rel).pad(32);
+        long dataStart = b.bytes().length;
+        Path p = write(b.bytes());
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            raf.setLength(dataStart + rel + 16);
+            raf.seek(dataStart + rel);
+            for (float v : new float[] {1.5f, -2f, 3f, 4.25f}) raf.writeInt(Integer.reverseBytes(Float.floatToRawIntBits(v)));
+        }
+        try (GgufFile f = GgufFile.open(p)) {
+            assertEquals(dataStart + rel + 16, f.fileSize());
+            assertEquals(dataStart + rel, f.tensor("far").offset());
+            assertArrayEquals(new float[] {1.5f, -2f, 3f, 4.25f}, f.tensor("far").toFloats());
+        } finally {
+            Files.delete(p);
+        }
+    }
+
     /** Random byte damage: the file either still opens or fails with a GgufException, nothing else. */
     @Test
     void randomDamageNeverEscapesAsAnotherException() {

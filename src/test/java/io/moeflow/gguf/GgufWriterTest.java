@@ -246,6 +246,35 @@ class GgufWriterTest {
         assertEquals(-1, Files.mismatch(src, copy), "first differing byte");
     }
 
+    /**
+     * ofFloats quantizes as llama-quantize does: the F32 golden model's matrices quantized to Q8_0 give exactly the
+     * bytes of the --pure Q8_0 golden file (same weights, made by llama.cpp).
+     */
+    @Test
+    void ofFloatsQ8_0MatchesLlamaQuantizeBytes() throws IOException {
+        Path f32 = SharedFiles.require("golden/llama-dense-F32/llama-dense-F32.gguf");
+        Path q8 = SharedFiles.require("golden/llama-dense-Q8_0/llama-dense-Q8_0.gguf");
+        Path out = dir.resolve("q8.gguf");
+        int quantized = 0;
+        try (GgufFile src = GgufFile.open(f32); GgufFile ref = GgufFile.open(q8)) {
+            GgufWriter w = new GgufWriter();
+            for (GgufTensor t : src.tensors()) {
+                GgmlType type = ref.tensor(t.name()).type();
+                w.addTensor(t.name(), type, t.ne(), GgufWriter.ofFloats(type, t.toFloats()));
+            }
+            w.write(out);
+            try (GgufFile written = GgufFile.open(out)) {
+                for (GgufTensor r : ref.tensors()) {
+                    GgufTensor t = written.tensor(r.name());
+                    assertEquals(r.type(), t.type());
+                    assertEquals(-1, t.data().mismatch(r.data()), r.name());
+                    if (r.type() == GgmlType.Q8_0) quantized++;
+                }
+            }
+        }
+        assertTrue(quantized > 0);
+    }
+
     @Test
     void ofSegmentCopiesLargeTensorsInChunks() throws IOException {
         int n = (3 << 20) / 4 + 5; // more than one 1 MiB chunk, not a multiple of it

@@ -9,7 +9,8 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,12 +25,24 @@ final class Q4_KFormat implements TensorFormat {
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane. Null where that shape does not exist: scalar unpack. */
-    private static final VectorSpecies<Byte> BS =
-            FS.length() >= 8 && FS.length() <= 32 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(FS.length() * 8)) : null;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
-    /** Per-thread d*sc / dmin*m of one block. */
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[16]);
+    /**
+     * Vectorized get_scale_min_k4 for 16 int lanes: lane k < 8 is scale k, lane 8 + k min k. Each lane takes the low
+     * bits from byte SCALE_SRC (shifted right by SCALE_SHIFT, masked by SCALE_MASK) and, for sub-blocks 4..7, two high
+     * bits from bits 6-7 of byte HIGH_SRC.
+     */
+    private static final boolean VECTOR_SCALES = IS.length() == 16;
+    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
+    private static final VectorShuffle<Integer> SCALE_SRC =
+            VECTOR_SCALES ? VectorShuffle.fromValues(IS, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11) : null;
+    private static final VectorShuffle<Integer> HIGH_SRC =
+            VECTOR_SCALES ? VectorShuffle.fromValues(IS, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7) : null;
+    private static final IntVector SCALE_SHIFT = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4}, 0) : null;
+    private static final IntVector SCALE_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15}, 0) : null;
+    private static final IntVector HIGH_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}, 0) : null;
+    private static final VectorMask<Float> SCALE_LANES = VECTOR_SCALES ? VectorMask.fromLong(FS, 0xFF) : null;
 
     @Override public GgmlType type() { return GgmlType.Q4_K; }
 
@@ -80,17 +93,13 @@ final class Q4_KFormat implements TensorFormat {
         }
         MemorySegment s = w.data();
         int n = w.cols(), nb = n / QK_K;
-        float[] sm = SCALES.get();
+        float[] sm = KQuants.blockScratch();
         if (nVec == 1) {
             // The decode case: dequantize in registers, no round trip through memory.
             for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sm);
             return;
         }
-        float[] row = KQuants.rowScratch(n);
-        for (int r = r0; r < r1; r++) {
-            dequantizeRow(s, w.rowOffset(r), nb, row, sm);
-            KQuants.dotRow(row, n, x, xStride, nVec, out, outStride, r);
-        }
+        KQuants.matmulDecoded(Q4_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /**
@@ -102,7 +111,7 @@ final class Q4_KFormat implements TensorFormat {
         FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0;
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
-            KQuants.scalesMinsK4(s, o, sm);
+            scalesMins(s, o, sm);
             int xb = xo + QK_K * b;
             for (int g = 0; g < 4; g++) {
                 FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);
@@ -120,12 +129,27 @@ final class Q4_KFormat implements TensorFormat {
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
+    /** {@code sm[j] = d * sc_j}, {@code sm[8 + j] = dmin * m_j} for the block at {@code o}. */
+    static void scalesMins(MemorySegment s, long o, float[] sm) {
+        if (!VECTOR_SCALES) {
+            scalesMins(s, o, sm);
+            return;
+        }
+        // bytes 4..19 of the block: the 12 scale bytes (and 4 bytes of nibbles, unused)
+        IntVector b = ((IntVector) ByteVector.fromMemorySegment(B128, s, o + 4, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2I, IS, 0)).and(0xFF);
+        IntVector low = b.rearrange(SCALE_SRC).lanewise(VectorOperators.LSHR, SCALE_SHIFT).and(SCALE_MASK);
+        IntVector high = b.rearrange(HIGH_SRC).lanewise(VectorOperators.LSHR, 2).and(HIGH_MASK); // (byte >> 6) << 4
+        FloatVector dd = FloatVector.broadcast(FS, KQuants.f16(s, o + 2)).blend(KQuants.f16(s, o), SCALE_LANES);
+        ((FloatVector) low.or(high).convert(VectorOperators.I2F, 0)).mul(dd).intoArray(sm, 0);
+    }
+
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
-    private static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
         int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
-            KQuants.scalesMinsK4(s, o, sm);
+            scalesMins(s, o, sm);
             int y = QK_K * b;
             for (int g = 0; g < 4; g++) {
                 FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);

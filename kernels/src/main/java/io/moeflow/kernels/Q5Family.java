@@ -31,7 +31,8 @@ abstract class Q5Family extends BlockFormat {
     final float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
         int bytes = blockBytes, qhOff = qhOffset;
         boolean minStored = hasMin;
-        FloatVector acc = FloatVector.zero(F);
+        // Low and high halves in separate accumulators: two short FMA chains instead of one long one.
+        FloatVector accLo = FloatVector.zero(F), accHi = accLo;
         long o = base;
         for (int c = xo; c < xo + cols; c += QK, o += bytes) {
             float d = Float.float16ToFloat(seg.get(I16, o));
@@ -45,10 +46,11 @@ abstract class Q5Family extends BlockFormat {
                 IntVector qHi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).or(hHi.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p + 12)).and(0x10));
                 FloatVector lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(dv, mv);
                 FloatVector hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                acc = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), lo.fma(FloatVector.fromArray(F, x, c + p), acc));
+                accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
+                accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return accLo.add(accHi).reduceLanes(VectorOperators.ADD);
     }
 
     @Override

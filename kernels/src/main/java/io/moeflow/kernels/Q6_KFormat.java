@@ -9,7 +9,6 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,9 +23,8 @@ final class Q6_KFormat implements TensorFormat {
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane. Null where that shape does not exist: scalar unpack. */
-    private static final VectorSpecies<Byte> BS =
-            FS.length() >= 8 && FS.length() <= 16 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(FS.length() * 8)) : null;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     @Override public GgmlType type() { return GgmlType.Q6_K; }
 
@@ -128,33 +126,30 @@ final class Q6_KFormat implements TensorFormat {
         }
         MemorySegment s = w.data();
         int n = w.cols(), nb = n / QK_K;
+        float[] sd = KQuants.blockScratch();
         if (nVec == 1) {
             // The decode case: dequantize in registers, no round trip through memory.
-            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0);
+            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sd);
             return;
         }
-        float[] row = KQuants.rowScratch(n);
-        for (int r = r0; r < r1; r++) {
-            dequantizeRow(s, w.rowOffset(r), nb, row);
-            KQuants.dotRow(row, n, x, xStride, nVec, out, outStride, r);
-        }
+        KQuants.matmulDecoded(Q6_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /**
      * Dot product of one row with x. Weights are (d * scale) * q as in ggml: d * scale and the product with q are
      * exact in float (11 + 7 + 5 significant bits), so the vector multiply gives the same values.
      */
-    private static float dot1(MemorySegment s, long base, int nb, float[] x, int xo) {
+    private static float dot1(MemorySegment s, long base, int nb, float[] x, int xo, float[] sd) {
         int len = FS.length();
         FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
-            float d = KQuants.f16(s, o + D);
+            blockScales(s, o, sd);
             for (int half = 0; half < 2; half++) {
-                long ql = o + 64 * half, qh = o + QH + 32 * half, sc = o + SC + 8 * half;
+                long ql = o + 64 * half, qh = o + QH + 32 * half;
                 int y = xo + QK_K * b + 128 * half;
                 for (int h = 0; h < 32; h += len) {
-                    long si = sc + h / 16;
+                    int si = 8 * half + h / 16;
                     IntVector a = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
                     IntVector c = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + 32 + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
                     IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, qh + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
@@ -162,13 +157,13 @@ final class Q6_KFormat implements TensorFormat {
                     IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
                     IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.and(0x30)).sub(32);
                     IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
-                    acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si))
+                    acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si])
                             .fma(FloatVector.fromArray(FS, x, y + h), acc0);
-                    acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 2))
+                    acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2])
                             .fma(FloatVector.fromArray(FS, x, y + 32 + h), acc1);
-                    acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 4))
+                    acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4])
                             .fma(FloatVector.fromArray(FS, x, y + 64 + h), acc2);
-                    acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 6))
+                    acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6])
                             .fma(FloatVector.fromArray(FS, x, y + 96 + h), acc3);
                 }
             }
@@ -176,17 +171,25 @@ final class Q6_KFormat implements TensorFormat {
         return acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
     }
 
+    /** {@code sd[k] = d * scale_k} for the block at {@code o} (exact: 11 x 8 significant bits). */
+    private static void blockScales(MemorySegment s, long o, float[] sd) {
+        float d = KQuants.f16(s, o + D);
+        for (int k = 0; k < 16; k += IS.length())
+            ((FloatVector) ByteVector.fromMemorySegment(BS, s, o + SC + k, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2I, IS, 0).convert(VectorOperators.I2F, 0)).mul(d).intoArray(sd, k);
+    }
+
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
-    private static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst) {
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sd) {
         int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
-            float d = KQuants.f16(s, o + D);
+            blockScales(s, o, sd);
             for (int half = 0; half < 2; half++) {
-                long ql = o + 64 * half, qh = o + QH + 32 * half, sc = o + SC + 8 * half;
+                long ql = o + 64 * half, qh = o + QH + 32 * half;
                 int y = QK_K * b + 128 * half;
                 for (int h = 0; h < 32; h += len) {
-                    long si = sc + h / 16;
+                    int si = 8 * half + h / 16;
                     IntVector a = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
                     IntVector c = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + 32 + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
                     IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, qh + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
@@ -194,10 +197,10 @@ final class Q6_KFormat implements TensorFormat {
                     IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
                     IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.and(0x30)).sub(32);
                     IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
-                    ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si)).intoArray(dst, y + h);
-                    ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 2)).intoArray(dst, y + 32 + h);
-                    ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 4)).intoArray(dst, y + 64 + h);
-                    ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * scale(s, si + 6)).intoArray(dst, y + 96 + h);
+                    ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si]).intoArray(dst, y + h);
+                    ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2]).intoArray(dst, y + 32 + h);
+                    ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4]).intoArray(dst, y + 64 + h);
+                    ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6]).intoArray(dst, y + 96 + h);
                 }
             }
         }

@@ -40,20 +40,35 @@ final class Q8_0Format extends BlockFormat {
     }
 
     // The weights of a block are summed against x as small integers, then scaled once: exact, since q * d is.
+    // Two accumulators (even and odd blocks) halve the dependency chain through acc.
     @Override
     float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
-        FloatVector acc = FloatVector.zero(F);
+        FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
         long o = base;
-        for (int c = 0; c < cols; c += QK, o += BYTES) {
-            FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(I16, o)));
-            FloatVector s = FloatVector.zero(F);
+        int c = 0;
+        for (; c + 2 * QK <= cols; c += 2 * QK, o += 2 * BYTES) {
+            FloatVector d0 = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(I16, o)));
+            FloatVector d1 = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(I16, o + BYTES)));
+            FloatVector s0 = FloatVector.zero(F), s1 = s0;
             for (int p = 0; p < QK; p += L) {
-                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0);
-                s = q.fma(FloatVector.fromArray(F, x, xo + c + p), s);
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0);
+                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(B, seg, o + BYTES + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0);
+                s0 = q0.fma(FloatVector.fromArray(F, x, xo + c + p), s0);
+                s1 = q1.fma(FloatVector.fromArray(F, x, xo + c + QK + p), s1);
             }
-            acc = s.fma(d, acc);
+            acc0 = s0.fma(d0, acc0);
+            acc1 = s1.fma(d1, acc1);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        if (c < cols) {
+            FloatVector d0 = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(I16, o)));
+            FloatVector s0 = FloatVector.zero(F);
+            for (int p = 0; p < QK; p += L) {
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0);
+                s0 = q0.fma(FloatVector.fromArray(F, x, xo + c + p), s0);
+            }
+            acc0 = s0.fma(d0, acc0);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
     // With four vectors, scaling the weights first (2 multiplies a block) beats scaling four block sums.

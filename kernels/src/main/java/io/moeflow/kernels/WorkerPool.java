@@ -1,6 +1,7 @@
 package io.moeflow.kernels;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -14,14 +15,16 @@ public final class WorkerPool implements AutoCloseable {
         void run(int chunk);
     }
 
-    private static final int SPINS = 20_000;
+    private static final int SPINS = 4_000;
+    private static final long CLOSED = 0xFFFF_FFFFL;
 
     private final Thread[] workers;
-    private final AtomicInteger nextChunk = new AtomicInteger();
+    /** (generation << 32) | next chunk index; a chunk is claimed by CAS only while its generation is current. */
+    private final AtomicLong ticket = new AtomicLong(CLOSED);
     private final AtomicInteger pending = new AtomicInteger();
     private volatile Task task;
     private volatile int chunks;
-    private volatile long generation;
+    private volatile int generation;
     private volatile boolean closed;
     private volatile Throwable failure;
     private final MatMulTask matMulTask = new MatMulTask();
@@ -49,14 +52,18 @@ public final class WorkerPool implements AutoCloseable {
             for (int i = 0; i < n; i++) t.run(i);
             return;
         }
+        int g = generation + 1;
+        // Close the ticket of the new generation before publishing its task, so no worker can pair a stale
+        // generation's claim with the new task (or the reverse).
+        ticket.set(((long) g << 32) | CLOSED);
         failure = null;
         task = t;
         chunks = n;
-        nextChunk.set(0);
         pending.set(n);
-        generation++;
+        ticket.set((long) g << 32);
+        generation = g;
         for (Thread w : workers) LockSupport.unpark(w);
-        drain(t, n);
+        drain(g, t, n);
         int spins = 0;
         while (pending.get() > 0) {
             if (++spins < SPINS) Thread.onSpinWait();
@@ -71,9 +78,13 @@ public final class WorkerPool implements AutoCloseable {
         }
     }
 
-    private void drain(Task t, int n) {
-        int i;
-        while ((i = nextChunk.getAndIncrement()) < n) {
+    private void drain(int g, Task t, int n) {
+        while (true) {
+            long v = ticket.get();
+            if ((int) (v >>> 32) != g) return;
+            int i = (int) v;
+            if (i >= n || (v & CLOSED) == CLOSED) return;
+            if (!ticket.compareAndSet(v, v + 1)) continue;
             try {
                 t.run(i);
             } catch (Throwable e) {
@@ -85,17 +96,20 @@ public final class WorkerPool implements AutoCloseable {
     }
 
     private void workerLoop() {
-        long seen = 0;
+        int seen = 0;
         while (!closed) {
             int spins = 0;
             while (generation == seen && !closed) {
+                // Spin briefly (steps issue many small tasks), then sleep until the next run unparks us.
                 if (++spins < SPINS) Thread.onSpinWait();
-                else LockSupport.parkNanos(this, 1_000_000L);
+                else LockSupport.park(this);
             }
             if (closed) return;
-            seen = generation;
+            int g = generation;
+            seen = g;
             Task t = task;
-            if (t != null) drain(t, chunks);
+            int n = chunks;
+            if (t != null) drain(g, t, n);
         }
     }
 

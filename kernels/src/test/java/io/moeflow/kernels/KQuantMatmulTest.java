@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -70,36 +71,35 @@ class KQuantMatmulTest {
         return x;
     }
 
+    /**
+     * 21 shapes cycling through the row, column and vector counts (every value of each set appears several times, in
+     * varying combinations; the full product would mostly time the JIT warming up).
+     */
     @ParameterizedTest
     @EnumSource(names = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
     void vectorAndScalarKernelsEqualDequantizedDot(GgmlType t) {
         TensorFormat f = Formats.of(t);
         Random rnd = new Random(42);
-        int cases = 0;
-        for (int rows : ROWS) {
-            for (int cols : COLS) {
-                QMatrix w = randomMatrix(t, rows, cols, 1000L * rows + cols);
-                float[] deq = dequantizedRows(w);
-                for (int nVec : NVEC) {
-                    int xStride = cols + 5, outStride = rows + 3;
-                    float[] x = randomX(rnd, nVec * xStride);
-                    float[] out = nanArray(nVec * outStride);
-                    f.matmul(w, 0, rows, x, xStride, nVec, out, outStride);
-                    check(t + " vector " + rows + "x" + cols + " nVec " + nVec, w, deq, 0, rows, x, xStride, nVec, out, outStride);
-                    out = nanArray(nVec * outStride);
-                    f.matmulScalar(w, 0, rows, x, xStride, nVec, out, outStride);
-                    check(t + " scalar " + rows + "x" + cols + " nVec " + nVec, w, deq, 0, rows, x, xStride, nVec, out, outStride);
-                    if (rows >= 3) {
-                        // a middle slice of rows, as WorkerPool's chunks call it
-                        out = nanArray(nVec * outStride);
-                        f.matmul(w, 1, rows - 1, x, xStride, nVec, out, outStride);
-                        check(t + " vector rows 1.." + (rows - 1), w, deq, 1, rows - 1, x, xStride, nVec, out, outStride);
-                    }
-                    cases++;
-                }
+        for (int i = 0; i < 21; i++) {
+            int rows = ROWS[i % ROWS.length], cols = COLS[i % COLS.length], nVec = NVEC[(i + i / 7) % NVEC.length];
+            String shape = t + " " + rows + "x" + cols + " nVec " + nVec;
+            QMatrix w = randomMatrix(t, rows, cols, 1000L * rows + cols);
+            float[] deq = dequantizedRows(w);
+            int xStride = cols + 5, outStride = rows + 3;
+            float[] x = randomX(rnd, nVec * xStride);
+            float[] out = nanArray(nVec * outStride);
+            f.matmul(w, 0, rows, x, xStride, nVec, out, outStride);
+            check(shape + " vector", w, deq, 0, rows, x, xStride, nVec, out, outStride);
+            out = nanArray(nVec * outStride);
+            f.matmulScalar(w, 0, rows, x, xStride, nVec, out, outStride);
+            check(shape + " scalar", w, deq, 0, rows, x, xStride, nVec, out, outStride);
+            if (rows >= 3) {
+                // a middle slice of rows, as WorkerPool's chunks call it
+                out = nanArray(nVec * outStride);
+                f.matmul(w, 1, rows - 1, x, xStride, nVec, out, outStride);
+                check(shape + " vector rows 1.." + (rows - 1), w, deq, 1, rows - 1, x, xStride, nVec, out, outStride);
             }
         }
-        assertEquals(ROWS.length * COLS.length * NVEC.length, cases);
     }
 
     @ParameterizedTest
@@ -118,6 +118,29 @@ class KQuantMatmulTest {
                     check(t + " pool " + rows + " rows nVec " + nVec, w, deq, 0, rows, x, xStride, nVec, out, outStride);
                 }
             }
+        }
+    }
+
+    /** The vector row decoders used by the batched kernels give exactly ggml's dequantized values. */
+    @ParameterizedTest
+    @EnumSource(names = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    void vectorRowDecoderIsBitExact(GgmlType t) {
+        KQuants.RowDecoder dec = switch (t) {
+            case Q2_K -> Q2_KFormat::dequantizeRow;
+            case Q3_K -> Q3_KFormat::dequantizeRow;
+            case Q4_K -> Q4_KFormat::dequantizeRow;
+            case Q5_K -> Q5_KFormat::dequantizeRow;
+            default -> Q6_KFormat::dequantizeRow;
+        };
+        Assumptions.assumeTrue(KQuants.byteSpeciesPerFloatLane() != null, "no vector decoder for this vector width");
+        QMatrix w = randomMatrix(t, 4, 1024, 17);
+        float[] deq = dequantizedRows(w);
+        float[] row = new float[1024];
+        for (int r = 0; r < 4; r++) {
+            dec.decode(w.data(), w.rowOffset(r), 4, row, new float[32]);
+            for (int c = 0; c < 1024; c++)
+                if (Float.floatToRawIntBits(row[c]) != Float.floatToRawIntBits(deq[r * 1024 + c]))
+                    fail(t + " row " + r + " col " + c + ": " + row[c] + " vs " + deq[r * 1024 + c]);
         }
     }
 

@@ -1,0 +1,112 @@
+package io.moeflow.gguf;
+
+import io.moeflow.kernels.Formats;
+import io.moeflow.kernels.GgmlType;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** The human-readable description of a GGUF file printed by {@code ./moeflow inspect}. */
+public final class GgufSummary {
+    private GgufSummary() {}
+
+    /** MoE expert weight tensors: blk.N.ffn_{gate,up,down,gate_up}_exps.weight, ne = {in, out, n_expert}. */
+    private static final Pattern EXPERT_TENSOR = Pattern.compile("blk\\.(\\d+)\\.ffn_(gate|up|down|gate_up)_exps\\.weight");
+
+    public static String describe(GgufFile f) {
+        StringBuilder sb = new StringBuilder();
+        String arch = f.has("general.architecture") ? f.getString("general.architecture") : null;
+        line(sb, "file", f.path() + " (" + bytes(f.fileSize()) + ", GGUF v" + f.version() + ", alignment " + f.alignment() + ")");
+        line(sb, "architecture", arch == null ? "(missing)" : arch);
+        line(sb, "name", f.has("general.name") ? String.valueOf(f.metadata().get("general.name").value()) : "(none)");
+
+        sb.append("hyper-parameters:\n");
+        if (arch != null) {
+            String prefix = arch + ".";
+            f.metadata().forEach((k, v) -> {
+                if (k.startsWith(prefix)) sb.append("  ").append(k).append(" = ").append(v).append('\n');
+            });
+        }
+
+        GgufValue tokenArray = f.metadata().get("tokenizer.ggml.tokens");
+        line(sb, "tokenizer", "model " + scalar(f, "tokenizer.ggml.model") + ", pre " + scalar(f, "tokenizer.ggml.pre")
+                + ", vocab " + (tokenArray != null && tokenArray.array() != null ? tokenArray.array().length() : "-")
+                + ", bos " + scalar(f, "tokenizer.ggml.bos_token_id") + ", eos " + scalar(f, "tokenizer.ggml.eos_token_id"));
+
+        long total = 0;
+        Map<GgmlType, long[]> perType = new EnumMap<>(GgmlType.class); // {count, bytes}
+        for (GgufTensor t : f.tensors()) {
+            total += t.byteSize();
+            long[] c = perType.computeIfAbsent(t.type(), k -> new long[2]);
+            c[0]++;
+            c[1] += t.byteSize();
+        }
+        line(sb, "tensors", f.tensors().size() + ", " + bytes(total));
+        perType.forEach((type, c) -> sb.append("  ").append(type).append(": ").append(c[0]).append(" tensors, ")
+                .append(bytes(c[1])).append('\n'));
+
+        describeExperts(f, sb);
+
+        List<String> problems = new ArrayList<>();
+        if (!Architectures.isSupported(arch))
+            problems.add("architecture " + (arch == null ? "(missing)" : arch) + " is not supported (supported: " + Architectures.supportedList() + ")");
+        for (GgmlType type : perType.keySet())
+            if (!Formats.supports(type)) problems.add("tensor type " + type + " not supported");
+        line(sb, "supported", problems.isEmpty() ? "yes" : "no — " + String.join("; ", problems));
+        return sb.toString();
+    }
+
+    /** Experts per layer and bytes of one expert (its gate, up and down matrices) for MoE files. */
+    private static void describeExperts(GgufFile f, StringBuilder sb) {
+        Map<Integer, long[]> perLayer = new TreeMap<>(); // layer -> {experts, bytes per expert}
+        for (GgufTensor t : f.tensors()) {
+            Matcher m = EXPERT_TENSOR.matcher(t.name());
+            if (!m.matches() || t.dims() != 3) continue;
+            long[] l = perLayer.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new long[2]);
+            l[0] = Math.max(l[0], t.ne(2));
+            l[1] += t.bytesPerExpert();
+        }
+        if (perLayer.isEmpty()) return;
+        long minExperts = Long.MAX_VALUE, maxExperts = 0, minBytes = Long.MAX_VALUE, maxBytes = 0;
+        for (long[] l : perLayer.values()) {
+            minExperts = Math.min(minExperts, l[0]);
+            maxExperts = Math.max(maxExperts, l[0]);
+            minBytes = Math.min(minBytes, l[1]);
+            maxBytes = Math.max(maxBytes, l[1]);
+        }
+        line(sb, "experts", range(minExperts, maxExperts) + " per layer in " + perLayer.size() + " MoE layers");
+        line(sb, "bytes per expert (gate+up+down)",
+                minBytes == maxBytes ? bytes(minBytes) : bytes(minBytes) + " .. " + bytes(maxBytes) + " (varies by layer)");
+    }
+
+    private static String range(long min, long max) {
+        return min == max ? Long.toString(min) : min + ".." + max;
+    }
+
+    private static String scalar(GgufFile f, String key) {
+        GgufValue v = f.metadata().get(key);
+        return v == null ? "-" : v.type() == GgufValueType.STRING ? (String) v.value() : v.toString();
+    }
+
+    private static void line(StringBuilder sb, String label, String value) {
+        sb.append(label).append(": ").append(value).append('\n');
+    }
+
+    /** Exact bytes plus a binary-unit rendering. */
+    static String bytes(long n) {
+        if (n < 1024) return n + " bytes";
+        String[] units = {"KiB", "MiB", "GiB", "TiB"};
+        double v = n;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return n + " bytes (" + String.format(Locale.ROOT, "%.1f %s", v, units[u]) + ")";
+    }
+}

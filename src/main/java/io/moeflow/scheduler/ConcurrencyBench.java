@@ -1,0 +1,164 @@
+package io.moeflow.scheduler;
+
+import io.moeflow.engine.Detokenizer;
+import io.moeflow.engine.SamplingParams;
+import io.moeflow.model.KvCache;
+import io.moeflow.model.Model;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Aggregate generation speed against concurrency, like llama-batched-bench: for each concurrency c, c
+ * requests of P random prompt tokens (ids from a fixed seed, no tokenizer) are submitted at once and each
+ * generates exactly G tokens (greedy, end-of-generation ignored) through a {@link BatchScheduler}.
+ *
+ * <p>Per concurrency: {@code aggregate_tps} = c·(G−1) ÷ the time from the moment every stream has its first
+ * token to the last token (llama-batched-bench's S_TG: the first token belongs to the prompt phase);
+ * {@code per_stream_tps} = median over streams of (G−1) ÷ its own first-to-last token time;
+ * {@code prefill_tps} = c·P ÷ the time from submission until every stream has its first token;
+ * {@code ttft_ms} = median time to first token; {@code expert_loads_per_token} = the mean over decode-only
+ * steps of (distinct experts run, summed over MoE layers) ÷ tokens in the step (0 for a dense model). One
+ * untimed request first warms up the JIT.
+ */
+public final class ConcurrencyBench {
+    private ConcurrencyBench() {}
+
+    /** One concurrency's figures; NaN where undefined (e.g. G = 1 has no decode phase). */
+    public record Result(int concurrency, int promptTokens, int genTokens, double aggregateTps, double perStreamTps,
+                         double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions) {}
+
+    /**
+     * Runs every concurrency in order on one scheduler over {@code model}.
+     *
+     * @param config scheduler limits; its KV memory must hold the largest concurrency's c·(P+G) tokens or
+     *               requests queue (and the figures then include waiting)
+     */
+    public static List<Result> run(Model model, SchedulerConfig config, int promptTokens, int genTokens,
+                                   int[] concurrencies, long seed) {
+        if (promptTokens < 1 || genTokens < 1) throw new IllegalArgumentException("prompt and generated tokens must be >= 1");
+        if (promptTokens + genTokens > model.info().contextLength() + 1) {
+            throw new IllegalArgumentException("prompt + generated tokens " + (promptTokens + genTokens)
+                    + " exceed the context length " + model.info().contextLength());
+        }
+        for (int c : concurrencies) if (c < 1) throw new IllegalArgumentException("concurrency must be >= 1, got " + c);
+        List<Result> results = new ArrayList<>();
+        try (BatchScheduler scheduler = new BatchScheduler(model, Detokenizer.NONE, config)) {
+            measure(scheduler, 1, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
+            for (int c : concurrencies) results.add(measure(scheduler, c, promptTokens, genTokens, seed + c));
+        }
+        return results;
+    }
+
+    /** A scheduler configuration with KV memory for c·(P+G) tokens of the largest concurrency. */
+    public static SchedulerConfig configFor(Model model, int promptTokens, int genTokens, int[] concurrencies) {
+        int most = Arrays.stream(concurrencies).max().orElse(1);
+        long bytesPerBlock = model.newKvCache(1).bytesPerToken() * KvCache.BLOCK;
+        long blocks = (long) most * (KvCache.blocksFor(promptTokens + genTokens) + 1);
+        return new SchedulerConfig(blocks * bytesPerBlock, SchedulerConfig.DEFAULT_MAX_BATCH_TOKENS,
+                Math.max(most, SchedulerConfig.DEFAULT_MAX_SEQUENCES), Math.max(most, SchedulerConfig.DEFAULT_MAX_QUEUED));
+    }
+
+    private static Result measure(BatchScheduler scheduler, int c, int promptTokens, int genTokens, long seed) {
+        int vocab = scheduler.modelInfo().vocabSize();
+        long[] first = new long[c], last = new long[c];
+        int[] count = new int[c];
+        String[] error = new String[c];
+        CountDownLatch done = new CountDownLatch(c);
+        SchedulerStats before = scheduler.stats();
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < c; i++) {
+            int[] prompt = new SplittableRandom(seed * 7919 + i).ints(promptTokens, 0, vocab).toArray();
+            requests.add(new GenerationRequest("bench-" + c + "-" + i, prompt, SamplingParams.GREEDY, genTokens, null,
+                    null, true));
+        }
+        long start = System.nanoTime();
+        int[] next = {0};
+        // all c at once, subscribed before the first step; events arrive on the step loop: stamp them there
+        scheduler.submitAll(requests, handle -> {
+            int stream = next[0]++;
+            handle.events().subscribe().with(e -> {
+                if (e.token() >= 0) {
+                    long now = System.nanoTime();
+                    if (count[stream]++ == 0) first[stream] = now;
+                    last[stream] = now;
+                }
+                if (e.finish() == FinishReason.ERROR || e.finish() == FinishReason.CANCELLED) {
+                    error[stream] = e.finish().wire() + (e.errorMessage() != null ? ": " + e.errorMessage() : "");
+                }
+                if (e.last()) done.countDown();
+            });
+        });
+        try {
+            if (!done.await(1, TimeUnit.HOURS)) throw new IllegalStateException("bench at concurrency " + c + " did not finish");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("bench interrupted", e);
+        }
+        for (int i = 0; i < c; i++) {
+            if (error[i] != null) throw new IllegalStateException("bench request " + i + " at concurrency " + c + " ended with " + error[i]);
+        }
+        SchedulerStats after = scheduler.stats();
+        long allFirst = Arrays.stream(first).max().orElseThrow(), end = Arrays.stream(last).max().orElseThrow();
+        double[] ttft = new double[c], perStream = new double[c];
+        for (int i = 0; i < c; i++) {
+            ttft[i] = (first[i] - start) / 1e6;
+            perStream[i] = genTokens > 1 ? (genTokens - 1) / ((last[i] - first[i]) / 1e9) : Double.NaN;
+        }
+        double aggregate = genTokens > 1 ? (double) c * (genTokens - 1) / ((end - allFirst) / 1e9) : Double.NaN;
+        double prefill = (double) c * promptTokens / ((allFirst - start) / 1e9);
+        long decodeSteps = after.decodeSteps() - before.decodeSteps();
+        double loads = decodeSteps == 0 ? Double.NaN
+                : (after.decodeExpertLoadsPerToken() - before.decodeExpertLoadsPerToken()) / decodeSteps;
+        return new Result(c, promptTokens, genTokens, aggregate, median(perStream), prefill, median(ttft), loads,
+                after.steps() - before.steps(), after.preemptions() - before.preemptions());
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** A fixed-width table, one row per concurrency. */
+    public static String table(List<Result> results) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s%n", "concurrency", "aggregate t/s",
+                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token"));
+        for (Result r : results) {
+            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f%n", r.concurrency(),
+                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken()));
+        }
+        return sb.toString();
+    }
+
+    /** A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms, expert_loads_per_token. */
+    public static String json(List<Result> results) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < results.size(); i++) {
+            Result r = results.get(i);
+            if (i > 0) sb.append(", ");
+            sb.append("{\"concurrency\": ").append(r.concurrency())
+                    .append(", \"prompt_tokens\": ").append(r.promptTokens())
+                    .append(", \"gen_tokens\": ").append(r.genTokens())
+                    .append(", \"aggregate_tps\": ").append(number(r.aggregateTps()))
+                    .append(", \"per_stream_tps\": ").append(number(r.perStreamTps()))
+                    .append(", \"prefill_tps\": ").append(number(r.prefillTps()))
+                    .append(", \"ttft_ms\": ").append(number(r.ttftMs()))
+                    .append(", \"expert_loads_per_token\": ").append(number(r.expertLoadsPerToken()))
+                    .append(", \"steps\": ").append(r.steps())
+                    .append(", \"preemptions\": ").append(r.preemptions())
+                    .append('}');
+        }
+        return sb.append(']').toString();
+    }
+
+    private static String number(double v) {
+        return Double.isFinite(v) ? String.format(Locale.ROOT, "%.3f", v) : "null";
+    }
+}
