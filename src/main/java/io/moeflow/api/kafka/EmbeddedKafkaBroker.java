@@ -126,10 +126,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3000,
                 AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 500))) {
             while (true) {
-                if (!process.isAlive()) {
-                    throw new IllegalStateException("the embedded Kafka broker exited with code " + process.exitValue()
-                            + "; see " + logFile);
-                }
+                requireAlive();
                 try {
                     if (!admin.describeCluster().nodes().get(3, TimeUnit.SECONDS).isEmpty()) return;
                 } catch (ExecutionException | TimeoutException notYet) {
@@ -143,6 +140,12 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         }
     }
 
+    private void requireAlive() {
+        if (!process.isAlive()) {
+            throw new IllegalStateException("the embedded Kafka broker exited with code " + process.exitValue() + "; see " + logFile);
+        }
+    }
+
     /** Waits until the client port accepts connections, so the admin client does not log refused connections. */
     private void awaitListening(long deadline, Duration timeout) throws InterruptedException {
         int port = Integer.parseInt(bootstrapServers.substring(bootstrapServers.lastIndexOf(':') + 1));
@@ -153,10 +156,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             } catch (IOException notYet) {
                 // not listening yet
             }
-            if (!process.isAlive()) {
-                throw new IllegalStateException("the embedded Kafka broker exited with code " + process.exitValue()
-                        + "; see " + logFile);
-            }
+            requireAlive();
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("the embedded Kafka broker did not listen on port " + port + " within "
                         + timeout + "; see " + logFile);
