@@ -5,7 +5,7 @@ import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
-import io.moeflow.model.blocks.Attention;
+import io.moeflow.model.blocks.AttentionBlock;
 import io.moeflow.model.blocks.FeedForward;
 import io.moeflow.model.blocks.RmsNorm;
 import io.moeflow.model.blocks.Workspace;
@@ -17,7 +17,7 @@ import io.moeflow.model.blocks.Workspace;
  */
 public abstract class DecoderModel implements Model {
     /** One transformer layer: pre-attention norm, attention, pre-FFN norm, FFN. */
-    public record Layer(float[] attnNorm, Attention attention, float[] ffnNorm, FeedForward ffn) {}
+    public record Layer(float[] attnNorm, AttentionBlock attention, float[] ffnNorm, FeedForward ffn) {}
 
     protected final GgufFile gguf;
     protected final DecoderConfig config;
@@ -59,6 +59,24 @@ public abstract class DecoderModel implements Model {
         return t(layer, name).toFloats();
     }
 
+    /** {@code blk.<layer>.<name>.bias} as floats, or null when the file has none. */
+    protected final float[] bias(int layer, String name) {
+        return gguf.findTensor("blk." + layer + "." + name + ".bias").map(GgufTensor::toFloats).orElse(null);
+    }
+
+    /** {@code blk.<layer>.<name>.weight} as floats, or null when the file has none. */
+    protected final float[] optionalNorm(int layer, String name) {
+        return has(layer, name) ? norm(layer, name) : null;
+    }
+
+    /** The per-head matrices of a 3-D tensor {@code ne = {cols, rows, heads}} (MLA's {@code attn_k_b}/{@code attn_v_b}), zero copy. */
+    protected final QMatrix[] slices(int layer, String name) {
+        GgufTensor t = t(layer, name);
+        QMatrix[] m = new QMatrix[(int) t.ne(2)];
+        for (int i = 0; i < m.length; i++) m[i] = t.expert(i);
+        return m;
+    }
+
     @Override
     public ModelInfo info() {
         return info;
@@ -70,7 +88,17 @@ public abstract class DecoderModel implements Model {
 
     @Override
     public KvCache newKvCache(int blocks) {
-        return new KvCache(config.layers(), config.kvDim(), config.vDim(), blocks);
+        return new KvCache(config.layers(), kvKeyDim(), kvValueDim(), blocks);
+    }
+
+    /** Floats of key per layer and position in the KV cache; architectures with another cache layout override. */
+    protected int kvKeyDim() {
+        return config.kvDim();
+    }
+
+    /** Floats of value per layer and position in the KV cache. */
+    protected int kvValueDim() {
+        return config.vDim();
     }
 
     @Override

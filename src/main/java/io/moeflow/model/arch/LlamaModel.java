@@ -20,7 +20,7 @@ public final class LlamaModel extends DecoderModel {
         super(f, DecoderConfig.read(f, false), pool);
         var c = config;
         float[] freqs = f.findTensor("rope_freqs.weight").map(t -> t.toFloats()).orElse(null);
-        Rope rope = new Rope(c.ropeDims(), c.ropeBase(), c.ropeScale(), c.ropeNeox(), freqs);
+        Rope rope = c.rope(c.ropeDims(), c.ropeNeox(), freqs);
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             Attention attn = new Attention(t(l, "attn_q").matrix(), t(l, "attn_k").matrix(), t(l, "attn_v").matrix(),

@@ -17,7 +17,7 @@ public final class Qwen3MoeModel extends DecoderModel {
     public Qwen3MoeModel(GgufFile f, WorkerPool pool) {
         super(f, DecoderConfig.read(f, true), pool);
         var c = config;
-        Rope rope = new Rope(c.ropeDims(), c.ropeBase(), c.ropeScale(), true, null);
+        Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             Attention attn = new Attention(t(l, "attn_q").matrix(), t(l, "attn_k").matrix(), t(l, "attn_v").matrix(),
