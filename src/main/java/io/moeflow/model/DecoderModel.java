@@ -1,13 +1,16 @@
 package io.moeflow.model;
 
+import io.moeflow.experts.MappedExperts;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.blocks.Attention;
 import io.moeflow.model.blocks.AttentionBlock;
 import io.moeflow.model.blocks.FeedForward;
 import io.moeflow.model.blocks.RmsNorm;
+import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.Workspace;
 
 /**
@@ -67,6 +70,28 @@ public abstract class DecoderModel implements Model {
     /** {@code blk.<layer>.<name>.weight} as floats, or null when the file has none. */
     protected final float[] optionalNorm(int layer, String name) {
         return has(layer, name) ? norm(layer, name) : null;
+    }
+
+    /** The routed experts of a layer ({@code ffn_{gate,up,down}_exps} and their optional biases), served from the mapping. */
+    protected final MappedExperts routedExperts(int layer) {
+        return new MappedExperts(t(layer, "ffn_gate_exps"), t(layer, "ffn_up_exps"), t(layer, "ffn_down_exps"),
+                biasTensor(layer, "ffn_gate_exps"), biasTensor(layer, "ffn_up_exps"), biasTensor(layer, "ffn_down_exps"));
+    }
+
+    private GgufTensor biasTensor(int layer, String name) {
+        return gguf.findTensor("blk." + layer + "." + name + ".bias").orElse(null);
+    }
+
+    /** GQA attention over {@code attn_q/k/v/output} with this config's head layout. */
+    protected final Attention attention(int layer, Attention.Options options, Rope rope) {
+        var c = config;
+        return new Attention(t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(),
+                t(layer, "attn_output").matrix(), options, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+    }
+
+    /** The q/k/v/output biases of a layer, each null when absent. */
+    protected final Attention.Options attentionBiases(int layer) {
+        return Attention.Options.NONE.withBiases(bias(layer, "attn_q"), bias(layer, "attn_k"), bias(layer, "attn_v"), bias(layer, "attn_output"));
     }
 
     /** The per-head matrices of a 3-D tensor {@code ne = {cols, rows, heads}} (MLA's {@code attn_k_b}/{@code attn_v_b}), zero copy. */

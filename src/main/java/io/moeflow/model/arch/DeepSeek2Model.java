@@ -1,6 +1,5 @@
 package io.moeflow.model.arch;
 
-import io.moeflow.experts.MappedExperts;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
@@ -59,9 +58,8 @@ public final class DeepSeek2Model extends DecoderModel {
                 FeedForward shared = has(l, "ffn_gate_shexp")
                         ? new SwiGlu(t(l, "ffn_gate_shexp").matrix(), t(l, "ffn_up_shexp").matrix(), t(l, "ffn_down_shexp").matrix())
                         : null;
-                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(),
-                        new MappedExperts(t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps")),
-                        c.expertUsedCount(), routing.withSelectionBias(selectionBias), shared);
+                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+                        routing.withSelectionBias(selectionBias), shared);
             }
             if (attn.cacheDim() != rank + ropeDims)
                 throw new IllegalArgumentException("deepseek2: blk." + l + ".attn_kv_a_mqa gives " + attn.cacheDim()

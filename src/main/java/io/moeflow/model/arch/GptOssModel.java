@@ -1,8 +1,6 @@
 package io.moeflow.model.arch;
 
-import io.moeflow.experts.MappedExperts;
 import io.moeflow.gguf.GgufFile;
-import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
@@ -26,22 +24,12 @@ public final class GptOssModel extends DecoderModel {
                 .withActivation(MoeFfn.Activation.SWIGLU_OAI);
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
-            Attention.Options opt = Attention.Options.NONE
-                    .withBiases(bias(l, "attn_q"), bias(l, "attn_k"), bias(l, "attn_v"), bias(l, "attn_output"))
-                    .withSinks(norm(l, "attn_sinks"))
-                    .withWindow(l % 2 == 0 ? window : 0);
-            Attention attn = new Attention(t(l, "attn_q").matrix(), t(l, "attn_k").matrix(), t(l, "attn_v").matrix(),
-                    t(l, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(),
-                    new MappedExperts(t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps"),
-                            biasTensor(l, "ffn_gate_exps"), biasTensor(l, "ffn_up_exps"), biasTensor(l, "ffn_down_exps")),
-                    c.expertUsedCount(), routing.withRouterBias(bias(l, "ffn_gate_inp")), null);
-            layers[l] = new Layer(norm(l, "attn_norm"), attn, norm(l, "post_attention_norm"), ffn);
+            // llama.cpp's swa pattern 2: even layers use the sliding window, odd ones full attention.
+            Attention.Options opt = attentionBiases(l).withSinks(norm(l, "attn_sinks")).withWindow(l % 2 == 0 ? window : 0);
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+                    routing.withRouterBias(bias(l, "ffn_gate_inp")), null);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope), norm(l, "post_attention_norm"), ffn);
         }
         setLayers(layers);
-    }
-
-    private GgufTensor biasTensor(int layer, String name) {
-        return gguf.findTensor("blk." + layer + "." + name + ".bias").orElse(null);
     }
 }

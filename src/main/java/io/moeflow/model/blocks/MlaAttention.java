@@ -125,8 +125,8 @@ public final class MlaAttention implements AttentionBlock {
         return b;
     }
 
-    /** Head h: q_abs = W_k_b[h] q_nope for all tokens, stored next to q_pe as [q_abs, q_pe] (the cache row layout). */
-    private final class AbsorbTask implements WorkerPool.Task {
+    /** A task with one chunk per head over all {@code n} tokens of the step. */
+    private abstract static class PerHeadTask implements WorkerPool.Task {
         int n;
         Workspace ws;
 
@@ -134,7 +134,10 @@ public final class MlaAttention implements AttentionBlock {
             this.n = n;
             this.ws = ws;
         }
+    }
 
+    /** Head h: q_abs = W_k_b[h] q_nope for all tokens, stored next to q_pe as [q_abs, q_pe] (the cache row layout). */
+    private final class AbsorbTask extends PerHeadTask {
         @Override
         public void run(int h) {
             int dk = nope + ropeDims, qDim = heads * dk, row = rank + ropeDims;
@@ -172,15 +175,7 @@ public final class MlaAttention implements AttentionBlock {
     }
 
     /** Head h: o = W_v_b[h] (latent output) for all tokens, into the concatenated heads. */
-    private final class ValueTask implements WorkerPool.Task {
-        int n;
-        Workspace ws;
-
-        void set(int n, Workspace ws) {
-            this.n = n;
-            this.ws = ws;
-        }
-
+    private final class ValueTask extends PerHeadTask {
         @Override
         public void run(int h) {
             float[][] b = headBuffers(n * rank, n * valueDim);
