@@ -2,6 +2,8 @@ package io.moeflow.engine;
 
 import io.moeflow.tokenizer.TextStream;
 import io.moeflow.tokenizer.Tokenizer;
+import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 
 /**
  * What generation needs from a tokenizer: an incremental text stream per generation and which tokens end a
@@ -9,29 +11,7 @@ import io.moeflow.tokenizer.Tokenizer;
  */
 public interface Detokenizer {
     /** Emits no text and ends nothing: for benchmarks and tests that only look at token ids. */
-    Detokenizer NONE = new Detokenizer() {
-        private final TextStream silent = new TextStream() {
-            @Override
-            public String push(int id) {
-                return "";
-            }
-
-            @Override
-            public String flush() {
-                return "";
-            }
-        };
-
-        @Override
-        public TextStream newStream() {
-            return silent; // stateless, so one serves every generation
-        }
-
-        @Override
-        public boolean isEndOfGeneration(int token) {
-            return false;
-        }
-    };
+    Detokenizer NONE = perToken(token -> "", token -> false);
 
     /** A fresh incremental detokenizer for one generation (complete UTF-8 characters only). */
     TextStream newStream();
@@ -50,6 +30,35 @@ public interface Detokenizer {
             @Override
             public boolean isEndOfGeneration(int token) {
                 return tokenizer.isEog(token);
+            }
+        };
+    }
+
+    /**
+     * Whole text per token, with no state between tokens (no multi-byte characters split across tokens): for
+     * tests and synthetic vocabularies.
+     */
+    static Detokenizer perToken(IntFunction<String> text, IntPredicate endOfGeneration) {
+        TextStream stream = new TextStream() {
+            @Override
+            public String push(int id) {
+                return text.apply(id);
+            }
+
+            @Override
+            public String flush() {
+                return "";
+            }
+        };
+        return new Detokenizer() {
+            @Override
+            public TextStream newStream() {
+                return stream; // stateless, so one serves every generation
+            }
+
+            @Override
+            public boolean isEndOfGeneration(int token) {
+                return endOfGeneration.test(token);
             }
         };
     }

@@ -4,33 +4,12 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationRequest;
-import io.moeflow.tokenizer.TextStream;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class SequenceTest {
     /** Token t is the letter 'a' + t; token 9 ends generation. */
-    static final Detokenizer LETTERS = new Detokenizer() {
-        @Override
-        public TextStream newStream() {
-            return new TextStream() {
-                @Override
-                public String push(int id) {
-                    return String.valueOf((char) ('a' + id));
-                }
-
-                @Override
-                public String flush() {
-                    return "";
-                }
-            };
-        }
-
-        @Override
-        public boolean isEndOfGeneration(int token) {
-            return token == 9;
-        }
-    };
+    static final Detokenizer LETTERS = Detokenizer.perToken(t -> String.valueOf((char) ('a' + t)), t -> t == 9);
 
     private static Sequence sequence(int promptLength, int maxTokens, int context, List<String> stops, int[] stopTokens, boolean ignoreEos) {
         int[] prompt = new int[promptLength];

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.SamplingParams;
 import io.moeflow.model.Model;
-import io.moeflow.tokenizer.TextStream;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,27 +24,7 @@ final class SchedulerTesting {
         return t == 62 ? "é" : ""; // 63: end of generation, renders as nothing
     }
 
-    static final Detokenizer TEXT = new Detokenizer() {
-        @Override
-        public TextStream newStream() {
-            return new TextStream() {
-                @Override
-                public String push(int id) {
-                    return tokenText(id);
-                }
-
-                @Override
-                public String flush() {
-                    return "";
-                }
-            };
-        }
-
-        @Override
-        public boolean isEndOfGeneration(int t) {
-            return t == 63;
-        }
-    };
+    static final Detokenizer TEXT = Detokenizer.perToken(SchedulerTesting::tokenText, t -> t == 63);
 
     /** What a request produced. */
     record Outcome(List<Integer> tokens, String text, FinishReason finish, TokenEvent.Usage usage, List<TokenEvent> events) {
@@ -101,7 +80,7 @@ final class SchedulerTesting {
     }
 
     static List<Outcome> together(BatchScheduler s, List<GenerationRequest> requests) {
-        List<GenerationEngine.Handle> handles = requests.stream().map(s::submit).toList();
+        List<GenerationEngine.Handle> handles = s.submitAll(requests, h -> {}); // all start in the same step
         List<Outcome> out = handles.stream().map(SchedulerTesting::collect).toList();
         assertAllKvFree(s);
         return out;

@@ -5,6 +5,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -26,6 +27,9 @@ final class KQuants {
     static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     /** Vectors per register block in {@link #dotRow}: how many activation vectors share one weight load. */
     private static final int VB = 4;
+
+    /** Per-thread scratch for the scales of one block (decoders use up to 32 floats). */
+    private static final ThreadLocal<float[]> BLOCK_SCRATCH = ThreadLocal.withInitial(() -> new float[32]);
 
     /** One row of dequantized weights per thread; grown on demand, so steady-state calls allocate nothing. */
     private static final ThreadLocal<float[][]> ROW_SCRATCH = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
@@ -67,6 +71,36 @@ final class KQuants {
             f.dequantize(d, w.rowOffset(r), row, 0, n);
             dotRow(row, n, x, xStride, nVec, out, outStride, r);
         }
+    }
+
+    /** Vectorized exact dequantization of a row of {@code blocks} blocks at {@code rowOffset} into {@code dst[0 ..]}. */
+    interface RowDecoder {
+        void decode(MemorySegment s, long rowOffset, int blocks, float[] dst, float[] blockScratch);
+    }
+
+    /** Vector kernel: each row is decoded once by {@code dec} into scratch, then dotted with all vectors. */
+    static void matmulDecoded(RowDecoder dec, QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
+        int n = w.cols();
+        float[] row = rowScratch(n);
+        float[] sc = BLOCK_SCRATCH.get();
+        MemorySegment d = w.data();
+        for (int r = r0; r < r1; r++) {
+            dec.decode(d, w.rowOffset(r), n / QK_K, row, sc);
+            dotRow(row, n, x, xStride, nVec, out, outStride, r);
+        }
+    }
+
+    static float[] blockScratch() {
+        return BLOCK_SCRATCH.get();
+    }
+
+    /**
+     * A byte species with one lane per float lane, for loading packed quants and widening them to int lanes; null
+     * where that shape does not exist or has more than 16 lanes (the decoders then fall back to scalar code).
+     */
+    static VectorSpecies<Byte> byteSpeciesPerFloatLane() {
+        int lanes = FS.length();
+        return lanes >= 8 && lanes <= 16 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(lanes * 8)) : null;
     }
 
     /** Scalar kernel for any format, same contract. */

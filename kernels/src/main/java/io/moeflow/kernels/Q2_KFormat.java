@@ -4,6 +4,12 @@ import static io.moeflow.kernels.KQuants.QK_K;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Q2_K (ggml block_q2_K, 84 bytes per 256 values): scales[16] (low nibble: scale, high nibble: min, one pair per
@@ -13,6 +19,10 @@ import java.lang.foreign.ValueLayout;
 final class Q2_KFormat implements TensorFormat {
     private static final int BLOCK_BYTES = 84;
     private static final int QS = 16, D = 80, DMIN = 82;
+    private static final VectorSpecies<Float> FS = KQuants.FS;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     @Override public GgmlType type() { return GgmlType.Q2_K; }
 
@@ -104,6 +114,38 @@ final class Q2_KFormat implements TensorFormat {
 
     @Override
     public void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        if (BS == null) KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        else KQuants.matmulDecoded(Q2_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
+    }
+
+    /**
+     * Vectorized exact dequantization of a row; {@code sm[k]} = d * sc_k, {@code sm[16 + k]} = -dmin * m_k of the
+     * current block. fma(q, dl, -ml) equals ggml's dl * q - ml: dl * q is exact.
+     */
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
+        int len = FS.length();
+        for (int b = 0; b < nb; b++) {
+            long o = base + (long) BLOCK_BYTES * b;
+            float d = KQuants.f16(s, o + D), min = KQuants.f16(s, o + DMIN);
+            // the 16 scale bytes as two longs: per-byte segment reads in this loop can make C2 deoptimize repeatedly
+            long s0 = s.get(KQuants.LONG_LE, o), s1 = s.get(KQuants.LONG_LE, o + 8);
+            for (int k = 0; k < 16; k++) {
+                int sc = (int) ((k < 8 ? s0 : s1) >>> (8 * (k & 7))) & 0xFF;
+                sm[k] = d * (sc & 0xF);
+                sm[16 + k] = -(min * (sc >> 4));
+            }
+            for (int half = 0; half < 2; half++) {
+                for (int sh = 0; sh < 4; sh++) {
+                    int y = QK_K * b + 128 * half + 32 * sh;
+                    for (int h = 0; h < 32; h += len) {
+                        IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * half + h, ByteOrder.LITTLE_ENDIAN)
+                                .convertShape(VectorOperators.B2I, IS, 0);
+                        int is = 8 * half + 2 * sh + h / 16;
+                        ((FloatVector) q.lanewise(VectorOperators.LSHR, 2 * sh).and(3).convert(VectorOperators.I2F, 0))
+                                .fma(sm[is], sm[16 + is]).intoArray(dst, y + h);
+                    }
+                }
+            }
+        }
     }
 }

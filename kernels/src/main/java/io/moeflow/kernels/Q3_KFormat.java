@@ -4,6 +4,12 @@ import static io.moeflow.kernels.KQuants.QK_K;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Q3_K (ggml block_q3_K, 110 bytes per 256 values): hmask[32] high bits, qs[64] low 2-bit pairs, 12 bytes of sixteen
@@ -15,6 +21,10 @@ import java.lang.foreign.ValueLayout;
 final class Q3_KFormat implements TensorFormat {
     private static final int BLOCK_BYTES = 110;
     private static final int QS = 32, SCALES = 96, D = 108;
+    private static final VectorSpecies<Float> FS = KQuants.FS;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     @Override public GgmlType type() { return GgmlType.Q3_K; }
 
@@ -122,6 +132,39 @@ final class Q3_KFormat implements TensorFormat {
 
     @Override
     public void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        if (BS == null) KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        else KQuants.matmulDecoded(Q3_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
+    }
+
+    /** Vectorized exact dequantization of a row; {@code sd[j]} holds d * (scale_j - 32) of the current block. */
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sd) {
+        int len = FS.length();
+        for (int b = 0; b < nb; b++) {
+            long o = base + (long) BLOCK_BYTES * b;
+            float dAll = KQuants.f16(s, o + D);
+            // the 12 scale bytes as a long and an int: per-byte segment reads in this loop made C2 deoptimize repeatedly
+            long lo = s.get(KQuants.LONG_LE, o + SCALES);
+            int hi = s.get(KQuants.INT_LE, o + SCALES + 8);
+            for (int j = 0; j < 16; j++) {
+                int low4 = (int) (lo >>> (8 * (j & 7) + 4 * (j >> 3))) & 0xF;
+                int high2 = (hi >>> (8 * (j & 3) + 2 * (j >> 2))) & 3;
+                sd[j] = dAll * ((low4 | (high2 << 4)) - 32);
+            }
+            for (int half = 0; half < 2; half++) {
+                for (int sh = 0; sh < 4; sh++) {
+                    int y = QK_K * b + 128 * half + 32 * sh;
+                    for (int h = 0; h < 32; h += len) {
+                        IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * half + h, ByteOrder.LITTLE_ENDIAN)
+                                .convertShape(VectorOperators.B2I, IS, 0);
+                        IntVector hm = (IntVector) ByteVector.fromMemorySegment(BS, s, o + h, ByteOrder.LITTLE_ENDIAN)
+                                .convertShape(VectorOperators.B2I, IS, 0);
+                        // level - 4, plus 4 where the high bit is set
+                        IntVector v = q.lanewise(VectorOperators.LSHR, 2 * sh).and(3).sub(4)
+                                .add(hm.lanewise(VectorOperators.LSHR, 4 * half + sh).and(1).lanewise(VectorOperators.LSHL, 2));
+                        ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(sd[8 * half + 2 * sh + h / 16]).intoArray(dst, y + h);
+                    }
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -26,9 +25,8 @@ final class Q4_KFormat implements TensorFormat {
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane. Null where that shape does not exist: scalar unpack. */
-    private static final VectorSpecies<Byte> BS =
-            FS.length() >= 8 && FS.length() <= 32 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(FS.length() * 8)) : null;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     /**
      * Vectorized get_scale_min_k4 for 16 int lanes: lane k < 8 is scale k, lane 8 + k min k. Each lane takes the low
@@ -45,9 +43,6 @@ final class Q4_KFormat implements TensorFormat {
     private static final IntVector SCALE_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15}, 0) : null;
     private static final IntVector HIGH_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}, 0) : null;
     private static final VectorMask<Float> SCALE_LANES = VECTOR_SCALES ? VectorMask.fromLong(FS, 0xFF) : null;
-
-    /** Per-thread d*sc / dmin*m of one block. */
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[16]);
 
     @Override public GgmlType type() { return GgmlType.Q4_K; }
 
@@ -98,17 +93,13 @@ final class Q4_KFormat implements TensorFormat {
         }
         MemorySegment s = w.data();
         int n = w.cols(), nb = n / QK_K;
-        float[] sm = SCALES.get();
+        float[] sm = KQuants.blockScratch();
         if (nVec == 1) {
             // The decode case: dequantize in registers, no round trip through memory.
             for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sm);
             return;
         }
-        float[] row = KQuants.rowScratch(n);
-        for (int r = r0; r < r1; r++) {
-            dequantizeRow(s, w.rowOffset(r), nb, row, sm);
-            KQuants.dotRow(row, n, x, xStride, nVec, out, outStride, r);
-        }
+        KQuants.matmulDecoded(Q4_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /**
@@ -139,7 +130,7 @@ final class Q4_KFormat implements TensorFormat {
     }
 
     /** {@code sm[j] = d * sc_j}, {@code sm[8 + j] = dmin * m_j} for the block at {@code o}. */
-    private static void scalesMins(MemorySegment s, long o, float[] sm) {
+    static void scalesMins(MemorySegment s, long o, float[] sm) {
         if (!VECTOR_SCALES) {
             scalesMins(s, o, sm);
             return;
@@ -154,7 +145,7 @@ final class Q4_KFormat implements TensorFormat {
     }
 
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
-    private static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
         int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;

@@ -4,6 +4,12 @@ import static io.moeflow.kernels.KQuants.QK_K;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Q5_K (ggml block_q5_K, 176 bytes per 256 values): f16 d, f16 dmin, 12 bytes of 6-bit scales/mins (as Q4_K),
@@ -13,6 +19,10 @@ import java.lang.foreign.ValueLayout;
 final class Q5_KFormat implements TensorFormat {
     private static final int BLOCK_BYTES = 176;
     private static final int QH = 16, QS = 48;
+    private static final VectorSpecies<Float> FS = KQuants.FS;
+    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     @Override public GgmlType type() { return GgmlType.Q5_K; }
 
@@ -78,6 +88,35 @@ final class Q5_KFormat implements TensorFormat {
 
     @Override
     public void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        if (BS == null) KQuants.matmulViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
+        else KQuants.matmulDecoded(Q5_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
+    }
+
+    /**
+     * Vectorized exact dequantization of a row: fma(q, d1, -m1) equals ggml's d1 * q - m1 because d1 * q is exact
+     * (11 + 6 + 5 significant bits).
+     */
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
+        int len = FS.length();
+        for (int b = 0; b < nb; b++) {
+            long o = base + (long) BLOCK_BYTES * b;
+            Q4_KFormat.scalesMins(s, o, sm); // same d, dmin and 12 scale bytes at the start of the block
+            int y = QK_K * b;
+            for (int g = 0; g < 4; g++) {
+                FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);
+                FloatVector dB = FloatVector.broadcast(FS, sm[2 * g + 1]), mB = FloatVector.broadcast(FS, -sm[9 + 2 * g]);
+                for (int h = 0; h < 32; h += len) {
+                    IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN)
+                            .convertShape(VectorOperators.B2I, IS, 0);
+                    IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QH + h, ByteOrder.LITTLE_ENDIAN)
+                            .convertShape(VectorOperators.B2I, IS, 0);
+                    IntVector lo = q.and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
+                    IntVector hi = q.lanewise(VectorOperators.LSHR, 4).and(0xF)
+                            .or(hb.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
+                    ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(dA, mA).intoArray(dst, y + 64 * g + h);
+                    ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(dB, mB).intoArray(dst, y + 64 * g + 32 + h);
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,6 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,12 +23,8 @@ final class Q6_KFormat implements TensorFormat {
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane. Null where that shape does not exist: scalar unpack. */
-    private static final VectorSpecies<Byte> BS =
-            FS.length() >= 8 && FS.length() <= 16 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(FS.length() * 8)) : null;
-
-    /** Per-thread d * scale of the 16 sub-blocks of one block. */
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[16]);
+    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
+    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
 
     @Override public GgmlType type() { return GgmlType.Q6_K; }
 
@@ -131,17 +126,13 @@ final class Q6_KFormat implements TensorFormat {
         }
         MemorySegment s = w.data();
         int n = w.cols(), nb = n / QK_K;
-        float[] sd = SCALES.get();
+        float[] sd = KQuants.blockScratch();
         if (nVec == 1) {
             // The decode case: dequantize in registers, no round trip through memory.
             for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sd);
             return;
         }
-        float[] row = KQuants.rowScratch(n);
-        for (int r = r0; r < r1; r++) {
-            dequantizeRow(s, w.rowOffset(r), nb, row, sd);
-            KQuants.dotRow(row, n, x, xStride, nVec, out, outStride, r);
-        }
+        KQuants.matmulDecoded(Q6_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /**
@@ -189,7 +180,7 @@ final class Q6_KFormat implements TensorFormat {
     }
 
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
-    private static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sd) {
+    static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sd) {
         int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;

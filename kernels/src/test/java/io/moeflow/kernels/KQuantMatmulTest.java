@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -117,6 +118,29 @@ class KQuantMatmulTest {
                     check(t + " pool " + rows + " rows nVec " + nVec, w, deq, 0, rows, x, xStride, nVec, out, outStride);
                 }
             }
+        }
+    }
+
+    /** The vector row decoders used by the batched kernels give exactly ggml's dequantized values. */
+    @ParameterizedTest
+    @EnumSource(names = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"})
+    void vectorRowDecoderIsBitExact(GgmlType t) {
+        KQuants.RowDecoder dec = switch (t) {
+            case Q2_K -> Q2_KFormat::dequantizeRow;
+            case Q3_K -> Q3_KFormat::dequantizeRow;
+            case Q4_K -> Q4_KFormat::dequantizeRow;
+            case Q5_K -> Q5_KFormat::dequantizeRow;
+            default -> Q6_KFormat::dequantizeRow;
+        };
+        Assumptions.assumeTrue(KQuants.byteSpeciesPerFloatLane() != null, "no vector decoder for this vector width");
+        QMatrix w = randomMatrix(t, 4, 1024, 17);
+        float[] deq = dequantizedRows(w);
+        float[] row = new float[1024];
+        for (int r = 0; r < 4; r++) {
+            dec.decode(w.data(), w.rowOffset(r), 4, row, new float[32]);
+            for (int c = 0; c < 1024; c++)
+                if (Float.floatToRawIntBits(row[c]) != Float.floatToRawIntBits(deq[r * 1024 + c]))
+                    fail(t + " row " + r + " col " + c + ": " + row[c] + " vs " + deq[r * 1024 + c]);
         }
     }
 
