@@ -29,7 +29,9 @@ public final class DeepSeek2Model extends DecoderModel {
         int ropeDims = c.ropeDims();
         int nope = dk - ropeDims;
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
-        int gatingFunc = f.getInt(a + ".expert_gating_func", 1);
+        // 0 / absent: older DeepSeek-V2 GGUFs, which llama.cpp runs with softmax gating.
+        int gatingFunc = f.getInt(a + ".expert_gating_func", 0);
+        if (gatingFunc == 0) gatingFunc = 1;
         if (gatingFunc != 1 && gatingFunc != 2)
             throw new IllegalArgumentException(a + ": expert_gating_func " + gatingFunc + " is not supported (1 softmax, 2 sigmoid)");
         MoeFfn.Options routing = MoeFfn.Options.of(gatingFunc == 2 ? MoeFfn.Gating.SIGMOID : MoeFfn.Gating.SOFTMAX,
