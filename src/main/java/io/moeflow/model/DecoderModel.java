@@ -9,6 +9,7 @@ import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.blocks.Attention;
 import io.moeflow.model.blocks.AttentionBlock;
 import io.moeflow.model.blocks.FeedForward;
+import io.moeflow.model.blocks.MoeFfn;
 import io.moeflow.model.blocks.RmsNorm;
 import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.Workspace;
@@ -80,6 +81,11 @@ public abstract class DecoderModel implements Model {
 
     private GgufTensor biasTensor(int layer, String name) {
         return gguf.findTensor("blk." + layer + "." + name + ".bias").orElse(null);
+    }
+
+    /** Softmax routing whose top-k weights are NOT renormalised (qwen2moe, olmoe), scaled by {@code expert_weights_scale}. */
+    protected final MoeFfn.Options softmaxRoutingWithoutRenormalisation() {
+        return MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, false, gguf.getFloat(config.arch() + ".expert_weights_scale", 1f));
     }
 
     /** GQA attention over {@code attn_q/k/v/output} with this config's head layout. */

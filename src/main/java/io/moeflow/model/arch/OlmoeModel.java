@@ -17,7 +17,7 @@ public final class OlmoeModel extends DecoderModel {
     public OlmoeModel(GgufFile f, WorkerPool pool) {
         super(f, DecoderConfig.read(f, true), pool);
         var c = config;
-        MoeFfn.Options routing = MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, false, f.getFloat(c.arch() + ".expert_weights_scale", 1f));
+        MoeFfn.Options routing = softmaxRoutingWithoutRenormalisation();
         Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
