@@ -50,7 +50,12 @@ import java.util.concurrent.Future;
  * weight is scaled by the expected size of the residual stream's other dimensions, which set the random part of
  * the router logits: the embedding's plus, per layer, the attention output's (see {@link #ATTENTION_SPREAD}).
  * The bench model's measured selection histogram is the honest statement of the skew; this calibration only
- * aims near the Zipf target.
+ * aims near the Zipf target. Measured on bench-qwen3moe Q8_0 (16 sequences of 64 random tokens): zipf:1.1 gives
+ * the most chosen quarter of the experts 65 % of the selections on average over the layers (target 71 %), but
+ * unevenly: 99 % in layer 0 (the constant shrinks the other dimensions there more than estimated), 54-60 % in
+ * the deeper layers (the residual stream grows about linearly with depth, not as a random walk, because each
+ * sequence's context adds a component common to its tokens). Without skew: 45 %, from that per-sequence
+ * component, which also makes consecutive tokens share 33 % (layer 0) to 87 % (deep layers) of their experts.
  */
 public final class SyntheticModel {
     /** Values generated and quantized per task (whole rows; at least one row). */
