@@ -294,18 +294,18 @@ public final class SyntheticModel {
         m.put(a + "embedding_length", GgufValue.ofUInt32(s.embd()));
         m.put(a + "block_count", GgufValue.ofUInt32(s.layers()));
         m.put(a + "feed_forward_length", GgufValue.ofUInt32(s.feedForwardLength()));
+        m.put(a + "attention.head_count", GgufValue.ofUInt32(s.heads()));
+        m.put(a + "attention.head_count_kv", GgufValue.ofUInt32(s.kvHeads()));
+        m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(s.eps()));
+        m.put(a + "rope.freq_base", GgufValue.ofFloat32(s.ropeBase()));
         if (s.deepseek2()) {
             putDeepSeek2(m, a);
         } else {
-            m.put(a + "attention.head_count", GgufValue.ofUInt32(s.heads()));
-            m.put(a + "attention.head_count_kv", GgufValue.ofUInt32(s.kvHeads()));
             // llama.cpp defaults key/value length to n_embd / n_head; qwen3moe files always state them
             if (s.arch().equals("qwen3moe") || s.headDim() * s.heads() != s.embd()) {
                 m.put(a + "attention.key_length", GgufValue.ofUInt32(s.headDim()));
                 m.put(a + "attention.value_length", GgufValue.ofUInt32(s.headDim()));
             }
-            m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(s.eps()));
-            m.put(a + "rope.freq_base", GgufValue.ofFloat32(s.ropeBase()));
             m.put(a + "rope.dimension_count", GgufValue.ofUInt32(s.headDim()));
             if (s.moe()) {
                 m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
@@ -327,10 +327,6 @@ public final class SyntheticModel {
     private void putDeepSeek2(Map<String, GgufValue> m, String a) {
         SynthShape s = shape;
         SynthShape.Mla d = s.mla();
-        m.put(a + "attention.head_count", GgufValue.ofUInt32(s.heads()));
-        m.put(a + "attention.head_count_kv", GgufValue.ofUInt32(s.kvHeads()));
-        m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(s.eps()));
-        m.put(a + "rope.freq_base", GgufValue.ofFloat32(s.ropeBase()));
         m.put(a + "leading_dense_block_count", GgufValue.ofUInt32(d.denseLayers()));
         m.put(a + "attention.q_lora_rank", GgufValue.ofUInt32(d.qLoraRank()));
         m.put(a + "attention.kv_lora_rank", GgufValue.ofUInt32(d.kvLoraRank()));
