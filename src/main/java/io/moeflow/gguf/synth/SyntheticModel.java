@@ -145,6 +145,10 @@ public final class SyntheticModel {
                     + " tokens (synth copies the tok512 vocabulary of stories260K: use --vocab " + tokens.array().length() + ")");
         if (skew != null && !shape.moe())
             throw new IllegalArgumentException("--skew needs a model with experts (--experts > 0)");
+        // the calibration models plain top-k; group-limited sigmoid routing would miss its target, and the massive
+        // dimension's bookkeeping (Role) does not cover the latent projections
+        if (skew != null && shape.deepseek2())
+            throw new IllegalArgumentException("--skew is not supported for deepseek2 (its calibration assumes top-k without expert groups)");
         this.tensors = plan();
         this.massiveDim = (int) Math.floorMod(mix(seed, "moeflow.massive", 0), (long) shape.embd());
         double attnVar = ATTENTION_SPREAD * STD * STD * shape.qDim() * STD * STD * shape.embd();
@@ -203,6 +207,10 @@ public final class SyntheticModel {
         add(ts, "token_embd.weight", Init.EMBEDDING, -1, embd, s.vocab());
         add(ts, "output_norm.weight", Init.NORM, -1, embd);
         add(ts, "output.weight", Init.NORMAL, -1, embd, s.vocab());
+        if (s.deepseek2()) {
+            for (int l = 0; l < layers; l++) planDeepSeek2Layer(ts, l);
+            return List.copyOf(ts);
+        }
         boolean qkNorm = s.arch().equals("qwen3moe");
         for (int l = 0; l < layers; l++) {
             String p = "blk." + l + ".";
@@ -230,6 +238,44 @@ public final class SyntheticModel {
         return List.copyOf(ts);
     }
 
+    /**
+     * One deepseek2 layer with the names, order and shapes of llama.cpp's converter (V3 with q-LoRA, attn_kv_b
+     * split into per-head attn_k_b / attn_v_b): std 0.06 for the projections that set the attention scores (q_a,
+     * q_b, kv_a, k_b), like attn_q/attn_k of the other shapes.
+     */
+    private void planDeepSeek2Layer(List<SynthTensor> ts, int l) {
+        SynthShape s = shape;
+        SynthShape.Mla a = s.mla();
+        long embd = s.embd(), heads = s.heads(), q = a.qLoraRank(), r = a.kvLoraRank();
+        long nope = s.headDim() - a.ropeDims();
+        String p = "blk." + l + ".";
+        add(ts, p + "attn_norm.weight", Init.NORM, l, embd);
+        add(ts, p + "attn_q_a.weight", Init.NORMAL_QK, l, embd, q);
+        add(ts, p + "attn_q_a_norm.weight", Init.NORM, l, q);
+        add(ts, p + "attn_q_b.weight", Init.NORMAL_QK, l, q, heads * s.headDim());
+        add(ts, p + "attn_kv_a_mqa.weight", Init.NORMAL_QK, l, embd, r + a.ropeDims());
+        add(ts, p + "attn_kv_a_norm.weight", Init.NORM, l, r);
+        add(ts, p + "attn_k_b.weight", Init.NORMAL_QK, l, nope, r, heads);
+        add(ts, p + "attn_v_b.weight", Init.NORMAL, l, r, a.valueDim(), heads);
+        add(ts, p + "attn_output.weight", Init.NORMAL, l, heads * a.valueDim(), embd);
+        add(ts, p + "ffn_norm.weight", Init.NORM, l, embd);
+        if (l < a.denseLayers()) {
+            add(ts, p + "ffn_gate.weight", Init.NORMAL, l, embd, s.ffn());
+            add(ts, p + "ffn_up.weight", Init.NORMAL, l, embd, s.ffn());
+            add(ts, p + "ffn_down.weight", Init.NORMAL, l, s.ffn(), embd);
+            return;
+        }
+        long experts = s.experts(), eff = s.expertFfn(), shared = eff * a.sharedExperts();
+        add(ts, p + "ffn_gate_inp.weight", Init.ROUTER, l, embd, experts);
+        add(ts, p + "ffn_gate_exps.weight", Init.NORMAL, l, embd, eff, experts);
+        add(ts, p + "ffn_up_exps.weight", Init.NORMAL, l, embd, eff, experts);
+        add(ts, p + "ffn_down_exps.weight", Init.NORMAL, l, eff, embd, experts);
+        add(ts, p + "exp_probs_b.bias", Init.NORMAL, l, experts);
+        add(ts, p + "ffn_gate_shexp.weight", Init.NORMAL, l, embd, shared);
+        add(ts, p + "ffn_up_shexp.weight", Init.NORMAL, l, embd, shared);
+        add(ts, p + "ffn_down_shexp.weight", Init.NORMAL, l, shared, embd);
+    }
+
     private void add(List<SynthTensor> ts, String name, Init init, int layer, long... ne) {
         ts.add(new SynthTensor(name, ne, QuantRules.typeFor(name, ne, fileType, shape.layers(), shape.experts()), init, layer));
     }
@@ -250,23 +296,54 @@ public final class SyntheticModel {
         m.put(a + "feed_forward_length", GgufValue.ofUInt32(s.feedForwardLength()));
         m.put(a + "attention.head_count", GgufValue.ofUInt32(s.heads()));
         m.put(a + "attention.head_count_kv", GgufValue.ofUInt32(s.kvHeads()));
-        // llama.cpp defaults key/value length to n_embd / n_head; qwen3moe files always state them
-        if (s.arch().equals("qwen3moe") || s.headDim() * s.heads() != s.embd()) {
-            m.put(a + "attention.key_length", GgufValue.ofUInt32(s.headDim()));
-            m.put(a + "attention.value_length", GgufValue.ofUInt32(s.headDim()));
-        }
         m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(s.eps()));
         m.put(a + "rope.freq_base", GgufValue.ofFloat32(s.ropeBase()));
-        m.put(a + "rope.dimension_count", GgufValue.ofUInt32(s.headDim()));
-        if (s.moe()) {
-            m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
-            m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
-            if (s.arch().equals("qwen3moe")) m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+        if (s.deepseek2()) {
+            putDeepSeek2(m, a);
+        } else {
+            // llama.cpp defaults key/value length to n_embd / n_head; qwen3moe files always state them
+            if (s.arch().equals("qwen3moe") || s.headDim() * s.heads() != s.embd()) {
+                m.put(a + "attention.key_length", GgufValue.ofUInt32(s.headDim()));
+                m.put(a + "attention.value_length", GgufValue.ofUInt32(s.headDim()));
+            }
+            m.put(a + "rope.dimension_count", GgufValue.ofUInt32(s.headDim()));
+            if (s.moe()) {
+                m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
+                m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
+                if (s.arch().equals("qwen3moe")) m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+            }
         }
         m.putAll(tokenizer);
         m.put(KEY_SEED, GgufValue.ofUInt64(seed));
         m.put(KEY_SKEW, GgufValue.ofString(skew == null ? "none" : skew.describe()));
         return m;
+    }
+
+    /**
+     * The deepseek2 hyper-parameters as llama.cpp's converter writes them for V3: MLA as MQA (one KV head) whose
+     * absorbed key is latent + rope ({@code key_length}) and value the latent ({@code value_length}), the per-head
+     * widths in {@code *_mla}; sigmoid gating (2) with renormalised weights and group-limited top-k.
+     */
+    private void putDeepSeek2(Map<String, GgufValue> m, String a) {
+        SynthShape s = shape;
+        SynthShape.Mla d = s.mla();
+        m.put(a + "leading_dense_block_count", GgufValue.ofUInt32(d.denseLayers()));
+        m.put(a + "attention.q_lora_rank", GgufValue.ofUInt32(d.qLoraRank()));
+        m.put(a + "attention.kv_lora_rank", GgufValue.ofUInt32(d.kvLoraRank()));
+        m.put(a + "attention.key_length", GgufValue.ofUInt32(d.kvLoraRank() + d.ropeDims()));
+        m.put(a + "attention.value_length", GgufValue.ofUInt32(d.kvLoraRank()));
+        m.put(a + "attention.key_length_mla", GgufValue.ofUInt32(s.headDim()));
+        m.put(a + "attention.value_length_mla", GgufValue.ofUInt32(d.valueDim()));
+        m.put(a + "rope.dimension_count", GgufValue.ofUInt32(d.ropeDims()));
+        m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+        m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
+        m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
+        m.put(a + "expert_shared_count", GgufValue.ofUInt32(d.sharedExperts()));
+        m.put(a + "expert_weights_scale", GgufValue.ofFloat32(d.weightsScale()));
+        m.put(a + "expert_weights_norm", GgufValue.ofBool(true));
+        m.put(a + "expert_gating_func", GgufValue.ofUInt32(2)); // LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID
+        m.put(a + "expert_group_count", GgufValue.ofUInt32(d.groups()));
+        m.put(a + "expert_group_used_count", GgufValue.ofUInt32(d.groupsUsed()));
     }
 
     /** Writes the model to {@code out} with {@code threads} generating threads (the bytes do not depend on it). */

@@ -40,9 +40,13 @@ class SynthModelRunTest {
 
     @ParameterizedTest
     @CsvSource({"qwen3moe,Q8_0", "qwen3moe,Q4_K_M", "qwen3moe,F16", "qwen3moe,F32",
-            "llama,Q8_0", "llama,Q4_K_M", "llama,F16", "llama,F32"})
+            "llama,Q8_0", "llama,Q4_K_M", "llama,F16", "llama,F32", "deepseek2,Q8_0", "deepseek2,Q4_K_M", "deepseek2,F32"})
     void loadsAndRuns(String arch, String type) throws IOException {
-        SynthShape shape = arch.equals("llama") ? SynthTesting.tinyDense() : SynthTesting.tinyMoe();
+        SynthShape shape = switch (arch) {
+            case "llama" -> SynthTesting.tinyDense();
+            case "deepseek2" -> SynthTesting.tinyDeepSeek2();
+            default -> SynthTesting.tinyMoe();
+        };
         Path p = dir.resolve(arch + "-" + type + ".gguf");
         model(shape, SynthFileType.parse(type), 5, null).write(p, 2, null);
         int[] tokens;
@@ -54,6 +58,7 @@ class SynthModelRunTest {
         }
         try (DecoderModel m = Models.load(p, pool)) {
             assertEquals(512, m.info().vocabSize());
+            assertEquals(arch, m.info().architecture());
             float[] batch = Logits.compute(m, tokens, false, null);
             float[] decode = Logits.compute(m, tokens, true, null);
             float maxAbs = 0, maxDiff = 0;
