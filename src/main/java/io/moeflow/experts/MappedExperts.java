@@ -6,12 +6,16 @@ import io.moeflow.kernels.QMatrix;
 /** Experts served straight from the memory-mapped 3-D tensors {@code ffn_{gate,up,down}_exps} (page cache). */
 public final class MappedExperts implements ExpertWeights {
     private final QMatrix[] gate, up, down;
+    private final GgufTensor gateExps, upExps, downExps;
     private final long bytes;
 
     public MappedExperts(GgufTensor gateExps, GgufTensor upExps, GgufTensor downExps) {
         int n = (int) gateExps.ne()[2];
         if (upExps.ne()[2] != n || downExps.ne()[2] != n)
             throw new IllegalArgumentException("expert tensors disagree on the expert count: " + gateExps.name() + ", " + upExps.name() + ", " + downExps.name());
+        this.gateExps = gateExps;
+        this.upExps = upExps;
+        this.downExps = downExps;
         gate = new QMatrix[n];
         up = new QMatrix[n];
         down = new QMatrix[n];
@@ -22,6 +26,13 @@ public final class MappedExperts implements ExpertWeights {
         }
         bytes = gate[0].byteSize() + up[0].byteSize() + down[0].byteSize();
     }
+
+    /** The 3-D tensors the experts are sliced from (an {@link ExpertStore} reads their file ranges). */
+    public GgufTensor gateTensor() { return gateExps; }
+
+    public GgufTensor upTensor() { return upExps; }
+
+    public GgufTensor downTensor() { return downExps; }
 
     @Override public int count() { return gate.length; }
 

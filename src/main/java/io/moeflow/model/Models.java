@@ -1,5 +1,7 @@
 package io.moeflow.model;
 
+import io.moeflow.experts.ExpertStore;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.LlamaModel;
@@ -28,6 +30,18 @@ public final class Models {
             return load(f, pool);
         } catch (RuntimeException e) {
             f.close();
+            throw e;
+        }
+    }
+
+    /** As {@link #load(Path, WorkerPool)}, serving the routed experts as {@code experts} says (resident or budgeted). */
+    public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(path, pool);
+        try {
+            ExpertStore.attach(m, pool, experts);
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
             throw e;
         }
     }
