@@ -91,6 +91,8 @@ public final class ExpertStore implements AutoCloseable {
     private final Throwable[] slotError;
     private long tick, accesses, loadSeq, busySince, busyNanos;
     private int inFlight, usedSlots;
+    private Thread[] holderThread = new Thread[4];
+    private int[] holderPins = new int[4];
     private boolean closed;
 
     private final AtomicLong tokens = new AtomicLong();
@@ -249,6 +251,7 @@ public final class ExpertStore implements AutoCloseable {
                         l.prefetchUseful++;
                     }
                     pins[s]++;
+                    holderPins[holder(Thread.currentThread())]++;
                     lastUse[s] = ++tick;
                 }
             } catch (RuntimeException ex) {
@@ -288,15 +291,37 @@ public final class ExpertStore implements AutoCloseable {
 
     private void unpin(CachedLayer l, int[] ids, int from, int n) {
         boolean freed = false;
+        int h = holder(Thread.currentThread());
         for (int i = 0; i < n; i++) {
             int s = l.slotOf[ids[from + i]];
             if (s < 0 || pins[s] == 0) continue;
+            if (holderPins[h] > 0) holderPins[h]--;
             if (--pins[s] == 0) {
                 freed = true;
                 if (state[s] == FAILED) clear(s);
             }
         }
         if (freed) notifyAll();
+    }
+
+    /**
+     * Index of {@code t} among the threads holding pins (few: the forward thread, tests' extra callers); entries
+     * of threads without pins are reused, so this allocates only when more threads hold pins than ever before.
+     */
+    private int holder(Thread t) {
+        int free = -1;
+        for (int i = 0; i < holderThread.length; i++) {
+            if (holderThread[i] == t) return i;
+            if (free < 0 && (holderThread[i] == null || holderPins[i] == 0)) free = i;
+        }
+        if (free < 0) {
+            free = holderThread.length;
+            holderThread = java.util.Arrays.copyOf(holderThread, free * 2);
+            holderPins = java.util.Arrays.copyOf(holderPins, free * 2);
+        }
+        holderThread[free] = t;
+        holderPins[free] = 0;
+        return free;
     }
 
     /** A slot to reuse: empty first, else the policy's choice among unpinned, settled slots; waits for reads in flight. */
@@ -310,10 +335,10 @@ public final class ExpertStore implements AutoCloseable {
                 othersMayFree |= state[i] == LOADING && pins[i] == 0;
                 pinned += pins[i];
             }
-            // nothing in flight and no other caller's pins: waiting would never end
-            if (!othersMayFree && pinned <= pinnedByCaller)
+            // nothing in flight and no other thread's pins: waiting would never end
+            if (!othersMayFree && pinned <= holderPins[holder(Thread.currentThread())])
                 throw new IllegalStateException("expert cache of " + slots + " slots cannot hold " + (pinnedByCaller + 1)
-                        + " experts of layer " + l.index + " at once (acquire at most maxAcquired() experts per call)");
+                        + " more experts of layer " + l.index + ": every slot is pinned by this thread (acquire at most maxAcquired() experts, release before acquiring more)");
             try {
                 wait(); // a read in flight completes, or another caller releases its pins
             } catch (InterruptedException ex) {
@@ -431,7 +456,12 @@ public final class ExpertStore implements AutoCloseable {
             long pos = l.fileOffset(i, ld.expert), len = l.bytes[i];
             long start = pos - pos % align, end = roundUp(pos + len, align);
             long need = pos + len - start;
-            long got = reader.read(m.asSlice(l.region[i], end - start), start);
+            long got;
+            try {
+                got = reader.read(m.asSlice(l.region[i], end - start), start);
+            } catch (IOException e) {
+                throw new IOException(l.tensors[i].name() + " at offset " + start + ": " + e.getMessage(), e);
+            }
             if (got < need)
                 throw new IOException("short read of " + l.tensors[i].name() + ": " + got + " of " + need + " bytes at offset " + start
                         + " (file size " + fileSize + ")");
