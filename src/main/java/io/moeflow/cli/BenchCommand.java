@@ -6,6 +6,7 @@ import io.moeflow.model.DecoderModel;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
 import io.moeflow.model.Models;
+import io.moeflow.scheduler.ConcurrencyBench;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
@@ -35,8 +36,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeat", defaultValue = "5")
     int repeat;
 
-    @Option(names = "--json", description = "Print one JSON object (pp_tps, tg_tps medians, ...).")
+    @Option(names = "--json", description = "Print one JSON object (pp_tps, tg_tps medians, ...); with --concurrency a list.")
     boolean json;
+
+    @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token.")
+    int[] concurrency;
 
     @Override
     public Integer call() {
@@ -45,6 +49,12 @@ final class BenchCommand implements Callable<Integer> {
         int nThreads = CliSupport.threads(threads);
         System.err.printf(Locale.ROOT, "bench: loading %s (%d threads, %s)%n", model, nThreads, Kernels.describe());
         try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool)) {
+            if (concurrency != null) {
+                var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
+                var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
+                System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
+                return 0;
+            }
             int vocab = m.info().vocabSize();
             int ctx = promptTokens + genTokens;
             if (ctx > m.info().contextLength())

@@ -4,7 +4,6 @@ import io.moeflow.experts.ExpertWeights;
 import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.Kernels;
 import io.moeflow.kernels.QMatrix;
-import io.moeflow.kernels.TensorFormat;
 import io.moeflow.kernels.VectorMath;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.StepStats;
@@ -227,9 +226,7 @@ public final class MoeFfn implements FeedForward {
         }
 
         private void mul(QMatrix w, int r0, int r1, float[] x, int nVec, float[] out) {
-            TensorFormat f = Formats.of(w.type());
-            if (Kernels.vectorEnabled()) f.matmul(w, r0, r1, x, w.cols(), nVec, out, w.rows());
-            else f.matmulScalar(w, r0, r1, x, w.cols(), nVec, out, w.rows());
+            Kernels.matmul(Formats.of(w.type()), w, r0, r1, x, w.cols(), nVec, out, w.rows());
         }
     }
 }
