@@ -46,6 +46,16 @@ public final class Models {
         }
     }
 
+    /**
+     * As {@link #load(GgufFile, WorkerPool)}, serving the routed experts as {@code experts} says; when the expert
+     * store cannot be built the file stays open (it is the caller's).
+     */
+    public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(f, pool);
+        ExpertStore.attach(m, pool, experts);
+        return m;
+    }
+
     public static DecoderModel load(GgufFile f, WorkerPool pool) {
         String arch = f.architecture();
         var ctor = ARCHITECTURES.get(arch);
