@@ -100,6 +100,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             Stats ps = Stats.of(pp), ts = Stats.of(tg);
             if (m.expertStore() != null) System.err.println("bench: " + m.expertStore().stats().summary());
+            System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
             if (json) {
                 System.out.printf(Locale.ROOT,
                         "{\"model\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"repeat\":%d,"

@@ -47,7 +47,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * it again.
  *
  * <p><b>Eviction.</b> {@link EvictionPolicy#LRU} or {@link EvictionPolicy#LFU} (use counts that survive eviction,
- * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last.
+ * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last
+ * within the step they were read for, and like any other expert after it.
  *
  * <p><b>Prefetch.</b> When layer l's FFN input is known ({@link #ffnInput}, called by the model), layer l+1's
  * router is applied to layer l+1's FFN norm of the current hidden state; its top-k experts (by votes over the
@@ -85,11 +86,15 @@ public final class ExpertStore implements AutoCloseable {
     private final byte[] state;
     private final int[] pins, slotExpert;
     private final CachedLayer[] slotLayer;
-    private final long[] lastUse;
+    private final long[] lastUse, prefetchStep;
     private final boolean[] prefetched;
     private final Load[] loading;
     private final Throwable[] slotError;
     private long tick, accesses, loadSeq, busySince, busyNanos;
+    /** Forward steps begun (counted at the first layer's FFN input): a prefetch is protected within its step. */
+    private long step;
+    /** Position (in {@link #layers}) of the layer that acquired last. */
+    private int currentPos;
     private int inFlight, usedSlots;
     private Thread[] holderThread = new Thread[4];
     private int[] holderPins = new int[4];
@@ -129,7 +134,7 @@ public final class ExpertStore implements AutoCloseable {
         long maxSlot = 0, total = 0;
         int experts = 0;
         for (int i = 0; i < layers.length; i++) {
-            CachedLayer l = new CachedLayer(specs.get(i));
+            CachedLayer l = new CachedLayer(specs.get(i), i);
             layers[i] = l;
             byModelLayer[l.index] = l;
             maxSlot = Math.max(maxSlot, l.slotBytes);
@@ -157,6 +162,7 @@ public final class ExpertStore implements AutoCloseable {
         slotExpert = new int[slots];
         slotLayer = new CachedLayer[slots];
         lastUse = new long[slots];
+        prefetchStep = new long[slots];
         prefetched = new boolean[slots];
         loading = new Load[slots];
         slotError = new Throwable[slots];
@@ -228,6 +234,7 @@ public final class ExpertStore implements AutoCloseable {
         int failedExpert = -1;
         synchronized (this) {
             ensureOpen();
+            currentPos = l.pos;
             try {
                 for (; mine < n; mine++) {
                     int e = ids[from + mine];
@@ -355,7 +362,7 @@ public final class ExpertStore implements AutoCloseable {
         for (int s = 0; s < slots; s++) {
             if (pins[s] > 0 || state[s] == LOADING) continue;
             if (state[s] == EMPTY) return s;
-            if (prefetched[s]) {
+            if (prefetched[s] && prefetchStep[s] == step) { // protected until the step it was read for is over
                 if (bestPrefetched < 0 || evictsBefore(s, bestPrefetched)) bestPrefetched = s;
             } else if (best < 0 || evictsBefore(s, best)) best = s;
         }
@@ -366,8 +373,16 @@ public final class ExpertStore implements AutoCloseable {
         if (policy == EvictionPolicy.LFU) {
             int fa = slotLayer[a].freq[slotExpert[a]], fb = slotLayer[b].freq[slotExpert[b]];
             if (fa != fb) return fa < fb;
+            // equally popular: the one whose layer runs last from here (steps visit the layers in a cycle)
+            int da = layersUntilUse(slotLayer[a]), db = layersUntilUse(slotLayer[b]);
+            if (da != db) return da > db;
         }
         return lastUse[a] < lastUse[b];
+    }
+
+    /** How many MoE layers run before {@code l} runs again, counting from the layer acquired last (1 = next). */
+    private int layersUntilUse(CachedLayer l) {
+        return (l.pos - currentPos - 1 + 2 * layers.length) % layers.length + 1;
     }
 
     private void countUse(CachedLayer l, int e) {
@@ -477,7 +492,12 @@ public final class ExpertStore implements AutoCloseable {
      * Predicts the next layer's experts and reads them ahead (issued after this layer's own misses).
      */
     public void ffnInput(int layer, float[] x, int n) {
-        if (layer == 0) tokens.addAndGet(n);
+        if (layer == 0) {
+            tokens.addAndGet(n);
+            synchronized (this) {
+                step++;
+            }
+        }
         if (!prefetchOn || layer + 1 >= byModelLayer.length || byModelLayer[layer + 1] == null) return;
         CachedLayer next = byModelLayer[layer + 1];
         int ne = next.nExpert, k = Math.min(next.nUsed, ne);
@@ -536,6 +556,7 @@ public final class ExpertStore implements AutoCloseable {
             if (s < 0) break;
             assign(s, l, e);
             prefetched[s] = true;
+            prefetchStep[s] = step;
             lastUse[s] = tick;
             startLoad(s, false);
             l.prefetchIssued++;
@@ -552,6 +573,7 @@ public final class ExpertStore implements AutoCloseable {
     }
 
     // ---- metrics
+
 
     public synchronized ExpertCacheStats stats() {
         List<ExpertCacheStats.Layer> per = new ArrayList<>(layers.length);
@@ -646,7 +668,7 @@ public final class ExpertStore implements AutoCloseable {
 
     /** One MoE layer's experts as the model sees them; views are valid while acquired. */
     private final class CachedLayer implements ExpertWeights {
-        final int index, nExpert, nUsed;
+        final int index, pos, nExpert, nUsed;
         final GgufTensor[] tensors;
         final long[] bytes = new long[3], region = new long[3];
         final long bytesPerExpert, slotBytes;
@@ -656,7 +678,8 @@ public final class ExpertStore implements AutoCloseable {
         final float[] norm;
         long hits, misses, bytesRead, reads, waitNanos, prefetchIssued, prefetchUseful, evictions;
 
-        CachedLayer(LayerSpec s) {
+        CachedLayer(LayerSpec s, int pos) {
+            this.pos = pos;
             index = s.layer();
             tensors = new GgufTensor[] {s.gate(), s.up(), s.down()};
             nExpert = (int) s.gate().ne(2);
