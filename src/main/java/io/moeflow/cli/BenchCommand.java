@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -42,13 +43,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token.")
     int[] concurrency;
 
+    @Mixin
+    ExpertCacheOptions expertCache = new ExpertCacheOptions();
+
     @Override
     public Integer call() {
         if (promptTokens < 1 || genTokens < 1 || repeat < 1)
             throw new IllegalArgumentException("--prompt-tokens, --gen-tokens and --repeat must be >= 1");
         int nThreads = CliSupport.threads(threads);
         System.err.printf(Locale.ROOT, "bench: loading %s (%d threads, %s)%n", model, nThreads, Kernels.describe());
-        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool)) {
+        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool, expertCache.config())) {
             if (concurrency != null) {
                 var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
                 var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
@@ -95,6 +99,8 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             Stats ps = Stats.of(pp), ts = Stats.of(tg);
+            if (m.expertStore() != null) System.err.println("bench: " + m.expertStore().stats().summary());
+            System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
             if (json) {
                 System.out.printf(Locale.ROOT,
                         "{\"model\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"repeat\":%d,"

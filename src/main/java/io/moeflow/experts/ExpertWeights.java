@@ -6,6 +6,11 @@ import io.moeflow.kernels.QMatrix;
  * The routed experts of one MoE layer: gate, up and down matrices of each expert, and (gpt-oss) optional
  * per-expert bias vectors. The model asks for them by expert id; where they live (the memory-mapped file,
  * or a RAM-budgeted cache) is this package's business.
+ *
+ * <p>Protocol of one step: the MoE block calls {@link #acquire} with the experts it is about to run (at most
+ * {@link #maxAcquired()} at a time), reads their matrices, and calls {@link #release} with the same ids when
+ * their results are computed. Between the two the matrices stay valid; outside, a cache may reuse their memory.
+ * The memory-mapped implementation holds everything all the time, so both calls do nothing there.
  */
 public interface ExpertWeights {
     int count();
@@ -27,4 +32,15 @@ public interface ExpertWeights {
 
     /** Bytes of one expert's three matrices. */
     long bytesPerExpert();
+
+    /** The most experts that may be acquired together (the callers split larger sets into waves). */
+    default int maxAcquired() {
+        return Integer.MAX_VALUE;
+    }
+
+    /** Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O. */
+    default void acquire(int[] ids, int from, int n) {}
+
+    /** Ends the use of experts acquired with the same arguments. */
+    default void release(int[] ids, int from, int n) {}
 }

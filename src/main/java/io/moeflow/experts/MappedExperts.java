@@ -11,6 +11,7 @@ import io.moeflow.kernels.QMatrix;
 public final class MappedExperts implements ExpertWeights {
     private final QMatrix[] gate, up, down;
     private final float[][] gateBias, upBias, downBias;
+    private final GgufTensor gateExps, upExps, downExps;
     private final long bytes;
 
     public MappedExperts(GgufTensor gateExps, GgufTensor upExps, GgufTensor downExps) {
@@ -23,6 +24,9 @@ public final class MappedExperts implements ExpertWeights {
         int n = (int) gateExps.ne()[2];
         if (upExps.ne()[2] != n || downExps.ne()[2] != n)
             throw new IllegalArgumentException("expert tensors disagree on the expert count: " + gateExps.name() + ", " + upExps.name() + ", " + downExps.name());
+        this.gateExps = gateExps;
+        this.upExps = upExps;
+        this.downExps = downExps;
         gate = new QMatrix[n];
         up = new QMatrix[n];
         down = new QMatrix[n];
@@ -47,6 +51,12 @@ public final class MappedExperts implements ExpertWeights {
         for (int e = 0; e < n; e++) b[e] = java.util.Arrays.copyOfRange(all, e * rows, (e + 1) * rows);
         return b;
     }
+    /** The 3-D tensors the experts are sliced from (an {@link ExpertStore} reads their file ranges). */
+    public GgufTensor gateTensor() { return gateExps; }
+
+    public GgufTensor upTensor() { return upExps; }
+
+    public GgufTensor downTensor() { return downExps; }
 
     @Override public int count() { return gate.length; }
 

@@ -1,6 +1,7 @@
 package io.moeflow.model;
 
 import io.moeflow.experts.MappedExperts;
+import io.moeflow.experts.ExpertStore;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.Formats;
@@ -32,6 +33,8 @@ public abstract class DecoderModel implements Model {
     private final Workspace ws;
     private final ModelInfo info;
     private float[] finalRows = new float[0];
+    /** Serves the routed experts in budgeted mode; null when they are read from the mapping. */
+    private ExpertStore expertStore;
 
     protected DecoderModel(GgufFile gguf, DecoderConfig config, WorkerPool pool) {
         this.gguf = gguf;
@@ -49,6 +52,24 @@ public abstract class DecoderModel implements Model {
     /** Called by subclass constructors once their layers are built. */
     protected final void setLayers(Layer[] layers) {
         this.layers = layers;
+    }
+
+    public final java.util.List<Layer> layers() {
+        return java.util.List.of(layers);
+    }
+
+    public final GgufFile file() {
+        return gguf;
+    }
+
+    /** Called by {@link ExpertStore#attach}: the store predicts and prefetches experts, and closes with the model. */
+    public final void useExpertStore(ExpertStore store) {
+        this.expertStore = store;
+    }
+
+    /** The RAM-budgeted expert store, or null when experts are served from the memory mapping. */
+    public final ExpertStore expertStore() {
+        return expertStore;
     }
 
     protected final GgufTensor t(int layer, String name) {
@@ -157,6 +178,7 @@ public abstract class DecoderModel implements Model {
             addInto(ws.x, ws.out, n * d);
             long b = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.ffnNorm(), eps);
+            if (expertStore != null) expertStore.ffnInput(l, ws.x, n); // prefetch of layer l+1's experts
             layer.ffn().forward(l, n, ws, stats);
             addInto(ws.x, ws.out, n * d);
             long c = System.nanoTime();
@@ -197,6 +219,7 @@ public abstract class DecoderModel implements Model {
 
     @Override
     public void close() {
+        if (expertStore != null) expertStore.close();
         gguf.close();
     }
 }

@@ -1,5 +1,7 @@
 package io.moeflow.model;
 
+import io.moeflow.experts.ExpertStore;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.DeepSeek2Model;
@@ -38,6 +40,28 @@ public final class Models {
             f.close();
             throw e;
         }
+    }
+
+    /** As {@link #load(Path, WorkerPool)}, serving the routed experts as {@code experts} says (resident or budgeted). */
+    public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(path, pool);
+        try {
+            ExpertStore.attach(m, pool, experts);
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /**
+     * As {@link #load(GgufFile, WorkerPool)}, serving the routed experts as {@code experts} says; when the expert
+     * store cannot be built the file stays open (it is the caller's).
+     */
+    public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(f, pool);
+        ExpertStore.attach(m, pool, experts);
+        return m;
     }
 
     public static DecoderModel load(GgufFile f, WorkerPool pool) {

@@ -58,8 +58,8 @@ public final class MoeFfn implements FeedForward {
     static final float MIN_WEIGHT_SUM = 6.103515625e-5f;
 
     private final QMatrix router;
-    private final ExpertWeights experts;
-    private final int nExpert, nUsed;
+    private ExpertWeights experts;
+    private final int nExpert, nUsed, ffnLength;
     private final Options opt;
     private final FeedForward shared;
     private final ExpertTask task = new ExpertTask();
@@ -75,6 +75,7 @@ public final class MoeFfn implements FeedForward {
         this.nExpert = experts.count();
         this.nUsed = nUsed;
         this.opt = options;
+        this.ffnLength = experts.gate(0).rows(); // read once: a budgeted store holds expert 0 only while acquired
         this.shared = shared;
         if (router.rows() != nExpert)
             throw new IllegalArgumentException("router has " + router.rows() + " outputs for " + nExpert + " experts");
@@ -94,10 +95,22 @@ public final class MoeFfn implements FeedForward {
         }
     }
 
+    public QMatrix router() { return router; }
+
+    public ExpertWeights experts() { return experts; }
+
+    public int expertsUsed() { return nUsed; }
+
+    /** Serves the routed experts from {@code e} (a RAM-budgeted store's view of the same tensors) from now on. */
+    public void useExperts(ExpertWeights e) {
+        if (e.count() != nExpert) throw new IllegalArgumentException("expert store has " + e.count() + " experts, the layer " + nExpert);
+        this.experts = e;
+    }
+
     @Override
     public void forward(int layer, int n, Workspace ws, StepStats stats) {
         int embd = router.cols();
-        int ffn = experts.gate(0).rows();
+        int ffn = ffnLength;
         MoeScratch m = ws.moe(nExpert, n * nUsed);
         ws.routerLogits = Workspace.fit(ws.routerLogits, n * nExpert);
         ws.pool.matmul(router, ws.xn, embd, n, ws.routerLogits, nExpert);
@@ -127,17 +140,27 @@ public final class MoeFfn implements FeedForward {
                 System.arraycopy(ws.xn, t * embd, m.in[e], m.slot[t * nUsed + i] * embd, embd);
             }
 
-        // Gate and up of every active expert over its group, then down.
-        task.set(m, active, ffn, embd, ws.pool.threads(), true);
-        ws.pool.run(task.chunks, task);
-        for (int a = 0; a < active; a++) {
-            int e = m.active[a];
-            if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
-            else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
+        // Gate and up of every active expert over its group, then down; in waves of what the expert store can
+        // hold at once (one wave unless a RAM-budgeted store is smaller than the step's active set).
+        int wave = Math.max(1, Math.min(active, experts.maxAcquired()));
+        for (int w0 = 0; w0 < active; w0 += wave) {
+            int w = Math.min(wave, active - w0);
+            experts.acquire(m.active, w0, w);
+            try {
+                task.set(m, w0, w, ffn, embd, ws.pool.threads(), true);
+                ws.pool.run(task.chunks, task);
+                for (int a = w0; a < w0 + w; a++) {
+                    int e = m.active[a];
+                    if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
+                    else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
+                }
+                task.set(m, w0, w, embd, ffn, ws.pool.threads(), false);
+                ws.pool.run(task.chunks, task);
+            } finally {
+                task.m = null;
+                experts.release(m.active, w0, w);
+            }
         }
-        task.set(m, active, embd, ffn, ws.pool.threads(), false);
-        ws.pool.run(task.chunks, task);
-        task.m = null;
 
         if (stats != null) {
             stats.distinctExperts[layer] += active;
@@ -275,11 +298,12 @@ public final class MoeFfn implements FeedForward {
     private final class ExpertTask implements WorkerPool.Task {
         MoeScratch m;
         boolean first;
-        int rows, cols, chunksPerExpert, rowsPerChunk, chunks;
+        int firstActive, rows, cols, chunksPerExpert, rowsPerChunk, chunks;
         final java.util.concurrent.atomic.AtomicInteger invocations = new java.util.concurrent.atomic.AtomicInteger();
 
-        void set(MoeScratch m, int active, int rows, int cols, int threads, boolean first) {
+        void set(MoeScratch m, int firstActive, int active, int rows, int cols, int threads, boolean first) {
             this.m = m;
+            this.firstActive = firstActive;
             this.first = first;
             this.rows = rows;
             this.cols = cols;
@@ -294,7 +318,7 @@ public final class MoeFfn implements FeedForward {
 
         @Override
         public void run(int chunk) {
-            int e = m.active[chunk / chunksPerExpert];
+            int e = m.active[firstActive + chunk / chunksPerExpert];
             int r0 = (chunk % chunksPerExpert) * rowsPerChunk, r1 = Math.min(rows, r0 + rowsPerChunk);
             int c = m.count[e];
             if (first) {
