@@ -1,0 +1,4 @@
+package io.moeflow.api;
+
+/** One chat message after parsing: role and plain text content. */
+public record ChatMessage(String role, String content) {}

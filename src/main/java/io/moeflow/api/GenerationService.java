@@ -1,0 +1,189 @@
+package io.moeflow.api;
+
+import io.moeflow.api.chat.ChatTemplateRenderer;
+import io.moeflow.api.kafka.TokenEventPublisher;
+import io.moeflow.engine.SamplingParams;
+import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.GenerationEngine;
+import io.moeflow.scheduler.GenerationRequest;
+import io.moeflow.scheduler.TokenEvent;
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.Uni;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jboss.logging.Logger;
+
+/**
+ * The path shared by HTTP and Kafka: a parsed request is rendered (chat template), tokenized, checked against the
+ * context, submitted to the engine, and its events are written to the tokens topic. Every generation ends with
+ * exactly one last event (finish_reason set), even when the client goes away or the engine fails.
+ */
+@ApplicationScoped
+public class GenerationService {
+    private static final Logger LOG = Logger.getLogger(GenerationService.class);
+
+    /** Where a generation's events go besides the caller. */
+    public enum Publish {
+        /** Not written to Kafka. */
+        NONE,
+        /** Written to Kafka without waiting (HTTP requests). */
+        ASYNC,
+        /** Written to Kafka; the last event reaches the caller only once Kafka acknowledged it (Kafka prompts). */
+        CONFIRM_LAST
+    }
+
+    /** A running generation. Subscribe to {@code events} once; cancelling the subscription cancels the generation. */
+    public record Generation(String id, int promptTokens, Multi<TokenEvent> events) {}
+
+    @Inject
+    ModelRuntime runtime;
+    @Inject
+    MoeflowConfig config;
+    @Inject
+    TokenEventPublisher publisher;
+
+    private final ChatTemplateRenderer chatTemplates = new ChatTemplateRenderer();
+    private final Object slotFreed = new Object();
+    private final AtomicInteger running = new AtomicInteger();
+    private final AtomicLong completed = new AtomicLong();
+
+    public RequestParser parser() {
+        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings());
+    }
+
+    /** Throws ServiceUnavailableException unless the model is loaded. */
+    public GenerationEngine engine() {
+        ModelRuntime.State state = runtime.state();
+        if (state == ModelRuntime.State.READY) return runtime.engine();
+        if (state == ModelRuntime.State.FAILED) {
+            throw new ServiceUnavailableException("the model failed to load: " + runtime.failure().orElse("unknown error"));
+        }
+        throw new ServiceUnavailableException("Loading model");
+    }
+
+    /**
+     * Renders and tokenizes {@code spec} into an engine request. {@code defaultSeed} is used when the request
+     * gives none. Throws InvalidRequestException for a prompt that is empty after rendering or does not fit the
+     * context.
+     */
+    public GenerationRequest prepare(String id, PromptSpec spec, long defaultSeed) {
+        String text;
+        boolean addSpecial;
+        if (spec.chat()) {
+            text = chatTemplates.render(runtime.chatTemplate().orElse(null), spec.messages(), runtime.bosText(), runtime.eosText());
+            // Templates often write bos_token themselves; adding BOS again would double it.
+            String bos = runtime.bosText();
+            addSpecial = bos == null || bos.isEmpty() || !text.startsWith(bos);
+        } else {
+            text = spec.prompt();
+            addSpecial = true;
+        }
+        int[] tokens = runtime.encode(text, addSpecial, true);
+        String field = spec.chat() ? "messages" : "prompt";
+        if (tokens.length == 0) throw new InvalidRequestException(field, field + " is empty after tokenization");
+        int context = runtime.contextLength();
+        if (tokens.length >= context) {
+            throw new InvalidRequestException(field, field + " has " + tokens.length
+                    + " tokens, which leaves no room in the context of " + context + " tokens");
+        }
+        int maxTokens = spec.maxTokens() != null ? spec.maxTokens() : config.limits().defaultMaxTokens();
+        maxTokens = Math.min(maxTokens, context - tokens.length);
+        SamplingParams sampling = new SamplingParams(
+                spec.temperature() != null ? spec.temperature() : 1f,
+                spec.topK() != null ? spec.topK() : 0,
+                spec.topP() != null ? spec.topP() : 1f,
+                spec.minP() != null ? spec.minP() : 0f,
+                spec.seed() != null ? spec.seed() : defaultSeed);
+        // End-of-generation tokens stop every request inside the engine; no extra stop tokens.
+        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null);
+    }
+
+    /**
+     * Submits {@code request}. Throws QueueFullException when the engine's queue is full, IllegalArgumentException
+     * when the engine refuses the request.
+     */
+    public Generation start(GenerationRequest request, Publish publish) {
+        return track(engine().submit(request), request, publish);
+    }
+
+    /** Like {@link #start} but waits (blocking the calling thread) until the engine has room. */
+    public Generation startWhenFree(GenerationRequest request, Publish publish) throws InterruptedException {
+        GenerationEngine engine = engine();
+        while (true) {
+            try {
+                return track(engine.submit(request), request, publish);
+            } catch (GenerationEngine.QueueFullException full) {
+                synchronized (slotFreed) {
+                    // Woken when any generation ends; the timeout covers slots freed by others' cancellation.
+                    slotFreed.wait(50);
+                }
+            }
+        }
+    }
+
+    /** Generations submitted through this service and not yet finished. */
+    public int running() {
+        return running.get();
+    }
+
+    public long completed() {
+        return completed.get();
+    }
+
+    private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish) {
+        running.incrementAndGet();
+        int promptTokens = request.promptTokens().length;
+        AtomicInteger nextIndex = new AtomicInteger();
+        AtomicBoolean lastSeen = new AtomicBoolean();
+        AtomicBoolean released = new AtomicBoolean();
+        Runnable release = () -> {
+            if (released.compareAndSet(false, true)) {
+                running.decrementAndGet();
+                completed.incrementAndGet();
+                synchronized (slotFreed) {
+                    slotFreed.notifyAll();
+                }
+            }
+        };
+        Multi<TokenEvent> events = handle.events()
+                // An engine failure still ends the stream with one error event.
+                .onFailure().recoverWithItem(failure -> {
+                    LOG.errorf(failure, "generation %s failed", request.id());
+                    return errorEvent(request.id(), nextIndex.get(), promptTokens, "internal_error",
+                            "generation failed: " + failure.getMessage());
+                })
+                .onItem().transformToUniAndConcatenate(event -> {
+                    nextIndex.set(event.index() + 1);
+                    if (event.last()) lastSeen.set(true);
+                    if (publish == Publish.NONE) return Uni.createFrom().item(event);
+                    var written = publisher.publish(event);
+                    if (publish == Publish.CONFIRM_LAST && event.last()) {
+                        return Uni.createFrom().completionStage(written).replaceWith(event);
+                    }
+                    written.exceptionally(failure -> {
+                        LOG.warnf("token event %s/%d not written to Kafka: %s", event.requestId(), event.index(), failure.getMessage());
+                        return null;
+                    });
+                    return Uni.createFrom().item(event);
+                })
+                .onCancellation().invoke(() -> {
+                    handle.cancel();
+                    // The engine's own last event goes to nobody after a cancel: write one so watchers see the end.
+                    if (publish != Publish.NONE && !lastSeen.get()) {
+                        int index = nextIndex.get();
+                        publisher.publish(new TokenEvent(request.id(), index, -1, "", FinishReason.CANCELLED,
+                                new TokenEvent.Usage(promptTokens, index), null, null));
+                    }
+                })
+                .onTermination().invoke(release);
+        return new Generation(request.id(), promptTokens, events);
+    }
+
+    /** A last event reporting an error, for requests that fail before or outside the engine. */
+    public static TokenEvent errorEvent(String id, int index, int promptTokens, String code, String message) {
+        return new TokenEvent(id, index, -1, "", FinishReason.ERROR, new TokenEvent.Usage(promptTokens, index), code, message);
+    }
+}

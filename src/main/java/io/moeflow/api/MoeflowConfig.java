@@ -1,0 +1,155 @@
+package io.moeflow.api;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Every option of the service (prefix {@code moeflow}). docs/CONFIGURATION.md lists them with their defaults;
+ * keep the two in step.
+ */
+@ConfigMapping(prefix = "moeflow")
+public interface MoeflowConfig {
+    Model model();
+
+    Engine engine();
+
+    Limits limits();
+
+    Kafka kafka();
+
+    Events events();
+
+    /** When set, every /v1 request needs {@code Authorization: Bearer <key>}. Off by default. */
+    Optional<String> apiKey();
+
+    interface Model {
+        /** The GGUF file to serve. */
+        @WithDefault("models/stories260K/stories260K.gguf")
+        String path();
+
+        /** The id /v1/models reports; defaults to the file name without .gguf. */
+        Optional<String> name();
+
+        /** Caps the context (KV positions per sequence) below the model's trained length. */
+        Optional<Integer> contextLength();
+    }
+
+    interface Engine {
+        /** Compute threads; 0 means one per available processor. */
+        @WithDefault("0")
+        int threads();
+
+        /** Memory for the KV cache of all sequences together. */
+        @WithDefault("268435456")
+        long kvCacheBytes();
+
+        /** Most tokens (prompt chunks and decode tokens together) in one forward step. */
+        @WithDefault("512")
+        int maxBatchTokens();
+
+        /** Most sequences generating at once. */
+        @WithDefault("16")
+        int maxSequences();
+
+        /** Most requests waiting for a free sequence; past it HTTP answers 429 and Kafka consumption pauses. */
+        @WithDefault("64")
+        int maxQueued();
+    }
+
+    interface Limits {
+        /** Largest HTTP request body and Kafka prompt record, in bytes. */
+        @WithDefault("1048576")
+        int maxRequestBytes();
+
+        /** Longest prompt (or all chat messages together), in characters, checked before tokenizing. */
+        @WithDefault("262144")
+        int maxPromptChars();
+
+        /** max_tokens when a request gives none (always capped by what is left of the context). */
+        @WithDefault("256")
+        int defaultMaxTokens();
+
+        /** Most stop strings in one request. */
+        @WithDefault("16")
+        int maxStopStrings();
+
+        /** The Retry-After of a 429 answer. */
+        @WithDefault("1")
+        int retryAfterSeconds();
+    }
+
+    interface Kafka {
+        /**
+         * Start a single-node KRaft broker in a child JVM. Unset: on exactly when no bootstrap servers are
+         * configured.
+         */
+        Optional<Boolean> embedded();
+
+        /** An existing cluster to use (the service then starts no broker). */
+        Optional<String> bootstrapServers();
+
+        /** Client port of the embedded broker. */
+        @WithDefault("9092")
+        int port();
+
+        /** Controller (KRaft quorum) port of the embedded broker. */
+        @WithDefault("9093")
+        int controllerPort();
+
+        /** Log directory of the embedded broker; defaults to moeflow-kafka-PORT under java.io.tmpdir. */
+        Optional<String> dataDir();
+
+        /** Heap of the embedded broker's JVM. */
+        @WithDefault("512m")
+        String heap();
+
+        /** How long to wait for the embedded broker, or for topic creation on an external cluster. */
+        @WithDefault("90s")
+        Duration startTimeout();
+
+        /** Create the topics of kafka-topics/topics.json (idempotent) at start-up. */
+        @WithDefault("true")
+        boolean createTopics();
+
+        /** Consumer group of the prompts topic. */
+        @WithDefault("moeflow")
+        String groupId();
+
+        /** Request ids remembered as finished or in flight, so a duplicate record is not generated twice. */
+        @WithDefault("100000")
+        int dedupCapacity();
+
+        /** Also write the token events of HTTP requests to the tokens topic (so /v1/requests/{id}/events sees them). */
+        @WithDefault("true")
+        boolean publishHttpEvents();
+
+        Topics topics();
+    }
+
+    interface Topics {
+        @WithDefault("moeflow.prompts")
+        String prompts();
+
+        @WithDefault("moeflow.tokens")
+        String tokens();
+
+        @WithDefault("moeflow.prompts.dlq")
+        String dlq();
+    }
+
+    interface Events {
+        /** How far back in the tokens topic /v1/requests/{id}/events looks when the service starts. */
+        @WithDefault("5m")
+        Duration lookback();
+
+        /** Requests whose events are kept in memory for late watchers. */
+        @WithDefault("1000")
+        int cacheRequests();
+
+        /** Interval of SSE keep-alive comments while a watched request has no events. */
+        @WithDefault("15s")
+        Duration keepAlive();
+    }
+}

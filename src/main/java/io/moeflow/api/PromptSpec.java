@@ -1,0 +1,14 @@
+package io.moeflow.api;
+
+import java.util.List;
+
+/**
+ * A validated generation request as given by a client, before tokenizing: exactly one of {@code prompt} and
+ * {@code messages} is set. Null numbers mean "not given" (defaults are applied when the request is prepared).
+ */
+public record PromptSpec(String prompt, List<ChatMessage> messages, Integer maxTokens, Float temperature,
+                         Float topP, Integer topK, Float minP, Long seed, List<String> stop) {
+    public boolean chat() {
+        return messages != null;
+    }
+}

@@ -1,0 +1,216 @@
+package io.moeflow.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads the request fields shared by the Kafka prompt records and the OpenAI endpoints from a JSON tree, checking
+ * each value's type and range and naming the field in every error. Unknown fields are ignored.
+ */
+public final class RequestParser {
+    /**
+     * Lenient about NaN/Infinity literals (Python's json.dumps writes them) so that they reach the range checks and
+     * get a message naming the field, instead of a bare syntax error.
+     */
+    public static final JsonMapper JSON = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .build();
+
+    public static final float MAX_TEMPERATURE = 100f;
+
+    private final int maxPromptChars;
+    private final int maxStopStrings;
+
+    public RequestParser(int maxPromptChars, int maxStopStrings) {
+        this.maxPromptChars = maxPromptChars;
+        this.maxStopStrings = maxStopStrings;
+    }
+
+    /** Parses a JSON object; a syntax error or a non-object becomes an InvalidRequestException. */
+    public static ObjectNode parseObject(String json) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new InvalidRequestException(null, "request body is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject()) {
+            throw new InvalidRequestException(null, "request body must be a JSON object");
+        }
+        return (ObjectNode) node;
+    }
+
+    /** A completion: {@code prompt} (a string, or an array holding one string). */
+    public PromptSpec completion(ObjectNode body) {
+        return common(body, prompt(body), null);
+    }
+
+    /** A chat completion: {@code messages}. */
+    public PromptSpec chat(ObjectNode body) {
+        return common(body, null, messages(body.get("messages")));
+    }
+
+    /** A Kafka prompt record: either {@code prompt} or {@code messages}. */
+    public PromptSpec promptOrMessages(ObjectNode body) {
+        boolean hasPrompt = present(body, "prompt");
+        boolean hasMessages = present(body, "messages");
+        if (hasPrompt && hasMessages) throw new InvalidRequestException("prompt", "give either \"prompt\" or \"messages\", not both");
+        if (hasMessages) return chat(body);
+        return completion(body);
+    }
+
+    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages) {
+        Integer n = intField(body, "n", 1, 1);
+        if (n != null && n != 1) throw new InvalidRequestException("n", "only n=1 is supported");
+        Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
+        if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
+        Float temperature = floatField(body, "temperature", 0f, MAX_TEMPERATURE, true);
+        Float topP = floatField(body, "top_p", 0f, 1f, false);
+        Integer topK = intField(body, "top_k", 0, Integer.MAX_VALUE);
+        Float minP = floatField(body, "min_p", 0f, 1f, true);
+        Long seed = longField(body, "seed");
+        return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")));
+    }
+
+    private String prompt(ObjectNode body) {
+        JsonNode node = body.get("prompt");
+        if (node == null || node.isNull()) throw new InvalidRequestException("prompt", "\"prompt\" is required");
+        if (node.isArray()) {
+            if (node.size() != 1 || !node.get(0).isTextual()) {
+                throw new InvalidRequestException("prompt", "prompt must be a string or an array of exactly one string");
+            }
+            node = node.get(0);
+        }
+        if (!node.isTextual()) throw new InvalidRequestException("prompt", "prompt must be a string, got " + kind(node));
+        String prompt = node.textValue();
+        if (prompt.isEmpty()) throw new InvalidRequestException("prompt", "prompt is empty");
+        checkLength("prompt", prompt.length());
+        return prompt;
+    }
+
+    private List<ChatMessage> messages(JsonNode node) {
+        if (node == null || node.isNull()) throw new InvalidRequestException("messages", "\"messages\" is required");
+        if (!node.isArray()) throw new InvalidRequestException("messages", "messages must be an array, got " + kind(node));
+        if (node.isEmpty()) throw new InvalidRequestException("messages", "messages is empty");
+        List<ChatMessage> messages = new ArrayList<>(node.size());
+        long chars = 0;
+        for (int i = 0; i < node.size(); i++) {
+            JsonNode m = node.get(i);
+            String where = "messages[" + i + "]";
+            if (!m.isObject()) throw new InvalidRequestException(where, where + " must be an object, got " + kind(m));
+            JsonNode role = m.get("role");
+            if (role == null || !role.isTextual() || role.textValue().isBlank()) {
+                throw new InvalidRequestException(where + ".role", where + ".role must be a non-empty string");
+            }
+            String content = content(m.get("content"), where + ".content");
+            chars += content.length();
+            messages.add(new ChatMessage(role.textValue(), content));
+        }
+        checkLength("messages", chars);
+        if (messages.stream().allMatch(m -> m.content().isEmpty())) {
+            throw new InvalidRequestException("messages", "every message is empty");
+        }
+        return List.copyOf(messages);
+    }
+
+    /** Message content: a string, null (empty), or an array of {"type":"text","text":...} parts. */
+    private static String content(JsonNode node, String where) {
+        if (node == null || node.isNull()) return "";
+        if (node.isTextual()) return node.textValue();
+        if (!node.isArray()) throw new InvalidRequestException(where, where + " must be a string or an array of text parts, got " + kind(node));
+        StringBuilder text = new StringBuilder();
+        for (JsonNode part : node) {
+            JsonNode type = part.get("type");
+            JsonNode value = part.get("text");
+            if (type == null || !"text".equals(type.asText()) || value == null || !value.isTextual()) {
+                throw new InvalidRequestException(where, where + ": only parts of type \"text\" with a string \"text\" are supported");
+            }
+            text.append(value.textValue());
+        }
+        return text.toString();
+    }
+
+    private void checkLength(String param, long chars) {
+        if (chars > maxPromptChars) {
+            throw new InvalidRequestException(param, param + " has " + chars + " characters, more than the limit of " + maxPromptChars);
+        }
+    }
+
+    private List<String> stop(JsonNode node) {
+        if (node == null || node.isNull()) return List.of();
+        List<String> stop = new ArrayList<>();
+        if (node.isTextual()) {
+            stop.add(node.textValue());
+        } else if (node.isArray()) {
+            for (JsonNode s : node) {
+                if (!s.isTextual()) throw new InvalidRequestException("stop", "stop must be a string or an array of strings, found " + kind(s));
+                stop.add(s.textValue());
+            }
+        } else {
+            throw new InvalidRequestException("stop", "stop must be a string or an array of strings, got " + kind(node));
+        }
+        if (stop.size() > maxStopStrings) throw new InvalidRequestException("stop", "at most " + maxStopStrings + " stop strings, got " + stop.size());
+        if (stop.stream().anyMatch(String::isEmpty)) throw new InvalidRequestException("stop", "stop strings must not be empty");
+        return List.copyOf(stop);
+    }
+
+    static boolean present(ObjectNode body, String field) {
+        JsonNode node = body.get(field);
+        return node != null && !node.isNull();
+    }
+
+    private static Integer intField(ObjectNode body, String field, int min, int max) {
+        JsonNode node = body.get(field);
+        if (node == null || node.isNull()) return null;
+        if (!node.isNumber() || !isIntegral(node)) throw new InvalidRequestException(field, field + " must be an integer, got " + kind(node));
+        double value = node.doubleValue();
+        if (value < min) throw new InvalidRequestException(field, field + " must be >= " + min + ", got " + node);
+        if (value > max) throw new InvalidRequestException(field, field + " must be <= " + max + ", got " + node);
+        return node.intValue();
+    }
+
+    private static Long longField(ObjectNode body, String field) {
+        JsonNode node = body.get(field);
+        if (node == null || node.isNull()) return null;
+        if (!node.isNumber() || !isIntegral(node) || !node.canConvertToLong()) {
+            throw new InvalidRequestException(field, field + " must be a 64-bit integer, got " + node);
+        }
+        return node.longValue();
+    }
+
+    private static Float floatField(ObjectNode body, String field, float min, float max, boolean minInclusive) {
+        JsonNode node = body.get(field);
+        if (node == null || node.isNull()) return null;
+        if (!node.isNumber()) throw new InvalidRequestException(field, field + " must be a number, got " + kind(node));
+        double value = node.doubleValue();
+        if (!Double.isFinite(value)) throw new InvalidRequestException(field, field + " must be a finite number, got " + node);
+        boolean aboveMin = minInclusive ? value >= min : value > min;
+        if (!aboveMin || value > max) {
+            throw new InvalidRequestException(field, field + " must be in " + (minInclusive ? "[" : "(") + min + ", " + max + "], got " + node);
+        }
+        return (float) value;
+    }
+
+    private static boolean isIntegral(JsonNode node) {
+        if (node.isIntegralNumber()) return true;
+        double v = node.doubleValue();
+        return Double.isFinite(v) && v == Math.rint(v);
+    }
+
+    static String kind(JsonNode node) {
+        return switch (node.getNodeType()) {
+            case STRING -> "a string";
+            case NUMBER -> "the number " + node;
+            case BOOLEAN -> "a boolean";
+            case ARRAY -> "an array";
+            case OBJECT -> "an object";
+            case NULL -> "null";
+            default -> node.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
+        };
+    }
+}

@@ -1,0 +1,335 @@
+package io.moeflow.api.http;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.GenerationService;
+import io.moeflow.api.InvalidRequestException;
+import io.moeflow.api.ModelRuntime;
+import io.moeflow.api.MoeflowConfig;
+import io.moeflow.api.PromptSpec;
+import io.moeflow.api.RequestParser;
+import io.moeflow.api.ServiceUnavailableException;
+import io.moeflow.api.kafka.TokenEventJson;
+import io.moeflow.api.kafka.TokenEventTail;
+import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.GenerationEngine;
+import io.moeflow.scheduler.GenerationRequest;
+import io.moeflow.scheduler.TokenEvent;
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.subscription.Cancellable;
+import io.vertx.core.Context;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.UUID;
+import java.util.concurrent.Executor;
+import org.jboss.logging.Logger;
+
+/**
+ * The HTTP API: OpenAI-compatible POST /v1/completions and /v1/chat/completions (whole answers or Server-Sent
+ * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka) and
+ * llama-server's GET /health. Plain Vert.x routes, because one endpoint answers either JSON or an event stream
+ * depending on the body, and a closed connection must cancel the generation at once.
+ */
+@ApplicationScoped
+public class OpenAiRoutes {
+    private static final Logger LOG = Logger.getLogger(OpenAiRoutes.class);
+
+    @Inject
+    GenerationService service;
+    @Inject
+    ModelRuntime runtime;
+    @Inject
+    MoeflowConfig config;
+    @Inject
+    TokenEventTail tail;
+
+    private final SecureRandom seeds = new SecureRandom();
+
+    void register(@Observes Router router) {
+        router.route("/v1/*").handler(this::authorize);
+        BodyHandler body = BodyHandler.create(false).setBodyLimit(config.limits().maxRequestBytes());
+        router.post("/v1/completions").handler(body).handler(ctx -> generate(ctx, false));
+        router.post("/v1/chat/completions").handler(body).handler(ctx -> generate(ctx, true));
+        router.get("/v1/models").handler(this::models);
+        router.get("/v1/requests/:id/events").handler(this::requestEvents);
+        router.get("/health").handler(this::health);
+        router.route("/v1/*").failureHandler(this::failure);
+    }
+
+    private void authorize(RoutingContext ctx) {
+        String key = config.apiKey().filter(k -> !k.isBlank()).orElse(null);
+        if (key == null) {
+            ctx.next();
+            return;
+        }
+        String header = ctx.request().getHeader("Authorization");
+        byte[] given = header == null ? new byte[0] : header.getBytes(StandardCharsets.UTF_8);
+        if (MessageDigest.isEqual(given, ("Bearer " + key).getBytes(StandardCharsets.UTF_8))) {
+            ctx.next();
+        } else {
+            sendJson(ctx, 401, OpenAiJson.error("Incorrect or missing API key: send \"Authorization: Bearer <key>\"",
+                    "invalid_request_error", null, "invalid_api_key"));
+        }
+    }
+
+    private void failure(RoutingContext ctx) {
+        if (ctx.response().headWritten()) {
+            ctx.response().end();
+            return;
+        }
+        int status = ctx.statusCode();
+        if (status == 413) {
+            sendJson(ctx, 413, OpenAiJson.error("request body is larger than " + config.limits().maxRequestBytes() + " bytes",
+                    "invalid_request_error", null, "request_too_large"));
+        } else if (ctx.failure() != null) {
+            sendError(ctx, ctx.failure());
+        } else {
+            sendJson(ctx, status > 0 ? status : 500, OpenAiJson.error("request failed", "server_error", null, null));
+        }
+    }
+
+    private void generate(RoutingContext ctx, boolean chat) {
+        String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+        PromptSpec spec;
+        boolean stream;
+        boolean includeUsage;
+        try {
+            ObjectNode body = RequestParser.parseObject(ctx.body().asString(StandardCharsets.UTF_8.name()));
+            stream = bool(body, "stream");
+            JsonNode options = body.get("stream_options");
+            if (options != null && !options.isNull() && !options.isObject()) {
+                throw new InvalidRequestException("stream_options", "stream_options must be an object");
+            }
+            includeUsage = options != null && options.isObject() && bool((ObjectNode) options, "include_usage");
+            RequestParser parser = service.parser();
+            spec = chat ? parser.chat(body) : parser.completion(body);
+            service.engine(); // 503 while the model loads, before spending time on the prompt
+        } catch (RuntimeException e) {
+            sendError(ctx, e);
+            return;
+        }
+        long seed = seeds.nextLong();
+        // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
+        ctx.vertx().<GenerationRequest>executeBlocking(() -> service.prepare(id, spec, seed), false)
+                .onFailure(e -> sendError(ctx, e))
+                .onSuccess(request -> {
+                    GenerationService.Generation generation;
+                    try {
+                        generation = service.start(request, config.kafka().publishHttpEvents()
+                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE);
+                    } catch (RuntimeException e) {
+                        sendError(ctx, e);
+                        return;
+                    }
+                    if (stream) {
+                        stream(ctx, chat, generation, includeUsage);
+                    } else {
+                        whole(ctx, chat, generation);
+                    }
+                });
+    }
+
+    private void whole(RoutingContext ctx, boolean chat, GenerationService.Generation generation) {
+        long created = System.currentTimeMillis() / 1000;
+        StringBuilder text = new StringBuilder();
+        TokenEvent[] last = new TokenEvent[1];
+        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
+                event -> {
+                    if (event.text() != null) text.append(event.text());
+                    if (event.last()) last[0] = event;
+                },
+                failure -> sendError(ctx, failure),
+                () -> {
+                    TokenEvent end = last[0];
+                    if (end != null && end.finish() == FinishReason.ERROR) {
+                        sendJson(ctx, 500, OpenAiJson.error(end.errorMessage(), "server_error", null, end.errorCode()));
+                        return;
+                    }
+                    String reason = end == null ? FinishReason.STOP.wire() : end.finish().wire();
+                    sendJson(ctx, 200, OpenAiJson.response(chat, generation.id(), created, runtime.modelName(),
+                            text.toString(), reason, end == null ? null : end.usage()));
+                });
+        cancelOnClose(ctx, subscription);
+    }
+
+    private void stream(RoutingContext ctx, boolean chat, GenerationService.Generation generation, boolean includeUsage) {
+        long created = System.currentTimeMillis() / 1000;
+        String model = runtime.modelName();
+        String id = generation.id();
+        HttpServerResponse response = startEventStream(ctx);
+        if (chat) writeEvent(response, OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage));
+        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
+                event -> {
+                    if (response.closed()) return;
+                    if (event.finish() == FinishReason.ERROR) {
+                        writeEvent(response, OpenAiJson.error(event.errorMessage(), "server_error", null, event.errorCode()));
+                        return;
+                    }
+                    String reason = event.finish() == null ? null : event.finish().wire();
+                    if (event.last() && chat && event.text() != null && !event.text().isEmpty()) {
+                        // OpenAI's last chat chunk has an empty delta: send the final text first.
+                        writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, event.text(), null, includeUsage));
+                        writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage));
+                    } else if (!event.last() && (event.text() == null || event.text().isEmpty())) {
+                        return; // an incomplete UTF-8 character: nothing to show yet
+                    } else {
+                        writeEvent(response, OpenAiJson.chunk(chat, id, created, model, null,
+                                event.last() && chat ? null : event.text(), reason, includeUsage));
+                    }
+                    if (event.last() && includeUsage) {
+                        writeEvent(response, OpenAiJson.usageChunk(chat, id, created, model, event.usage()));
+                    }
+                },
+                failure -> {
+                    LOG.errorf(failure, "stream %s failed", id);
+                    if (!response.closed()) {
+                        writeEvent(response, OpenAiJson.error(String.valueOf(failure.getMessage()), "server_error", null, null));
+                        response.end("data: [DONE]\n\n");
+                    }
+                },
+                () -> {
+                    if (!response.closed()) response.end("data: [DONE]\n\n");
+                });
+        cancelOnClose(ctx, subscription);
+    }
+
+    private void requestEvents(RoutingContext ctx) {
+        String id = ctx.pathParam("id");
+        HttpServerResponse response = startEventStream(ctx);
+        long keepAlive = Math.max(1000, config.events().keepAlive().toMillis());
+        long timer = ctx.vertx().setPeriodic(keepAlive, t -> {
+            if (!response.closed() && !response.ended()) response.write(": keep-alive\n\n");
+        });
+        Cancellable subscription = onContext(ctx, tail.watch(id)).subscribe().with(
+                event -> {
+                    if (!response.closed()) response.write("data: " + TokenEventJson.toString(event) + "\n\n");
+                },
+                failure -> {
+                    ctx.vertx().cancelTimer(timer);
+                    if (!response.closed()) response.end();
+                },
+                () -> {
+                    ctx.vertx().cancelTimer(timer);
+                    if (!response.closed()) response.end();
+                });
+        response.closeHandler(v -> {
+            ctx.vertx().cancelTimer(timer);
+            subscription.cancel();
+        });
+    }
+
+    private void models(RoutingContext ctx) {
+        try {
+            service.engine();
+        } catch (RuntimeException e) {
+            sendError(ctx, e);
+            return;
+        }
+        ObjectNode root = RequestParser.JSON.createObjectNode();
+        root.put("object", "list");
+        ObjectNode model = root.putArray("data").addObject();
+        model.put("id", runtime.modelName());
+        model.put("object", "model");
+        model.put("created", STARTED);
+        model.put("owned_by", "moeflow");
+        model.putObject("meta").put("n_ctx", runtime.contextLength());
+        sendJson(ctx, 200, root);
+    }
+
+    private static final long STARTED = System.currentTimeMillis() / 1000;
+
+    /** Like llama-server: 200 {"status":"ok"} when the model is loaded, 503 while it loads. */
+    private void health(RoutingContext ctx) {
+        ModelRuntime.State state = runtime.state();
+        if (state == ModelRuntime.State.READY) {
+            ObjectNode ok = RequestParser.JSON.createObjectNode();
+            ok.put("status", "ok");
+            sendJson(ctx, 200, ok);
+            return;
+        }
+        String message = state == ModelRuntime.State.LOADING ? "Loading model"
+                : "Model failed to load: " + runtime.failure().orElse("unknown error");
+        ObjectNode root = RequestParser.JSON.createObjectNode();
+        ObjectNode error = root.putObject("error");
+        error.put("code", 503);
+        error.put("message", message);
+        error.put("type", "unavailable_error");
+        sendJson(ctx, 503, root);
+    }
+
+    private void sendError(RoutingContext ctx, Throwable e) {
+        if (e instanceof InvalidRequestException bad) {
+            sendJson(ctx, 400, OpenAiJson.error(bad.getMessage(), "invalid_request_error", bad.param(), null));
+        } else if (e instanceof GenerationEngine.QueueFullException full) {
+            ctx.response().putHeader("Retry-After", Integer.toString(config.limits().retryAfterSeconds()));
+            sendJson(ctx, 429, OpenAiJson.error("the server is busy: " + full.getMessage() + "; retry later",
+                    "rate_limit_error", null, "rate_limit_exceeded"));
+        } else if (e instanceof ServiceUnavailableException unavailable) {
+            sendJson(ctx, 503, OpenAiJson.error(unavailable.getMessage(), "unavailable_error", null, null));
+        } else if (e instanceof IllegalArgumentException refused) {
+            // the engine refuses a request it cannot serve (e.g. a prompt longer than its context)
+            sendJson(ctx, 400, OpenAiJson.error(refused.getMessage(), "invalid_request_error", null, null));
+        } else {
+            LOG.errorf(e, "request %s %s failed", ctx.request().method(), ctx.request().path());
+            sendJson(ctx, 500, OpenAiJson.error("internal error: " + e.getMessage(), "server_error", null, null));
+        }
+    }
+
+    private static void sendJson(RoutingContext ctx, int status, JsonNode body) {
+        HttpServerResponse response = ctx.response();
+        if (response.ended() || response.closed()) return;
+        try {
+            response.setStatusCode(status).putHeader("Content-Type", "application/json")
+                    .end(RequestParser.JSON.writeValueAsString(body));
+        } catch (JsonProcessingException e) {
+            response.setStatusCode(500).end();
+        }
+    }
+
+    private static HttpServerResponse startEventStream(RoutingContext ctx) {
+        HttpServerResponse response = ctx.response();
+        response.setChunked(true)
+                .putHeader("Content-Type", "text/event-stream; charset=utf-8")
+                .putHeader("Cache-Control", "no-cache")
+                .putHeader("X-Accel-Buffering", "no");
+        response.write(""); // sends the headers now, so clients see the stream open before the first token
+        return response;
+    }
+
+    private static void writeEvent(HttpServerResponse response, JsonNode data) {
+        try {
+            response.write("data: " + RequestParser.JSON.writeValueAsString(data) + "\n\n");
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Delivers the engine's events on the request's Vert.x context, in order. */
+    private static <T> Multi<T> onContext(RoutingContext ctx, Multi<T> events) {
+        Context context = ctx.vertx().getOrCreateContext();
+        Executor executor = task -> context.runOnContext(v -> task.run());
+        return events.emitOn(executor);
+    }
+
+    /** A client that goes away cancels its generation: the sequence leaves the batch at the next step. */
+    private static void cancelOnClose(RoutingContext ctx, Cancellable subscription) {
+        ctx.response().closeHandler(v -> subscription.cancel());
+    }
+
+    private static boolean bool(ObjectNode body, String field) {
+        JsonNode node = body.get(field);
+        if (node == null || node.isNull()) return false;
+        if (!node.isBoolean()) throw new InvalidRequestException(field, field + " must be a boolean");
+        return node.booleanValue();
+    }
+
+}

@@ -1,0 +1,102 @@
+package io.moeflow.api.kafka;
+
+import io.moeflow.api.MoeflowConfig;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.annotation.Priority;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import jakarta.interceptor.Interceptor;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/**
+ * Runs before the messaging connectors start (they start at LIBRARY_BEFORE): starts the embedded broker when no
+ * cluster is configured, then creates the topics of kafka-topics/ that are missing. Stops the broker last on
+ * shutdown.
+ */
+@ApplicationScoped
+public class KafkaSetup {
+    private static final Logger LOG = Logger.getLogger(KafkaSetup.class);
+
+    @Inject
+    MoeflowConfig config;
+
+    @ConfigProperty(name = "kafka.bootstrap.servers")
+    String bootstrapServers;
+
+    private EmbeddedKafkaBroker broker;
+
+    void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) StartupEvent event) {
+        MoeflowConfig.Kafka kafka = config.kafka();
+        if (embedded()) {
+            Path dataDir = kafka.dataDir().map(Path::of)
+                    .orElse(Path.of(System.getProperty("java.io.tmpdir"), "moeflow-kafka-" + kafka.port()));
+            LOG.infof("Kafka: no bootstrap servers configured, starting an embedded broker on localhost:%d (data in %s)",
+                    kafka.port(), dataDir);
+            long start = System.nanoTime();
+            broker = EmbeddedKafkaBroker.start(kafka.port(), kafka.controllerPort(), dataDir, kafka.heap(), kafka.startTimeout());
+            LOG.infof("Kafka: embedded broker ready at %s in %d ms (log: %s)", broker.bootstrapServers(),
+                    (System.nanoTime() - start) / 1_000_000, broker.logFile());
+        } else {
+            LOG.infof("Kafka: using the cluster at %s", bootstrapServers);
+        }
+        if (kafka.createTopics()) createTopics();
+    }
+
+    /** Embedded unless configured otherwise or bootstrap servers are given. */
+    public boolean embedded() {
+        return config.kafka().embedded().orElse(config.kafka().bootstrapServers().isEmpty());
+    }
+
+    void onStop(@Observes @Priority(Interceptor.Priority.PLATFORM_AFTER) ShutdownEvent event) {
+        if (broker != null) {
+            LOG.info("Kafka: stopping the embedded broker");
+            broker.close();
+            broker = null;
+        }
+    }
+
+    private void createTopics() {
+        List<TopicDefinitions.Topic> topics = TopicDefinitions.load(config.kafka().topics());
+        long timeoutMs = config.kafka().startTimeout().toMillis();
+        try (Admin admin = Admin.create(Map.of(
+                AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
+                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) Math.min(timeoutMs, Integer.MAX_VALUE)))) {
+            Set<String> existing = admin.listTopics().names().get(timeoutMs, TimeUnit.MILLISECONDS);
+            List<NewTopic> missing = topics.stream().filter(t -> !existing.contains(t.name()))
+                    .map(TopicDefinitions.Topic::newTopic).toList();
+            if (missing.isEmpty()) {
+                LOG.infof("Kafka: topics %s exist", topics.stream().map(TopicDefinitions.Topic::name).toList());
+                return;
+            }
+            for (var entry : admin.createTopics(missing).values().entrySet()) {
+                try {
+                    entry.getValue().get(timeoutMs, TimeUnit.MILLISECONDS);
+                    LOG.infof("Kafka: created topic %s", entry.getKey());
+                } catch (ExecutionException e) {
+                    // another replica may have created it meanwhile
+                    if (!(e.getCause() instanceof TopicExistsException)) throw e;
+                }
+            }
+        } catch (ExecutionException | TimeoutException e) {
+            // An unreachable external cluster must not stop the service: readiness reports Kafka down meanwhile.
+            LOG.warnf("Kafka: could not create the topics at %s: %s", bootstrapServers,
+                    e.getCause() != null ? e.getCause().getMessage() : e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package io.moeflow.api.kafka;
+
+import io.moeflow.api.GenerationService;
+import io.moeflow.api.InvalidRequestException;
+import io.moeflow.api.ModelRuntime;
+import io.moeflow.api.MoeflowConfig;
+import io.moeflow.api.PromptSpec;
+import io.moeflow.api.RequestParser;
+import io.moeflow.scheduler.GenerationRequest;
+import io.smallrye.common.annotation.Blocking;
+import jakarta.annotation.PostConstruct;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicLong;
+import org.eclipse.microprofile.reactive.messaging.Acknowledgment;
+import org.eclipse.microprofile.reactive.messaging.Incoming;
+import org.eclipse.microprofile.reactive.messaging.Message;
+import org.jboss.logging.Logger;
+
+/**
+ * Consumes moeflow.prompts. Records are taken one at a time and handed to the engine; while the engine's queue is
+ * full this method waits, the connector's bounded buffer fills and it pauses the Kafka consumer (backpressure).
+ * A record is acknowledged only once its last token event is written, and the throttled commit strategy commits
+ * an offset only when every record before it is acknowledged, so a crash redelivers unfinished prompts.
+ */
+@ApplicationScoped
+public class PromptConsumer {
+    private static final Logger LOG = Logger.getLogger(PromptConsumer.class);
+
+    @Inject
+    GenerationService service;
+    @Inject
+    ModelRuntime runtime;
+    @Inject
+    MoeflowConfig config;
+    @Inject
+    TokenEventPublisher publisher;
+
+    private RecentIds seen;
+    private RequestParser parser;
+    private final AtomicLong duplicates = new AtomicLong();
+    private final AtomicLong deadLettered = new AtomicLong();
+    private final AtomicLong rejected = new AtomicLong();
+
+    @PostConstruct
+    void init() {
+        seen = new RecentIds(config.kafka().dedupCapacity());
+        parser = service.parser();
+    }
+
+    @Incoming("prompts")
+    @Blocking
+    @Acknowledgment(Acknowledgment.Strategy.MANUAL)
+    public CompletionStage<Void> consume(Message<byte[]> message) throws InterruptedException {
+        PromptRecord record;
+        try {
+            record = PromptRecord.parse(message.getPayload());
+        } catch (UnparseableRecordException e) {
+            deadLettered.incrementAndGet();
+            LOG.warnf("prompt record sent to the dead letter topic: %s", e.getMessage());
+            return message.nack(e);
+        }
+        if (!seen.add(record.id())) {
+            duplicates.incrementAndGet();
+            LOG.infof("prompt %s is already finished or in flight here; not generated again", record.id());
+            return message.ack();
+        }
+        awaitModel();
+        GenerationService.Generation generation;
+        try {
+            if (record.sizeBytes() > config.limits().maxRequestBytes()) {
+                throw new InvalidRequestException(null, "record is " + record.sizeBytes()
+                        + " bytes, more than the limit of " + config.limits().maxRequestBytes());
+            }
+            PromptSpec spec = parser.promptOrMessages(record.body());
+            GenerationRequest request = service.prepare(record.id(), spec, record.defaultSeed());
+            generation = service.startWhenFree(request, GenerationService.Publish.CONFIRM_LAST);
+        } catch (InvalidRequestException | IllegalArgumentException e) {
+            rejected.incrementAndGet();
+            publisher.publish(GenerationService.errorEvent(record.id(), 0, 0, "invalid_request", e.getMessage()))
+                    .whenComplete((ok, failure) -> ackOnceWritten(message, record.id(), failure));
+            return CompletableFuture.completedFuture(null);
+        }
+        generation.events().subscribe().with(
+                event -> {},
+                failure -> ackOnceWritten(message, record.id(), failure),
+                () -> ackOnceWritten(message, record.id(), null));
+        return CompletableFuture.completedFuture(null);
+    }
+
+    private static void ackOnceWritten(Message<byte[]> message, String id, Throwable failure) {
+        if (failure == null) {
+            message.ack();
+        } else {
+            // Left unacknowledged: its offset is not committed, so the prompt is redelivered after a restart.
+            LOG.errorf("last event of prompt %s not written to Kafka (%s); its offset stays uncommitted", id, failure.getMessage());
+        }
+    }
+
+    private void awaitModel() throws InterruptedException {
+        while (runtime.state() != ModelRuntime.State.READY) {
+            Thread.sleep(100);
+        }
+    }
+
+    /** Records skipped because their id was already finished or in flight in this process. */
+    public long duplicates() {
+        return duplicates.get();
+    }
+
+    public long deadLettered() {
+        return deadLettered.get();
+    }
+
+    /** Records answered with an error event. */
+    public long rejected() {
+        return rejected.get();
+    }
+}

@@ -1,0 +1,75 @@
+package io.moeflow.api.kafka;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.RequestParser;
+import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.TokenEvent;
+import java.io.UncheckedIOException;
+import java.util.Locale;
+
+/**
+ * The value of a moeflow.tokens record (kafka-topics/schemas/token-event.schema.json):
+ * {@code {"id","index","text","token","finish_reason", "usage"?, "error"?}}; finish_reason is always present
+ * (null until the last event), usage and error only on the last event.
+ */
+public final class TokenEventJson {
+    private TokenEventJson() {}
+
+    public static ObjectNode toJson(TokenEvent e) {
+        ObjectNode node = RequestParser.JSON.createObjectNode();
+        node.put("id", e.requestId());
+        node.put("index", e.index());
+        node.put("text", e.text() == null ? "" : e.text());
+        node.put("token", e.token());
+        if (e.finish() == null) {
+            node.putNull("finish_reason");
+        } else {
+            node.put("finish_reason", e.finish().wire());
+        }
+        if (e.usage() != null) {
+            ObjectNode usage = node.putObject("usage");
+            usage.put("prompt_tokens", e.usage().promptTokens());
+            usage.put("completion_tokens", e.usage().completionTokens());
+        }
+        if (e.finish() == FinishReason.ERROR || e.errorMessage() != null) {
+            ObjectNode error = node.putObject("error");
+            error.put("code", e.errorCode() == null ? "error" : e.errorCode());
+            error.put("message", e.errorMessage() == null ? "" : e.errorMessage());
+        }
+        return node;
+    }
+
+    public static String toString(TokenEvent e) {
+        try {
+            return RequestParser.JSON.writeValueAsString(toJson(e));
+        } catch (JsonProcessingException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    /** Parses a record written by {@link #toString}; throws IllegalArgumentException for anything else. */
+    public static TokenEvent parse(String json) {
+        JsonNode node;
+        try {
+            node = RequestParser.JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("token event is not JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.isObject() || !node.path("id").isTextual() || !node.path("index").canConvertToInt()) {
+            throw new IllegalArgumentException("not a token event: " + json);
+        }
+        JsonNode finish = node.get("finish_reason");
+        FinishReason reason = finish == null || finish.isNull() ? null
+                : FinishReason.valueOf(finish.asText().toUpperCase(Locale.ROOT));
+        JsonNode usage = node.get("usage");
+        TokenEvent.Usage u = usage == null || usage.isNull() ? null
+                : new TokenEvent.Usage(usage.path("prompt_tokens").asInt(), usage.path("completion_tokens").asInt());
+        JsonNode error = node.get("error");
+        return new TokenEvent(node.get("id").asText(), node.get("index").asInt(), node.path("token").asInt(-1),
+                node.path("text").asText(""), reason, u,
+                error == null ? null : error.path("code").asText(null),
+                error == null ? null : error.path("message").asText(null));
+    }
+}

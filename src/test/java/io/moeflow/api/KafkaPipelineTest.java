@@ -1,0 +1,249 @@
+package io.moeflow.api;
+
+import static io.restassured.RestAssured.given;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.moeflow.api.kafka.PromptConsumer;
+import io.moeflow.api.testing.KafkaClient;
+import io.moeflow.api.testing.Ready;
+import io.moeflow.api.testing.TestModelRuntime;
+import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.TokenEvent;
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import jakarta.inject.Inject;
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.header.Header;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Prompts in, token events out, through a real broker and plain Kafka clients. */
+@QuarkusTest
+class KafkaPipelineTest {
+    @ConfigProperty(name = "kafka.bootstrap.servers")
+    String bootstrap;
+    @ConfigProperty(name = "quarkus.http.test-port")
+    int port;
+    @Inject
+    MoeflowConfig config;
+    @Inject
+    ModelRuntime runtime;
+    @Inject
+    PromptConsumer consumer;
+
+    private KafkaClient kafka;
+
+    @BeforeEach
+    void connect() throws InterruptedException {
+        Ready.await();
+        kafka = new KafkaClient(bootstrap);
+    }
+
+    @AfterEach
+    void disconnect() {
+        kafka.close();
+    }
+
+    private String prompts() {
+        return config.kafka().topics().prompts();
+    }
+
+    private String tokens() {
+        return config.kafka().topics().tokens();
+    }
+
+    private static String id(String what) {
+        return what + "-" + UUID.randomUUID();
+    }
+
+    /**
+     * Indexes 0..n-1 in order, one last event at the end carrying usage; one event per generated token, at most
+     * {@code maxTokens} of them and exactly that many when the generation ended by length.
+     */
+    private static void assertComplete(List<TokenEvent> events, int maxTokens) {
+        assertGapFree(events);
+        TokenEvent last = events.getLast();
+        assertEquals(events.size(), last.usage().completionTokens(), "one event per generated token");
+        assertTrue(events.size() <= maxTokens, events.size() + " events for max_tokens " + maxTokens);
+        if (last.finish() == FinishReason.LENGTH) assertEquals(maxTokens, events.size());
+        else assertEquals(FinishReason.STOP, last.finish());
+    }
+
+    /** Indexes 0..n-1 in order, one last event at the end carrying usage. */
+    private static void assertGapFree(List<TokenEvent> events) {
+        for (int i = 0; i < events.size(); i++) assertEquals(i, events.get(i).index(), "index of event " + i);
+        TokenEvent last = events.getLast();
+        assertNotNull(last.finish(), "last event has a finish_reason");
+        assertNotNull(last.usage(), "last event has usage");
+        assertTrue(events.subList(0, events.size() - 1).stream().noneMatch(TokenEvent::last), "only the last event finishes");
+    }
+
+    private static String text(List<TokenEvent> events) {
+        return events.stream().map(TokenEvent::text).collect(Collectors.joining());
+    }
+
+    @Test
+    void promptComesBackAsOrderedGapFreeEventsMatchingTheEngine() {
+        String id = id("roundtrip");
+        kafka.produce(prompts(), id, """
+                {"id":"%s","prompt":"Once upon a time","max_tokens":7,"temperature":0.8,"seed":42,
+                 "top_k":40,"top_p":0.95,"min_p":0.05,"stop":["never"],"priority":"ignored","extra":{"a":[1]}}""".formatted(id));
+        List<TokenEvent> events = kafka.tokenEvents(tokens(), Set.of(id)).get(id);
+        assertComplete(events, 7);
+        assertEquals(runtime.encode("Once upon a time", true, true).length, events.getLast().usage().promptTokens());
+        // The same request over HTTP (same seed and parameters) generates the same text.
+        String http = given().contentType(ContentType.JSON)
+                .body("{\"prompt\":\"Once upon a time\",\"max_tokens\":7,\"temperature\":0.8,\"seed\":42,\"top_k\":40,\"top_p\":0.95,\"min_p\":0.05}")
+                .post("/v1/completions").then().statusCode(200).extract().path("choices[0].text");
+        assertEquals(http, text(events));
+    }
+
+    @Test
+    void twentyConcurrentPromptsAllComplete() {
+        List<String> ids = IntStream.range(0, 20).mapToObj(i -> id("many" + i)).toList();
+        for (int i = 0; i < ids.size(); i++) {
+            String prompt = i % 2 == 0
+                    ? "\"prompt\":\"Tell story number " + i + "\""
+                    : "\"messages\":[{\"role\":\"user\",\"content\":\"Story " + i + "\"}]";
+            kafka.produce(prompts(), ids.get(i), "{\"id\":\"" + ids.get(i) + "\"," + prompt + ",\"max_tokens\":" + (3 + i % 5) + "}");
+        }
+        Map<String, List<TokenEvent>> events = kafka.tokenEvents(tokens(), Set.copyOf(ids));
+        for (int i = 0; i < ids.size(); i++) {
+            assertComplete(events.get(ids.get(i)), 3 + i % 5);
+        }
+    }
+
+    @Test
+    void unreadableRecordsGoToTheDeadLetterTopicWithTheReason() {
+        Map<String, byte[]> bad = new LinkedHashMap<>();
+        Map<String, String> reasons = Map.of(
+                "json", "not valid JSON", "utf8", "not valid UTF-8", "array", "must be a JSON object",
+                "noid", "\"id\" is missing", "numid", "\"id\" must be a non-empty string", "empty", "value is empty");
+        String run = UUID.randomUUID().toString();
+        bad.put("json-" + run, "{\"id\":\"x\",\"prompt\":".getBytes(StandardCharsets.UTF_8));
+        bad.put("utf8-" + run, new byte[] {'{', '"', 'i', 'd', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'});
+        bad.put("array-" + run, "[1,2,3]".getBytes(StandardCharsets.UTF_8));
+        bad.put("noid-" + run, "{\"prompt\":\"hello\"}".getBytes(StandardCharsets.UTF_8));
+        bad.put("numid-" + run, "{\"id\":12,\"prompt\":\"hello\"}".getBytes(StandardCharsets.UTF_8));
+        bad.put("empty-" + run, new byte[0]);
+        bad.forEach((key, value) -> kafka.produce(prompts(), key, value));
+        Map<String, ConsumerRecord<String, byte[]>> dead = kafka.records(config.kafka().topics().dlq(), bad.keySet());
+        bad.forEach((key, value) -> {
+            ConsumerRecord<String, byte[]> record = dead.get(key);
+            assertTrue(java.util.Arrays.equals(value, record.value()), "original bytes kept for " + key);
+            Header reason = record.headers().lastHeader("dead-letter-reason");
+            assertNotNull(reason, "reason header on " + key);
+            String expected = reasons.get(key.substring(0, key.indexOf('-')));
+            assertTrue(new String(reason.value(), StandardCharsets.UTF_8).contains(expected),
+                    key + ": reason " + new String(reason.value(), StandardCharsets.UTF_8));
+        });
+        // still serving
+        String id = id("after-dlq");
+        kafka.produce(prompts(), id, "{\"id\":\"" + id + "\",\"prompt\":\"hello\",\"max_tokens\":2}");
+        assertComplete(kafka.tokenEvents(tokens(), Set.of(id)).get(id), 2);
+    }
+
+    @Test
+    void badValuesGetOneErrorEventNamingTheProblem() {
+        Map<String, String> records = new LinkedHashMap<>();
+        Map<String, String> expected = new LinkedHashMap<>();
+        String longPrompt = "word ".repeat(runtime.contextLength() + 10);
+        String[][] cases = {
+                {"\"prompt\":\"hi\",\"max_tokens\":-1", "max_tokens must be >= 1"},
+                {"\"prompt\":\"hi\",\"temperature\":NaN", "temperature must be a finite number"},
+                {"\"prompt\":\"\"", "prompt is empty"},
+                {"\"prompt\":\"" + longPrompt + "\"", "context"},
+                {"\"max_tokens\":3", "\"prompt\" is required"},
+                {"\"prompt\":42", "prompt must be a string"},
+                {"\"prompt\":\"hi\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]", "not both"},
+                {"\"prompt\":\"hi\",\"top_k\":\"many\"", "top_k must be an integer"},
+                {"\"prompt\":\"hi\",\"seed\":1e40", "seed must be a 64-bit integer"},
+                {"\"prompt\":\"hi\",\"max_tokens\":99999999999", "max_tokens must be <="},
+                {"\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]", "only parts of type \"text\""},
+        };
+        for (String[] c : cases) {
+            String id = id("bad");
+            records.put(id, "{\"id\":\"" + id + "\"," + c[0] + "}");
+            expected.put(id, c[1]);
+        }
+        records.forEach((id, json) -> kafka.produce(prompts(), id, json));
+        Map<String, List<TokenEvent>> events = kafka.tokenEvents(tokens(), records.keySet());
+        expected.forEach((id, message) -> {
+            List<TokenEvent> e = events.get(id);
+            assertEquals(1, e.size(), "one event for " + records.get(id));
+            TokenEvent error = e.getFirst();
+            assertEquals(0, error.index());
+            assertEquals(FinishReason.ERROR, error.finish());
+            assertEquals("invalid_request", error.errorCode());
+            assertTrue(error.errorMessage().contains(message), records.get(id) + " -> " + error.errorMessage());
+        });
+    }
+
+    @Test
+    void aDuplicateIdIsNotGeneratedTwice() {
+        String id = id("dup");
+        long before = consumer.duplicates();
+        String json = "{\"id\":\"" + id + "\",\"prompt\":\"twice told\",\"max_tokens\":3}";
+        kafka.produce(prompts(), id, json);
+        kafka.produce(prompts(), id, json);
+        List<TokenEvent> events = kafka.tokenEvents(tokens(), Set.of(id)).get(id);
+        // Both records have the same key, hence the same partition: once the duplicate is counted, both were read.
+        long deadline = System.nanoTime() + KafkaClient.WAIT.toNanos();
+        while (consumer.duplicates() == before && System.nanoTime() < deadline) Thread.onSpinWait();
+        assertEquals(before + 1, consumer.duplicates());
+        TestModelRuntime test = (TestModelRuntime) runtime;
+        assertEquals(1, test.control().submissions(id));
+        assertComplete(events, 3);
+    }
+
+    @Test
+    void eventsEndpointStreamsAKafkaSubmittedRequest() throws Exception {
+        String id = id("watched");
+        HttpClient http = HttpClient.newHttpClient();
+        HttpRequest watch = HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/v1/requests/" + id + "/events")).build();
+        // Watch before the prompt exists, as a browser would right after producing it.
+        CompletableFuture<HttpResponse<InputStream>> live = http.sendAsync(watch, HttpResponse.BodyHandlers.ofInputStream());
+        HttpResponse<InputStream> response = live.get();
+        assertEquals(200, response.statusCode());
+        assertTrue(response.headers().firstValue("content-type").orElse("").startsWith("text/event-stream"));
+        kafka.produce(prompts(), id, "{\"id\":\"" + id + "\",\"prompt\":\"a watched story\",\"max_tokens\":5}");
+        List<TokenEvent> streamed = readEvents(response.body());
+        assertComplete(streamed, 5);
+        assertEquals(text(kafka.tokenEvents(tokens(), Set.of(id)).get(id)), text(streamed));
+        // A late watcher gets the whole request from the start.
+        List<TokenEvent> replay = readEvents(http.send(watch, HttpResponse.BodyHandlers.ofInputStream()).body());
+        assertEquals(streamed, replay);
+    }
+
+    private static List<TokenEvent> readEvents(InputStream body) throws Exception {
+        List<TokenEvent> events = new ArrayList<>();
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                if (line.startsWith("data: ")) events.add(io.moeflow.api.kafka.TokenEventJson.parse(line.substring(6)));
+            }
+        }
+        return events;
+    }
+}
