@@ -292,6 +292,11 @@ abstract sealed class BaseTokenizer implements Tokenizer permits SpmTokenizer, B
     }
 
     @Override
+    public byte[] textBytes(int id) {
+        return renderedPiece(id);
+    }
+
+    @Override
     public byte[] pieceBytes(int id) {
         checkToken(id);
         return pieces[id].clone();

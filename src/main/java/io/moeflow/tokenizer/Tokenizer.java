@@ -34,7 +34,9 @@ public interface Tokenizer {
     /**
      * The text of some ids as a whole (llama.cpp's common_detokenize with special = false): control and
      * unknown tokens render as nothing, bytes are joined before UTF-8 decoding (invalid sequences become
-     * U+FFFD). With add_space_prefix, the leading space of the first rendered piece is dropped.
+     * U+FFFD). With add_space_prefix, the leading space of the first rendered piece is dropped, also after a
+     * leading bos (llama.cpp's lstrip would hit the bos itself and keep the space), so that decoding the ids
+     * of encode(text, true, ...) gives back text.
      */
     String decode(int[] ids);
 
@@ -44,6 +46,12 @@ public interface Tokenizer {
      * user-defined tokens give their text. May be an incomplete UTF-8 sequence.
      */
     byte[] pieceBytes(int id);
+
+    /**
+     * The bytes a token adds to generated text (llama_token_to_piece with special = false): like
+     * {@link #pieceBytes} but empty for control and unknown tokens. The array is shared: do not modify it.
+     */
+    byte[] textBytes(int id);
 
     /** An incremental detokenizer for generated ids (control tokens render as nothing, no space is dropped). */
     TextStream newStream();

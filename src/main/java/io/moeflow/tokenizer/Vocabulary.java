@@ -1,5 +1,7 @@
 package io.moeflow.tokenizer;
 
+import io.moeflow.gguf.GgufFile;
+
 /**
  * A model's vocabulary as GGUF stores it (the tokenizer.ggml.* keys), with llama.cpp's defaults already
  * applied, so a tokenizer can be built from it without the file. Ids that are absent are -1.
@@ -60,7 +62,42 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
         int[] intArray(String key);
     }
 
-    /** The vocabulary in a GGUF file's metadata, with llama.cpp's defaults per tokenizer model. */
+    /** The vocabulary in a GGUF file's metadata (tokenizer.ggml.*), with llama.cpp's defaults per tokenizer model. */
+    public static Vocabulary fromGguf(GgufFile f) {
+        return fromMetadata(new Metadata() {
+            @Override
+            public String string(String key) {
+                return f.getString(key, null);
+            }
+
+            @Override
+            public Long integer(String key) {
+                return f.has(key) ? f.getLong(key) : null; // getLong: uint32 0xFFFFFFFF ("none") stays positive
+            }
+
+            @Override
+            public Boolean bool(String key) {
+                return f.has(key) ? f.getBool(key, false) : null;
+            }
+
+            @Override
+            public String[] stringArray(String key) {
+                return f.getStringArray(key);
+            }
+
+            @Override
+            public float[] floatArray(String key) {
+                return f.getFloatArray(key);
+            }
+
+            @Override
+            public int[] intArray(String key) {
+                return f.getIntArray(key);
+            }
+        });
+    }
+
+    /** The vocabulary in GGUF-style metadata, with llama.cpp's defaults per tokenizer model. */
     public static Vocabulary fromMetadata(Metadata md) {
         String model = md.string(KEY_MODEL);
         if (model == null) {

@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,7 +26,6 @@ class LlamaCppVocabVectorsTest {
     private static final String SEPARATOR = "\n__ggml_vocab_test__\n";
     private static final List<String> VOCABS = List.of("llama-spm", "phi-3", "bert-bge", "deepseek-coder",
             "deepseek-llm", "falcon", "gpt-2", "mpt", "refact", "starcoder");
-    private static final ConcurrentHashMap<String, Tokenizer> TOKENIZERS = new ConcurrentHashMap<>();
 
     record Case(String vocab, int index, String input, int[] expected) {
         @Override
@@ -72,23 +70,13 @@ class LlamaCppVocabVectorsTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void encodesLikeLlamaCpp(Case c) {
-        SharedFiles.require("tokenizer/ggml-vocab-" + c.vocab() + ".gguf");
         Assumptions.assumeTrue(c.input() != null, "vectors missing for " + c.vocab());
         Assumptions.assumeFalse(c.vocab().equals("bert-bge"),
                 "WordPiece (tokenizer.ggml.model 'bert') is not implemented: moeflow serves decoder models only");
-        Tokenizer t = TOKENIZERS.computeIfAbsent(c.vocab(), LlamaCppVocabVectorsTest::load);
+        Tokenizer t = TokenizerTestFiles.vocabTokenizer(c.vocab());
         int[] actual = t.encode(c.input(), false, false);
         assertArrayEquals(c.expected(), actual, () -> c + "\n expected " + Arrays.toString(c.expected())
                 + "\n actual   " + Arrays.toString(actual));
-    }
-
-    private static Tokenizer load(String vocab) {
-        try {
-            return Tokenizer.of(TestGgufMetadata.vocabulary(
-                    SharedFiles.root().resolve("tokenizer/ggml-vocab-" + vocab + ".gguf")));
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     static String escape(String s) {

@@ -26,7 +26,7 @@ class Stories260KTokenizerTest {
 
     @BeforeAll
     static void load() throws IOException {
-        tokenizer = Tokenizer.of(TestGgufMetadata.vocabulary(SharedFiles.require("models/stories260K/stories260K.gguf")));
+        tokenizer = Tokenizer.of(TokenizerTestFiles.vocabulary(SharedFiles.require("models/stories260K/stories260K.gguf")));
         golden = new ObjectMapper().readTree(SharedFiles.require("models/stories260K/stories260K.json").toFile());
     }
 

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.testing.SharedFiles;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
@@ -15,12 +14,12 @@ import org.junit.jupiter.api.Test;
 /** Special-token handling, detokenization and errors, on llama.cpp's vocab-only test files. */
 class TokenizerBehaviourTest {
 
-    private static Tokenizer load(String vocab) throws IOException {
-        return Tokenizer.of(vocabulary(vocab));
+    private static Tokenizer load(String vocab) {
+        return TokenizerTestFiles.vocabTokenizer(vocab);
     }
 
-    private static Vocabulary vocabulary(String vocab) throws IOException {
-        return TestGgufMetadata.vocabulary(SharedFiles.require("tokenizer/ggml-vocab-" + vocab + ".gguf"));
+    private static Vocabulary vocabulary(String vocab) {
+        return TokenizerTestFiles.vocabulary(SharedFiles.require("tokenizer/ggml-vocab-" + vocab + ".gguf"));
     }
 
     private static int[] concat(int[]... parts) {
@@ -28,7 +27,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void spmParsesControlTokensOnlyWhenAsked() throws IOException {
+    void spmParsesControlTokensOnlyWhenAsked() {
         Tokenizer t = load("llama-spm");
         // llama.cpp: the special token is cut out, and the text after it gets the space prefix again
         int[] expected = concat(t.encode("Hello", false, false), new int[] {2}, t.encode("world", false, false));
@@ -39,7 +38,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void userDefinedTokensSplitTheTextEvenWithoutParseSpecial() throws IOException {
+    void userDefinedTokensSplitTheTextEvenWithoutParseSpecial() {
         Tokenizer t = load("mpt");
         // MPT has user-defined tokens for runs of 2..24 spaces; llama.cpp (like Hugging Face) matches them first
         int[] ids = t.encode("a" + " ".repeat(24) + "b", false, false);
@@ -48,7 +47,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void bpeParsesControlTokensOnlyWhenAsked() throws IOException {
+    void bpeParsesControlTokensOnlyWhenAsked() {
         Tokenizer t = load("gpt-2");
         int eot = 50256;
         int[] expected = concat(t.encode("Hi", false, false), new int[] {eot}, t.encode(" there", false, false));
@@ -61,7 +60,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void bpePiecesMapCharactersBackToBytes() throws IOException {
+    void bpePiecesMapCharactersBackToBytes() {
         Tokenizer t = load("gpt-2");
         int[] ids = t.encode(" world", false, false);
         assertEquals(1, ids.length);
@@ -72,7 +71,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void bpeDecodeCleansSpacesLikeLlamaCpp() throws IOException {
+    void bpeDecodeCleansSpacesLikeLlamaCpp() {
         Tokenizer t = load("gpt-2");
         String text = "Hello , world ! It 's here . Is n't it ?";
         // clean_up_tokenization_spaces: " ," " !" " ." " ?" and " 's" lose their space, " n't" keeps it
@@ -82,7 +81,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void decodeRoundTripsTheVectorInputs() throws IOException {
+    void decodeRoundTripsTheVectorInputs() {
         for (String vocab : new String[] {"llama-spm", "deepseek-coder", "deepseek-llm", "starcoder"}) {
             Tokenizer t = load(vocab);
             for (String text : new String[] {"Hello world", " this is 🦙.cpp", "нещо на Български", "3333333",
@@ -94,7 +93,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void eogTokensFollowLlamaCppRules() throws IOException {
+    void eogTokensFollowLlamaCppRules() {
         Tokenizer phi3 = load("phi-3");
         assertEquals(32000, phi3.eos());
         assertTrue(phi3.isEog(32000), "<|endoftext|>");
@@ -108,7 +107,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void rejectsUnsupportedModelsAndPreTokenizers() throws IOException {
+    void rejectsUnsupportedModelsAndPreTokenizers() {
         Vocabulary bert = vocabulary("bert-bge");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tokenizer.of(bert));
         assertTrue(e.getMessage().contains("'bert'") && e.getMessage().contains("llama") && e.getMessage().contains("gpt2"),
@@ -122,7 +121,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void rejectsIdsOutsideTheVocabulary() throws IOException {
+    void rejectsIdsOutsideTheVocabulary() {
         Tokenizer t = load("gpt-2");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.decode(new int[] {50257}));
         assertTrue(e.getMessage().contains("50257"), e.getMessage());
@@ -131,7 +130,7 @@ class TokenizerBehaviourTest {
     }
 
     @Test
-    void encodesALongPrompt() throws IOException {
+    void encodesALongPrompt() {
         Tokenizer t = load("deepseek-llm");
         String text = "The quick brown fox, jumping over 12345 lazy dogs: naïve café! ".repeat(200);
         int[] ids = t.encode(text, true, false);
