@@ -76,7 +76,7 @@ public class GgufModelRuntime implements ModelRuntime {
             bosText = tokenText(tokenizer.bos());
             eosText = tokenText(tokenizer.eos());
             contextLength = Math.min(model.info().contextLength(), config.model().contextLength().orElse(Integer.MAX_VALUE));
-            scheduler = new BatchScheduler(model, detokenizer(tokenizer), new SchedulerConfig(
+            scheduler = new BatchScheduler(model, Detokenizer.of(tokenizer), new SchedulerConfig(
                     config.engine().kvCacheBytes(), config.engine().maxBatchTokens(),
                     config.engine().maxSequences(), config.engine().maxQueued()));
             state = State.READY;
@@ -87,22 +87,6 @@ public class GgufModelRuntime implements ModelRuntime {
             state = State.FAILED;
             LOG.errorf(e, "loading the model %s failed", path);
         }
-    }
-
-    /** Generated text: control tokens render as nothing. */
-    private static Detokenizer detokenizer(Tokenizer tokenizer) {
-        byte[] empty = new byte[0];
-        return new Detokenizer() {
-            @Override
-            public byte[] tokenBytes(int token) {
-                return tokenizer.isControl(token) ? empty : tokenizer.pieceBytes(token);
-            }
-
-            @Override
-            public boolean isEndOfGeneration(int token) {
-                return tokenizer.isEog(token);
-            }
-        };
     }
 
     private String tokenText(int id) {
