@@ -11,14 +11,10 @@ import jakarta.interceptor.Interceptor;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -75,21 +71,10 @@ public class KafkaSetup {
         try (Admin admin = Admin.create(Map.of(
                 AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) Math.min(timeoutMs, Integer.MAX_VALUE)))) {
-            Set<String> existing = admin.listTopics().names().get(timeoutMs, TimeUnit.MILLISECONDS);
-            List<NewTopic> missing = topics.stream().filter(t -> !existing.contains(t.name()))
-                    .map(TopicDefinitions.Topic::newTopic).toList();
-            if (missing.isEmpty()) {
-                LOG.infof("Kafka: topics %s exist", topics.stream().map(TopicDefinitions.Topic::name).toList());
-                return;
-            }
-            for (var entry : admin.createTopics(missing).values().entrySet()) {
-                try {
-                    entry.getValue().get(timeoutMs, TimeUnit.MILLISECONDS);
-                    LOG.infof("Kafka: created topic %s", entry.getKey());
-                } catch (ExecutionException e) {
-                    // another replica may have created it meanwhile
-                    if (!(e.getCause() instanceof TopicExistsException)) throw e;
-                }
+            // The same idempotent apply as `moeflow topics create`.
+            for (TopicDefinitions.Applied applied : TopicDefinitions.apply(admin, topics, config.kafka().startTimeout())) {
+                if (applied.partitionsDiffer()) LOG.warn("Kafka: topic " + applied.describe());
+                else LOG.info("Kafka: topic " + applied.describe());
             }
         } catch (ExecutionException | TimeoutException e) {
             // An unreachable external cluster must not stop the service: readiness reports Kafka down meanwhile.
