@@ -21,9 +21,8 @@ import org.jboss.logging.Logger;
  * consumer group redelivers them. Runs before every other shutdown observer: the model runtime closes the engine
  * after it, and the Kafka connector commits and closes after all observers.
  */
-@Readiness
 @ApplicationScoped
-public class GracefulShutdown implements HealthCheck {
+public class GracefulShutdown {
     private static final Logger LOG = Logger.getLogger(GracefulShutdown.class);
 
     /** What a drain did. */
@@ -68,8 +67,15 @@ public class GracefulShutdown implements HealthCheck {
     }
 
     /** Readiness goes down as soon as shutdown begins, so no new HTTP traffic is routed here. */
-    @Override
-    public HealthCheckResponse call() {
-        return HealthCheckResponse.named("shutdown").status(!service.draining()).build();
+    @Readiness
+    @ApplicationScoped
+    static class ReadinessCheck implements HealthCheck {
+        @Inject
+        GenerationService service;
+
+        @Override
+        public HealthCheckResponse call() {
+            return HealthCheckResponse.named("shutdown").status(!service.draining()).build();
+        }
     }
 }
