@@ -2,6 +2,7 @@ package io.moeflow.api.kafka;
 
 import io.moeflow.api.MoeflowConfig;
 import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.ImageMode;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -38,6 +39,11 @@ public class KafkaSetup {
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) StartupEvent event) {
         MoeflowConfig.Kafka kafka = config.kafka();
         if (embedded()) {
+            if (ImageMode.current() == ImageMode.NATIVE_RUN) {
+                // The embedded broker is a child JVM started from this application's class path.
+                throw new IllegalStateException("the native executable has no embedded Kafka broker: set "
+                        + "moeflow.kafka.bootstrap-servers (MOEFLOW_KAFKA_BOOTSTRAP_SERVERS) to a cluster");
+            }
             Path dataDir = kafka.dataDir().map(Path::of)
                     .orElse(Path.of(System.getProperty("java.io.tmpdir"), "moeflow-kafka-" + kafka.port()));
             LOG.infof("Kafka: no bootstrap servers configured, starting an embedded broker on localhost:%d (data in %s)",
