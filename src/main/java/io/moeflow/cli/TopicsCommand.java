@@ -24,7 +24,7 @@ import picocli.CommandLine.Spec;
  * AdminClient, the same code the service runs at start-up. Defaults come from the service's environment variables,
  * so a Kubernetes Job with the service's ConfigMap creates the topics the service will use.
  */
-@Command(name = "topics", description = "Kafka topics of moeflow (kafka-topics/).",
+@Command(name = "topics", mixinStandardHelpOptions = true, description = "Kafka topics of moeflow (kafka-topics/).",
         subcommands = {TopicsCommand.Create.class})
 final class TopicsCommand implements Runnable {
     @Spec
@@ -35,7 +35,7 @@ final class TopicsCommand implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    @Command(name = "create", description = {
+    @Command(name = "create", mixinStandardHelpOptions = true, description = {
             "Creates the missing topics of kafka-topics/topics.json and sets the configs of existing ones (idempotent).",
             "A partition count that differs from the definition is reported (exit code 1), never changed."})
     static final class Create implements Callable<Integer> {
