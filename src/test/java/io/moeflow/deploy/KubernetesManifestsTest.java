@@ -305,7 +305,7 @@ class KubernetesManifestsTest {
                 assertTrue(Repo.map(secret, "stringData").containsKey(Repo.string(ref, "key")), dir + ": secret " + name + " lacks key " + Repo.string(ref, "key"));
             } else {
                 String create = "create secret generic " + name + " --from-literal=" + Repo.string(ref, "key") + "=";
-                assertTrue(Repo.read("docs/DEPLOY.md").contains(create), dir + ": secret " + name + " is neither generated nor created in docs/DEPLOY.md (" + create + ")");
+                assertTrue(Repo.read("README.md").contains(create), dir + ": secret " + name + " is neither generated nor created in the README's Deploy section (" + create + ")");
             }
         }
     }
