@@ -20,22 +20,24 @@ import picocli.CommandLine.Option;
  * Writes a random-weight model of a preset or given shape with moeflow's GGUF writer and quantizers
  * ({@link SyntheticModel}); progress on stderr.
  */
-@Command(name = "synth", description = "Write a random-weight qwen3moe or llama model (presets bench-qwen3moe, bench-llama-dense).")
+@Command(name = "synth", description = "Write a random-weight qwen3moe, llama or deepseek2 model (presets bench-qwen3moe, bench-llama-dense,"
+        + " bench-deepseek3).")
 final class SynthCommand implements Callable<Integer> {
     static final String VOCAB_MODEL = "models/stories260K/stories260K.gguf";
 
-    @Option(names = "--arch", description = "qwen3moe or llama (default: the preset's).")
+    @Option(names = "--arch", description = "qwen3moe, llama or deepseek2 (default: the preset's).")
     String arch;
 
-    @Option(names = "--preset", description = "bench-qwen3moe or bench-llama-dense (default: the benchmark preset of --arch).")
+    @Option(names = "--preset", description = "bench-qwen3moe, bench-llama-dense or bench-deepseek3 (default: the benchmark preset of --arch).")
     String preset;
 
     @Option(names = "--layers") Integer layers;
     @Option(names = "--embd") Integer embd;
     @Option(names = "--heads") Integer heads;
     @Option(names = "--kv-heads") Integer kvHeads;
-    @Option(names = "--head-dim") Integer headDim;
-    @Option(names = "--ffn", description = "Dense FFN width (llama); qwen3moe: feed_forward_length metadata only.") Integer ffn;
+    @Option(names = "--head-dim", description = "deepseek2: query/key head width qk_nope + qk_rope.") Integer headDim;
+    @Option(names = "--ffn", description = "Dense FFN width (llama; deepseek2's leading dense layers); qwen3moe: feed_forward_length metadata only.")
+    Integer ffn;
     @Option(names = "--experts", description = "Experts per layer (llama: 0 = dense).") Integer experts;
     @Option(names = "--experts-used") Integer expertsUsed;
     @Option(names = "--expert-ffn") Integer expertFfn;
@@ -43,6 +45,15 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--ctx") Integer ctx;
     @Option(names = "--rope-base") Float ropeBase;
     @Option(names = "--eps") Float eps;
+    @Option(names = "--q-lora-rank", description = "deepseek2: query LoRA rank.") Integer qLoraRank;
+    @Option(names = "--kv-lora-rank", description = "deepseek2: KV latent rank.") Integer kvLoraRank;
+    @Option(names = "--rope-dims", description = "deepseek2: RoPE'd part of the query/key head (qk_rope).") Integer ropeDims;
+    @Option(names = "--v-head-dim", description = "deepseek2: value head width.") Integer valueDim;
+    @Option(names = "--dense-layers", description = "deepseek2: leading dense layers.") Integer denseLayers;
+    @Option(names = "--shared-experts", description = "deepseek2: shared experts per MoE layer.") Integer sharedExperts;
+    @Option(names = "--expert-groups", description = "deepseek2: expert groups.") Integer groups;
+    @Option(names = "--expert-groups-used", description = "deepseek2: groups a token may choose experts from.") Integer groupsUsed;
+    @Option(names = "--expert-weights-scale", description = "deepseek2: scale of the renormalised expert weights.") Float weightsScale;
 
     @Option(names = "--type", required = true, description = "Q8_0, Q4_K_M, F16 or F32 (llama-quantize's tensor types).")
     String type;
@@ -108,11 +119,21 @@ final class SynthCommand implements Callable<Integer> {
         boolean changed = layers != null || embd != null || heads != null || kvHeads != null || headDim != null || ffn != null
                 || experts != null || expertsUsed != null || expertFfn != null || vocab != null || ctx != null
                 || ropeBase != null || eps != null;
-        String name = changed ? "synth-" + base.arch() : base.name();
+        boolean mlaChanged = qLoraRank != null || kvLoraRank != null || ropeDims != null || valueDim != null || denseLayers != null
+                || sharedExperts != null || groups != null || groupsUsed != null || weightsScale != null;
+        SynthShape.Mla m = base.mla();
+        if (mlaChanged && m == null)
+            throw new IllegalArgumentException("--q-lora-rank, --kv-lora-rank, --rope-dims, --v-head-dim, --dense-layers, --shared-experts,"
+                    + " --expert-groups, --expert-groups-used and --expert-weights-scale apply to deepseek2 only, not " + base.arch());
+        SynthShape.Mla mla = m == null ? null : new SynthShape.Mla(or(qLoraRank, m.qLoraRank()), or(kvLoraRank, m.kvLoraRank()),
+                or(ropeDims, m.ropeDims()), or(valueDim, m.valueDim()), or(denseLayers, m.denseLayers()),
+                or(sharedExperts, m.sharedExperts()), or(groups, m.groups()), or(groupsUsed, m.groupsUsed()),
+                weightsScale != null ? weightsScale : m.weightsScale());
+        String name = changed || mlaChanged ? "synth-" + base.arch() : base.name();
         return new SynthShape(name, base.arch(), or(layers, base.layers()), or(embd, base.embd()), or(heads, base.heads()),
                 or(kvHeads, base.kvHeads()), or(headDim, base.headDim()), or(ffn, base.ffn()), or(experts, base.experts()),
                 or(expertsUsed, base.expertsUsed()), or(expertFfn, base.expertFfn()), or(vocab, base.vocab()), or(ctx, base.ctx()),
-                ropeBase != null ? ropeBase : base.ropeBase(), eps != null ? eps : base.eps()).validate();
+                ropeBase != null ? ropeBase : base.ropeBase(), eps != null ? eps : base.eps(), mla).validate();
     }
 
     private static int or(Integer v, int def) {

@@ -4,7 +4,11 @@ import io.moeflow.experts.ExpertStore;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.DeepSeek2Model;
+import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.LlamaModel;
+import io.moeflow.model.arch.OlmoeModel;
+import io.moeflow.model.arch.Qwen2MoeModel;
 import io.moeflow.model.arch.Qwen3MoeModel;
 import java.nio.file.Path;
 import java.util.Map;
@@ -17,7 +21,11 @@ public final class Models {
 
     private static final Map<String, BiFunction<GgufFile, WorkerPool, DecoderModel>> ARCHITECTURES = new TreeMap<>(Map.of(
             "llama", LlamaModel::new,
-            "qwen3moe", Qwen3MoeModel::new));
+            "qwen3moe", Qwen3MoeModel::new,
+            "qwen2moe", Qwen2MoeModel::new,
+            "olmoe", OlmoeModel::new,
+            "deepseek2", DeepSeek2Model::new,
+            "gpt-oss", GptOssModel::new));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();

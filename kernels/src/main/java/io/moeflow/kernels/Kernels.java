@@ -22,7 +22,7 @@ public final class Kernels {
      */
     public static void matmul(TensorFormat f, QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         if (!VECTOR) f.matmulScalar(w, r0, r1, x, xStride, nVec, out, outStride);
-        else if (nVec >= DequantGemm.MIN_VECTORS && w.type() != GgmlType.F32) DequantGemm.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
+        else if (nVec >= DequantGemm.MIN_VECTORS && DequantGemm.fastDecode(w.type())) DequantGemm.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
         else f.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
     }
 

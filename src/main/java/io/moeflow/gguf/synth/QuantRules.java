@@ -25,6 +25,10 @@ import java.util.regex.Pattern;
  *       gets Q8_0; Q4_K becomes Q5_0, Q5_K Q5_1, Q6_K Q8_0, and if even that block does not divide the row, F16.
  *       llama-quantize defines no fallback for Q8_0 itself and fails; so does this class.</li>
  * </ul>
+ * deepseek2's MLA tensors ({@code attn_q_a}, {@code attn_q_b}, {@code attn_kv_a_mqa}, {@code attn_k_b},
+ * {@code attn_v_b}) match none of llama-quantize's name rules, so they get the base type (or its fallback:
+ * {@code attn_k_b} has rows of qk_nope); its {@code ffn_down_shexp} counts as {@code ffn_down}, and its
+ * 1-D {@code exp_probs_b.bias} stays F32.
  * Not implemented (never reached by the shapes synth writes): the 70B attn_v rule, Falcon, attn_qkv / attn_kv_b,
  * and the rules of the other file types.
  */

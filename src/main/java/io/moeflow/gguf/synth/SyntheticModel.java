@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,15 +45,32 @@ import java.util.concurrent.Future;
  * <p>With a {@link RoutingSkew}, dimension {@link #massiveDim} of every token embedding holds the constant
  * {@link #massiveValue} and router row e of layer l has, in that dimension, the weight that turns it into the
  * calibrated logit offset of e's popularity rank (see {@link RoutingSkew}); popularity order is a seeded
- * permutation per layer. The weight is scaled by the expected growth of the residual stream's other dimensions
- * (each layer's attention adds about {@code 0.02^2 * qDim * 0.02^2 * embd} of variance per dimension), so that the
- * offset keeps its size relative to the random part of the router logits in deeper layers.
+ * permutation per layer. No other matrix reads or writes that dimension (its column, or for attn_output and
+ * ffn_down its row, is zero), so it stays constant through the layers and only the routers see it. The router
+ * weight is scaled by the expected size of the residual stream's other dimensions, which set the random part of
+ * the router logits: the embedding's plus, per layer, the attention output's (see {@link #ATTENTION_SPREAD}).
+ * The bench model's measured selection histogram is the honest statement of the skew; this calibration only
+ * aims near the Zipf target. Measured on bench-qwen3moe Q8_0 (16 sequences of 64 random tokens): zipf:1.1 gives
+ * the most chosen quarter of the experts 65 % of the selections on average over the layers (target 71 %), but
+ * unevenly: 99 % in layer 0 (the constant shrinks the other dimensions there more than estimated), 54-60 % in
+ * the deeper layers (the residual stream grows about linearly with depth, not as a random walk, because each
+ * sequence's context adds a component common to its tokens). Without skew: 45 %, from that per-sequence
+ * component, which also makes consecutive tokens share 33 % (layer 0) to 87 % (deep layers) of their experts.
  */
 public final class SyntheticModel {
     /** Values generated and quantized per task (whole rows; at least one row). */
     static final int CHUNK_VALUES = 1 << 18;
 
     static final float STD = 0.02f, STD_QK = 0.06f, STD_ROUTER = 0.1f, NORM_STD = 0.05f;
+
+    /**
+     * Share of one value vector's variance left in a typical position's attention output (the sum of squared
+     * attention weights): attention averages the values of the positions it sees, ~e/t for t positions with the
+     * score spread of these weights; this is the figure for mid-prompt positions of a benchmark (t ~ 30). Measured
+     * on 16 experts top-4 (SynthModelRunTest): 1.0 over-skews zipf:1.1 (top quarter 92 % of selections against
+     * a target of 61 %), 0.03 under-skews (52 %), 0.1 gives 63 %.
+     */
+    static final double ATTENTION_SPREAD = 0.1;
 
     /** Metadata keys describing how the model was made. */
     public static final String KEY_SEED = "moeflow.synth.seed", KEY_SKEW = "moeflow.synth.skew";
@@ -91,7 +109,18 @@ public final class SyntheticModel {
         long chunks() {
             return (rows() + rowsPerChunk() - 1) / rowsPerChunk();
         }
+
+        /** How the tensor touches the residual stream's dimensions (what the skew's massive dimension must avoid). */
+        Role readsResidual() {
+            if (init == Init.EMBEDDING) return Role.EMBEDDING;
+            if (init == Init.ROUTER) return Role.ROUTER;
+            if (ne.length < 2) return Role.NONE;
+            return name.contains("attn_output") || name.contains("ffn_down") ? Role.WRITES : Role.READS;
+        }
     }
+
+    /** A tensor's relation to the residual stream. */
+    enum Role { EMBEDDING, ROUTER, READS, WRITES, NONE }
 
     /** How a tensor's values are drawn. */
     public enum Init { NORMAL, NORMAL_QK, ROUTER, NORM, EMBEDDING }
@@ -116,9 +145,13 @@ public final class SyntheticModel {
                     + " tokens (synth copies the tok512 vocabulary of stories260K: use --vocab " + tokens.array().length() + ")");
         if (skew != null && !shape.moe())
             throw new IllegalArgumentException("--skew needs a model with experts (--experts > 0)");
+        // the calibration models plain top-k; group-limited sigmoid routing would miss its target, and the massive
+        // dimension's bookkeeping (Role) does not cover the latent projections
+        if (skew != null && shape.deepseek2())
+            throw new IllegalArgumentException("--skew is not supported for deepseek2 (its calibration assumes top-k without expert groups)");
         this.tensors = plan();
         this.massiveDim = (int) Math.floorMod(mix(seed, "moeflow.massive", 0), (long) shape.embd());
-        double attnVar = (double) STD * STD * shape.qDim() * STD * STD * shape.embd();
+        double attnVar = ATTENTION_SPREAD * STD * STD * shape.qDim() * STD * STD * shape.embd();
         double baseVar = STD * STD + attnVar;
         this.massiveValue = skew == null ? 0f : (float) Math.sqrt(shape.embd() * baseVar);
         if (skew == null) {
@@ -174,6 +207,10 @@ public final class SyntheticModel {
         add(ts, "token_embd.weight", Init.EMBEDDING, -1, embd, s.vocab());
         add(ts, "output_norm.weight", Init.NORM, -1, embd);
         add(ts, "output.weight", Init.NORMAL, -1, embd, s.vocab());
+        if (s.deepseek2()) {
+            for (int l = 0; l < layers; l++) planDeepSeek2Layer(ts, l);
+            return List.copyOf(ts);
+        }
         boolean qkNorm = s.arch().equals("qwen3moe");
         for (int l = 0; l < layers; l++) {
             String p = "blk." + l + ".";
@@ -201,6 +238,44 @@ public final class SyntheticModel {
         return List.copyOf(ts);
     }
 
+    /**
+     * One deepseek2 layer with the names, order and shapes of llama.cpp's converter (V3 with q-LoRA, attn_kv_b
+     * split into per-head attn_k_b / attn_v_b): std 0.06 for the projections that set the attention scores (q_a,
+     * q_b, kv_a, k_b), like attn_q/attn_k of the other shapes.
+     */
+    private void planDeepSeek2Layer(List<SynthTensor> ts, int l) {
+        SynthShape s = shape;
+        SynthShape.Mla a = s.mla();
+        long embd = s.embd(), heads = s.heads(), q = a.qLoraRank(), r = a.kvLoraRank();
+        long nope = s.headDim() - a.ropeDims();
+        String p = "blk." + l + ".";
+        add(ts, p + "attn_norm.weight", Init.NORM, l, embd);
+        add(ts, p + "attn_q_a.weight", Init.NORMAL_QK, l, embd, q);
+        add(ts, p + "attn_q_a_norm.weight", Init.NORM, l, q);
+        add(ts, p + "attn_q_b.weight", Init.NORMAL_QK, l, q, heads * s.headDim());
+        add(ts, p + "attn_kv_a_mqa.weight", Init.NORMAL_QK, l, embd, r + a.ropeDims());
+        add(ts, p + "attn_kv_a_norm.weight", Init.NORM, l, r);
+        add(ts, p + "attn_k_b.weight", Init.NORMAL_QK, l, nope, r, heads);
+        add(ts, p + "attn_v_b.weight", Init.NORMAL, l, r, a.valueDim(), heads);
+        add(ts, p + "attn_output.weight", Init.NORMAL, l, heads * a.valueDim(), embd);
+        add(ts, p + "ffn_norm.weight", Init.NORM, l, embd);
+        if (l < a.denseLayers()) {
+            add(ts, p + "ffn_gate.weight", Init.NORMAL, l, embd, s.ffn());
+            add(ts, p + "ffn_up.weight", Init.NORMAL, l, embd, s.ffn());
+            add(ts, p + "ffn_down.weight", Init.NORMAL, l, s.ffn(), embd);
+            return;
+        }
+        long experts = s.experts(), eff = s.expertFfn(), shared = eff * a.sharedExperts();
+        add(ts, p + "ffn_gate_inp.weight", Init.ROUTER, l, embd, experts);
+        add(ts, p + "ffn_gate_exps.weight", Init.NORMAL, l, embd, eff, experts);
+        add(ts, p + "ffn_up_exps.weight", Init.NORMAL, l, embd, eff, experts);
+        add(ts, p + "ffn_down_exps.weight", Init.NORMAL, l, eff, embd, experts);
+        add(ts, p + "exp_probs_b.bias", Init.NORMAL, l, experts);
+        add(ts, p + "ffn_gate_shexp.weight", Init.NORMAL, l, embd, shared);
+        add(ts, p + "ffn_up_shexp.weight", Init.NORMAL, l, embd, shared);
+        add(ts, p + "ffn_down_shexp.weight", Init.NORMAL, l, shared, embd);
+    }
+
     private void add(List<SynthTensor> ts, String name, Init init, int layer, long... ne) {
         ts.add(new SynthTensor(name, ne, QuantRules.typeFor(name, ne, fileType, shape.layers(), shape.experts()), init, layer));
     }
@@ -221,23 +296,54 @@ public final class SyntheticModel {
         m.put(a + "feed_forward_length", GgufValue.ofUInt32(s.feedForwardLength()));
         m.put(a + "attention.head_count", GgufValue.ofUInt32(s.heads()));
         m.put(a + "attention.head_count_kv", GgufValue.ofUInt32(s.kvHeads()));
-        // llama.cpp defaults key/value length to n_embd / n_head; qwen3moe files always state them
-        if (s.arch().equals("qwen3moe") || s.headDim() * s.heads() != s.embd()) {
-            m.put(a + "attention.key_length", GgufValue.ofUInt32(s.headDim()));
-            m.put(a + "attention.value_length", GgufValue.ofUInt32(s.headDim()));
-        }
         m.put(a + "attention.layer_norm_rms_epsilon", GgufValue.ofFloat32(s.eps()));
         m.put(a + "rope.freq_base", GgufValue.ofFloat32(s.ropeBase()));
-        m.put(a + "rope.dimension_count", GgufValue.ofUInt32(s.headDim()));
-        if (s.moe()) {
-            m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
-            m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
-            if (s.arch().equals("qwen3moe")) m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+        if (s.deepseek2()) {
+            putDeepSeek2(m, a);
+        } else {
+            // llama.cpp defaults key/value length to n_embd / n_head; qwen3moe files always state them
+            if (s.arch().equals("qwen3moe") || s.headDim() * s.heads() != s.embd()) {
+                m.put(a + "attention.key_length", GgufValue.ofUInt32(s.headDim()));
+                m.put(a + "attention.value_length", GgufValue.ofUInt32(s.headDim()));
+            }
+            m.put(a + "rope.dimension_count", GgufValue.ofUInt32(s.headDim()));
+            if (s.moe()) {
+                m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
+                m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
+                if (s.arch().equals("qwen3moe")) m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+            }
         }
         m.putAll(tokenizer);
         m.put(KEY_SEED, GgufValue.ofUInt64(seed));
         m.put(KEY_SKEW, GgufValue.ofString(skew == null ? "none" : skew.describe()));
         return m;
+    }
+
+    /**
+     * The deepseek2 hyper-parameters as llama.cpp's converter writes them for V3: MLA as MQA (one KV head) whose
+     * absorbed key is latent + rope ({@code key_length}) and value the latent ({@code value_length}), the per-head
+     * widths in {@code *_mla}; sigmoid gating (2) with renormalised weights and group-limited top-k.
+     */
+    private void putDeepSeek2(Map<String, GgufValue> m, String a) {
+        SynthShape s = shape;
+        SynthShape.Mla d = s.mla();
+        m.put(a + "leading_dense_block_count", GgufValue.ofUInt32(d.denseLayers()));
+        m.put(a + "attention.q_lora_rank", GgufValue.ofUInt32(d.qLoraRank()));
+        m.put(a + "attention.kv_lora_rank", GgufValue.ofUInt32(d.kvLoraRank()));
+        m.put(a + "attention.key_length", GgufValue.ofUInt32(d.kvLoraRank() + d.ropeDims()));
+        m.put(a + "attention.value_length", GgufValue.ofUInt32(d.kvLoraRank()));
+        m.put(a + "attention.key_length_mla", GgufValue.ofUInt32(s.headDim()));
+        m.put(a + "attention.value_length_mla", GgufValue.ofUInt32(d.valueDim()));
+        m.put(a + "rope.dimension_count", GgufValue.ofUInt32(d.ropeDims()));
+        m.put(a + "expert_feed_forward_length", GgufValue.ofUInt32(s.expertFfn()));
+        m.put(a + "expert_count", GgufValue.ofUInt32(s.experts()));
+        m.put(a + "expert_used_count", GgufValue.ofUInt32(s.expertsUsed()));
+        m.put(a + "expert_shared_count", GgufValue.ofUInt32(d.sharedExperts()));
+        m.put(a + "expert_weights_scale", GgufValue.ofFloat32(d.weightsScale()));
+        m.put(a + "expert_weights_norm", GgufValue.ofBool(true));
+        m.put(a + "expert_gating_func", GgufValue.ofUInt32(2)); // LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID
+        m.put(a + "expert_group_count", GgufValue.ofUInt32(d.groups()));
+        m.put(a + "expert_group_used_count", GgufValue.ofUInt32(d.groupsUsed()));
     }
 
     /** Writes the model to {@code out} with {@code threads} generating threads (the bytes do not depend on it). */
@@ -325,10 +431,21 @@ public final class SyntheticModel {
             case ROUTER -> gaussian(rnd, STD_ROUTER, v);
         }
         if (skew == null) return;
-        if (t.init() == Init.EMBEDDING) {
-            for (int r = 0; r < rows; r++) v[r * ne0 + massiveDim] = massiveValue;
-        } else if (t.init() == Init.ROUTER) {
-            for (int r = 0; r < rows; r++) v[r * ne0 + massiveDim] = routerBias[t.layer()][(int) (row0 + r)];
+        switch (t.readsResidual()) {
+            case EMBEDDING -> {
+                for (int r = 0; r < rows; r++) v[r * ne0 + massiveDim] = massiveValue;
+            }
+            case ROUTER -> {
+                for (int r = 0; r < rows; r++) v[r * ne0 + massiveDim] = routerBias[t.layer()][(int) (row0 + r)];
+            }
+            case READS -> {
+                for (int r = 0; r < rows; r++) v[r * ne0 + massiveDim] = 0;
+            }
+            case WRITES -> {
+                long outRows = t.ne()[1];
+                for (int r = 0; r < rows; r++) if ((row0 + r) % outRows == massiveDim) Arrays.fill(v, r * ne0, (r + 1) * ne0, 0f);
+            }
+            case NONE -> {}
         }
     }
 

@@ -27,6 +27,16 @@ final class SynthTesting {
         return new SynthShape("tiny-llama", "llama", 2, 256, 4, 2, 64, 256, 0, 0, 0, 512, 256, 10000f, 1e-5f);
     }
 
+    /**
+     * DeepSeek-V3 layout in small: 3 layers (1 dense), 4 heads of qk 64+32 and v 64, q-LoRA 256, KV latent 256
+     * (rows of 256 where K-quants apply; attn_k_b's rows of 64 take llama-quantize's fallback), 16 experts of 256
+     * top-4 in 4 groups top-2, 1 shared expert.
+     */
+    static SynthShape tinyDeepSeek2() {
+        return new SynthShape("tiny-deepseek2", "deepseek2", 3, 256, 4, 1, 96, 512, 16, 4, 256, 512, 256, 10000f, 1e-6f,
+                new SynthShape.Mla(256, 256, 32, 64, 1, 1, 4, 2, 2.5f));
+    }
+
     static SyntheticModel model(SynthShape shape, SynthFileType type, long seed, RoutingSkew skew) {
         return new SyntheticModel(shape, type, seed, skew, tokenizer());
     }

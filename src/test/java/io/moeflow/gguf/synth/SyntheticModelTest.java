@@ -14,9 +14,11 @@ import io.moeflow.testing.SharedFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -71,6 +73,109 @@ class SyntheticModelTest {
             assertTrue(md.containsKey(k), k);
             assertEquals(hp.get(k).asDouble(), ((Number) md.get(k).value()).doubleValue(), 1e-6 * Math.abs(hp.get(k).asDouble()), k);
         });
+    }
+
+    /**
+     * The golden DeepSeek-V3-layout file (converted by llama.cpp): synth's plan for its hyper-parameters gives the
+     * same tensor names, order, shapes and types, and the same hyper-parameters, whatever DeepSeek2Model reads.
+     */
+    @Test
+    void deepSeek2MatchesGoldenLayout() throws IOException {
+        String name = "deepseek2-v3-tiny-F32";
+        Path d = SharedFiles.require("golden/" + name);
+        JsonNode facts = new ObjectMapper().readTree(d.resolve(name + ".json").toFile());
+        JsonNode hp = facts.get("hparams");
+        SynthShape shape = new SynthShape(name, "deepseek2", hp.get("deepseek2.block_count").asInt(),
+                hp.get("deepseek2.embedding_length").asInt(), hp.get("deepseek2.attention.head_count").asInt(),
+                hp.get("deepseek2.attention.head_count_kv").asInt(), hp.get("deepseek2.attention.key_length_mla").asInt(),
+                hp.get("deepseek2.feed_forward_length").asInt(), hp.get("deepseek2.expert_count").asInt(),
+                hp.get("deepseek2.expert_used_count").asInt(), hp.get("deepseek2.expert_feed_forward_length").asInt(),
+                hp.get("deepseek2.vocab_size").asInt(), hp.get("deepseek2.context_length").asInt(),
+                hp.get("deepseek2.rope.freq_base").floatValue(), hp.get("deepseek2.attention.layer_norm_rms_epsilon").floatValue(),
+                new SynthShape.Mla(hp.get("deepseek2.attention.q_lora_rank").asInt(), hp.get("deepseek2.attention.kv_lora_rank").asInt(),
+                        hp.get("deepseek2.rope.dimension_count").asInt(), hp.get("deepseek2.attention.value_length_mla").asInt(),
+                        hp.get("deepseek2.leading_dense_block_count").asInt(), hp.get("deepseek2.expert_shared_count").asInt(),
+                        hp.get("deepseek2.expert_group_count").asInt(), hp.get("deepseek2.expert_group_used_count").asInt(),
+                        hp.get("deepseek2.expert_weights_scale").floatValue()));
+        SyntheticModel m = model(shape, SynthFileType.F32, 1, null);
+        try (GgufFile golden = GgufFile.open(d.resolve(name + ".gguf"))) {
+            assertEquals(golden.tensors().stream().map(GgufTensor::name).toList(), m.tensors().stream().map(SyntheticModel.SynthTensor::name).toList());
+            long elements = 0;
+            for (SyntheticModel.SynthTensor t : m.tensors()) {
+                assertArrayEquals(golden.tensor(t.name()).ne(), t.ne(), t.name());
+                assertEquals(golden.tensor(t.name()).type(), t.type(), t.name());
+                elements += t.elements();
+            }
+            assertEquals(elements, shape.parameterCount());
+        }
+        Map<String, GgufValue> md = m.metadata();
+        hp.fieldNames().forEachRemaining(k -> {
+            assertTrue(md.containsKey(k), k);
+            Object v = md.get(k).value();
+            if (v instanceof Boolean b) assertEquals(hp.get(k).asBoolean(), b, k);
+            else assertEquals(hp.get(k).asDouble(), ((Number) v).doubleValue(), 1e-6 * Math.abs(hp.get(k).asDouble()), k);
+        });
+        assertEquals(hp.size() + 3, md.keySet().stream().filter(k -> !k.startsWith("tokenizer.") && !k.startsWith("moeflow.")).count(),
+                "only the golden's hyper-parameters besides general.architecture, name and file_type: " + md.keySet());
+    }
+
+    /**
+     * bench-deepseek3: Q8_0 converts every 2-D/3-D weight but the routers; Q4_K_M as llama-quantize: Q6_K output,
+     * ffn_down / _exps / _shexp Q6_K where use_more_bits(i, 12) (layers 0, 3, 6, 9, 10, 11), attn_k_b (rows of 64)
+     * falls back to Q5_0, the rest Q4_K; norms, routers and exp_probs_b stay F32.
+     */
+    @Test
+    void benchDeepSeek3Types() {
+        SynthShape shape = SynthShape.preset("bench-deepseek3");
+        assertEquals("deepseek2", shape.arch());
+        Map<String, GgmlType> q8 = new HashMap<>(), q4 = new HashMap<>();
+        model(shape, SynthFileType.Q8_0, 1, null).tensors().forEach(x -> q8.put(x.name(), x.type()));
+        SyntheticModel m4 = model(shape, SynthFileType.Q4_K_M, 1, null);
+        m4.tensors().forEach(x -> q4.put(x.name(), x.type()));
+        assertEquals(GgmlType.Q4_K, q4.get("token_embd.weight"));
+        assertEquals(GgmlType.Q6_K, q4.get("output.weight"));
+        assertEquals(GgmlType.Q8_0, q8.get("output.weight"));
+        Set<Integer> moreBits = Set.of(0, 3, 6, 9, 10, 11);
+        for (int l = 0; l < 12; l++) {
+            String p = "blk." + l + ".";
+            GgmlType down = moreBits.contains(l) ? GgmlType.Q6_K : GgmlType.Q4_K;
+            List<String> ffn = l == 0 ? List.of("ffn_gate", "ffn_up", "ffn_down")
+                    : List.of("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp");
+            for (String w : ffn) assertEquals(w.startsWith("ffn_down") ? down : GgmlType.Q4_K, q4.get(p + w + ".weight"), p + w);
+            for (String w : List.of("attn_q_a", "attn_q_b", "attn_kv_a_mqa", "attn_v_b", "attn_output"))
+                assertEquals(GgmlType.Q4_K, q4.get(p + w + ".weight"), p + w);
+            assertEquals(GgmlType.Q5_0, q4.get(p + "attn_k_b.weight"), p + "attn_k_b");
+            List<String> f32 = new ArrayList<>(List.of("attn_norm.weight", "attn_q_a_norm.weight", "attn_kv_a_norm.weight", "ffn_norm.weight"));
+            if (l > 0) f32.addAll(List.of("ffn_gate_inp.weight", "exp_probs_b.bias"));
+            for (String w : f32) {
+                assertEquals(GgmlType.F32, q4.get(p + w), p + w);
+                assertEquals(GgmlType.F32, q8.get(p + w), p + w);
+            }
+        }
+        q8.forEach((n, t) -> assertTrue(t == GgmlType.Q8_0 || t == GgmlType.F32, n + " " + t));
+        assertEquals(q8.values().stream().filter(t -> t == GgmlType.F32).count(), q4.values().stream().filter(t -> t == GgmlType.F32).count());
+        // ~1.2 G parameters, ~1.2 GiB at Q8_0: fits this machine with room for the benchmark
+        long params = shape.parameterCount();
+        assertEquals(params, m4.tensors().stream().mapToLong(SyntheticModel.SynthTensor::elements).sum());
+        long q8Bytes = model(shape, SynthFileType.Q8_0, 1, null).tensorBytes();
+        assertTrue(q8Bytes > 1L << 30 && q8Bytes < 2L << 30, "bench-deepseek3 Q8_0 bytes " + q8Bytes);
+    }
+
+    @Test
+    void deepSeek2ShapeErrorsNameTheOption() {
+        SynthShape s = SynthTesting.tinyDeepSeek2();
+        SynthShape.Mla a = s.mla();
+        var groups = assertThrows(IllegalArgumentException.class, () -> new SynthShape("x", "deepseek2", 3, 256, 4, 1, 96, 512, 16, 4, 256,
+                512, 256, 1e4f, 1e-6f, new SynthShape.Mla(a.qLoraRank(), a.kvLoraRank(), 32, 64, 1, 1, 3, 2, 2.5f)).validate());
+        assertTrue(groups.getMessage().contains("--expert-groups 3"), groups.getMessage());
+        var rope = assertThrows(IllegalArgumentException.class, () -> new SynthShape("x", "deepseek2", 3, 256, 4, 1, 96, 512, 16, 4, 256,
+                512, 256, 1e4f, 1e-6f, new SynthShape.Mla(a.qLoraRank(), a.kvLoraRank(), 96, 64, 1, 1, 4, 2, 2.5f)).validate());
+        assertTrue(rope.getMessage().contains("--rope-dims 96"), rope.getMessage());
+        var noMla = assertThrows(IllegalArgumentException.class, () -> new SynthShape("x", "deepseek2", 3, 256, 4, 1, 96, 512, 16, 4, 256,
+                512, 256, 1e4f, 1e-6f).validate());
+        assertTrue(noMla.getMessage().contains("MLA"), noMla.getMessage());
+        var skew = assertThrows(IllegalArgumentException.class, () -> model(s, SynthFileType.F32, 1, new RoutingSkew(1.1)));
+        assertTrue(skew.getMessage().contains("deepseek2"), skew.getMessage());
     }
 
     /** bench-qwen3moe Q4_K_M: use_more_bits(i, 16) holds for layers 0, 1, 4, 7, 10, 13, 14, 15. */
@@ -156,13 +261,34 @@ class SyntheticModelTest {
         }
     }
 
-    @Test
-    void weightStatistics() {
-        SyntheticModel m = model(SynthTesting.tinyDense(), SynthFileType.F32, 3, null);
+    /** inspect's summary of a written deepseek2 file: supported, its experts counted in the MoE layers only. */
+    @ParameterizedTest
+    @ValueSource(strings = {"Q8_0", "Q4_K_M"})
+    void deepSeek2SummarySupported(String type) throws IOException {
+        SyntheticModel m = model(SynthTesting.tinyDeepSeek2(), SynthFileType.parse(type), 7, null);
+        Path p = dir.resolve("ds.gguf");
+        m.write(p, 2, null);
+        try (GgufFile f = GgufFile.open(p)) {
+            for (SyntheticModel.SynthTensor t : m.tensors()) assertEquals(t.type(), f.tensor(t.name()).type(), t.name());
+            String s = GgufSummary.describe(f);
+            assertTrue(s.contains("architecture: deepseek2\n"), s);
+            assertTrue(s.contains("experts: 16 per layer in 2 MoE layers"), s);
+            assertTrue(s.endsWith("supported: yes\n"), s);
+            assertTrue(f.getBool("deepseek2.expert_weights_norm", false));
+            assertEquals(2.5f, f.getFloat("deepseek2.expert_weights_scale", 0f));
+        }
+    }
+
+    /** bench/README.md: std 0.02, 0.06 for what sets the attention scores, 0.1 for routers, norms 1 + 0.05 N. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "deepseek2"})
+    void weightStatistics(String arch) {
+        SyntheticModel m = model(arch.equals("llama") ? SynthTesting.tinyDense() : SynthTesting.tinyDeepSeek2(), SynthFileType.F32, 3, null);
         for (SyntheticModel.SynthTensor t : m.tensors()) {
             double want = switch (t.name().replaceAll("blk\\.\\d+\\.", "")) {
-                case "attn_q.weight", "attn_k.weight" -> 0.06;
-                case "attn_norm.weight", "ffn_norm.weight", "output_norm.weight" -> 0.05;
+                case "attn_q.weight", "attn_k.weight", "attn_q_a.weight", "attn_q_b.weight", "attn_kv_a_mqa.weight", "attn_k_b.weight" -> 0.06;
+                case "ffn_gate_inp.weight" -> 0.1;
+                case "attn_norm.weight", "ffn_norm.weight", "output_norm.weight", "attn_q_a_norm.weight", "attn_kv_a_norm.weight" -> 0.05;
                 default -> 0.02;
             };
             double wantMean = t.init() == SyntheticModel.Init.NORM ? 1 : 0;
