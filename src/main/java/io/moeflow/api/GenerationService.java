@@ -49,6 +49,8 @@ public class GenerationService {
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
+    /** Set once at shutdown (see GracefulShutdown): no new generations start. */
+    private volatile boolean draining;
 
     public RequestParser parser() {
         return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings());
@@ -56,6 +58,7 @@ public class GenerationService {
 
     /** Throws ServiceUnavailableException unless the model is loaded. */
     public GenerationEngine engine() {
+        if (draining) throw new ServiceUnavailableException("shutting down");
         ModelRuntime.State state = runtime.state();
         if (state == ModelRuntime.State.READY) return runtime.engine();
         if (state == ModelRuntime.State.FAILED) {
@@ -116,12 +119,25 @@ public class GenerationService {
             try {
                 return track(engine.submit(request), request, publish);
             } catch (GenerationEngine.QueueFullException full) {
+                if (draining) throw new ServiceUnavailableException("shutting down");
                 synchronized (slotFreed) {
                     // Woken when any generation ends; the timeout covers slots freed by others' cancellation.
                     slotFreed.wait(50);
                 }
             }
         }
+    }
+
+    /** Refuses new generations from now on (HTTP 503, Kafka prompts left unacknowledged); running ones go on. */
+    public void beginDrain() {
+        draining = true;
+        synchronized (slotFreed) {
+            slotFreed.notifyAll();
+        }
+    }
+
+    public boolean draining() {
+        return draining;
     }
 
     /** Generations submitted through this service and not yet finished. */
@@ -172,7 +188,10 @@ public class GenerationService {
                 .onCancellation().invoke(() -> {
                     handle.cancel();
                     // The engine's own last event goes to nobody after a cancel: write one so watchers see the end.
-                    if (publish != Publish.NONE && !lastSeen.get()) {
+                    // Not for a Kafka prompt cancelled by shutdown: it is redelivered and generated again with the
+                    // same (id, index) pairs, which a cancelled event at this index would contradict.
+                    boolean redelivered = publish == Publish.CONFIRM_LAST && draining;
+                    if (publish != Publish.NONE && !lastSeen.get() && !redelivered) {
                         int index = nextIndex.get();
                         publisher.publish(new TokenEvent(request.id(), index, -1, "", FinishReason.CANCELLED,
                                 new TokenEvent.Usage(promptTokens, index), null, null));

@@ -21,6 +21,8 @@ public interface MoeflowConfig {
 
     Events events();
 
+    Shutdown shutdown();
+
     /** When set, every /v1 request needs {@code Authorization: Bearer <key>}. Off by default. */
     Optional<String> apiKey();
 
@@ -151,5 +153,15 @@ public interface MoeflowConfig {
         /** Interval of SSE keep-alive comments while a watched request has no events. */
         @WithDefault("15s")
         Duration keepAlive();
+    }
+
+    interface Shutdown {
+        /**
+         * On shutdown (SIGTERM), how long in-flight generations may run on to finish; the ones still running then
+         * are cancelled and their Kafka prompts left uncommitted, so another replica generates them again.
+         * Kubernetes' terminationGracePeriodSeconds must exceed it (see k8s/base/deployment.yaml).
+         */
+        @WithDefault("30s")
+        Duration grace();
     }
 }

@@ -10,8 +10,7 @@ import io.moeflow.kernels.QMatrix;
  * <p>Protocol of one step: the MoE block calls {@link #acquire} with the experts it is about to run (at most
  * {@link #maxAcquired()} at a time), reads their matrices, and calls {@link #release} with the same ids when
  * their results are computed. Between the two the matrices stay valid; outside, a cache may reuse their memory.
- * The memory-mapped implementation holds everything all the time, so both calls do nothing there. Biases are
- * small and always resident.
+ * The memory-mapped implementation holds everything all the time, so both calls do nothing there.
  */
 public interface ExpertWeights {
     int count();

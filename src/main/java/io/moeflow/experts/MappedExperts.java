@@ -10,8 +10,8 @@ import io.moeflow.kernels.QMatrix;
  */
 public final class MappedExperts implements ExpertWeights {
     private final QMatrix[] gate, up, down;
-    private final GgufTensor gateExps, upExps, downExps;
     private final float[][] gateBias, upBias, downBias;
+    private final GgufTensor gateExps, upExps, downExps;
     private final long bytes;
 
     public MappedExperts(GgufTensor gateExps, GgufTensor upExps, GgufTensor downExps) {
@@ -41,13 +41,6 @@ public final class MappedExperts implements ExpertWeights {
         bytes = gate[0].byteSize() + up[0].byteSize() + down[0].byteSize();
     }
 
-    /** The 3-D tensors the experts are sliced from (an {@link ExpertStore} reads their file ranges). */
-    public GgufTensor gateTensor() { return gateExps; }
-
-    public GgufTensor upTensor() { return upExps; }
-
-    public GgufTensor downTensor() { return downExps; }
-
     private static float[][] biases(GgufTensor t, int n, int rows) {
         if (t == null) return null;
         if (t.ne(0) != rows || t.ne(1) != n || t.dims() > 2)
@@ -58,6 +51,12 @@ public final class MappedExperts implements ExpertWeights {
         for (int e = 0; e < n; e++) b[e] = java.util.Arrays.copyOfRange(all, e * rows, (e + 1) * rows);
         return b;
     }
+    /** The 3-D tensors the experts are sliced from (an {@link ExpertStore} reads their file ranges). */
+    public GgufTensor gateTensor() { return gateExps; }
+
+    public GgufTensor upTensor() { return upExps; }
+
+    public GgufTensor downTensor() { return downExps; }
 
     @Override public int count() { return gate.length; }
 

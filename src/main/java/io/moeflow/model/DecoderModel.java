@@ -1,7 +1,7 @@
 package io.moeflow.model;
 
-import io.moeflow.experts.ExpertStore;
 import io.moeflow.experts.MappedExperts;
+import io.moeflow.experts.ExpertStore;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.Formats;

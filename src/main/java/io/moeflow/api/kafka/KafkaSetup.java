@@ -1,6 +1,8 @@
 package io.moeflow.api.kafka;
 
 import io.moeflow.api.MoeflowConfig;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.ImageMode;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -11,14 +13,10 @@ import jakarta.interceptor.Interceptor;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -43,6 +41,11 @@ public class KafkaSetup {
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) StartupEvent event) {
         MoeflowConfig.Kafka kafka = config.kafka();
         if (embedded()) {
+            if (ImageMode.current() == ImageMode.NATIVE_RUN) {
+                // The embedded broker is a child JVM started from this application's class path.
+                throw new IllegalStateException("the native executable has no embedded Kafka broker: set "
+                        + "moeflow.kafka.bootstrap-servers (MOEFLOW_KAFKA_BOOTSTRAP_SERVERS) to a cluster");
+            }
             Path dataDir = kafka.dataDir().map(Path::of)
                     .orElse(Path.of(System.getProperty("java.io.tmpdir"), "moeflow-kafka-" + kafka.port()));
             LOG.infof("Kafka: no bootstrap servers configured, starting an embedded broker on localhost:%d (data in %s)",
@@ -78,21 +81,10 @@ public class KafkaSetup {
         try (Admin admin = Admin.create(Map.of(
                 AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) Math.min(timeoutMs, Integer.MAX_VALUE)))) {
-            Set<String> existing = admin.listTopics().names().get(timeoutMs, TimeUnit.MILLISECONDS);
-            List<NewTopic> missing = topics.stream().filter(t -> !existing.contains(t.name()))
-                    .map(TopicDefinitions.Topic::newTopic).toList();
-            if (missing.isEmpty()) {
-                LOG.infof("Kafka: topics %s exist", topics.stream().map(TopicDefinitions.Topic::name).toList());
-                return;
-            }
-            for (var entry : admin.createTopics(missing).values().entrySet()) {
-                try {
-                    entry.getValue().get(timeoutMs, TimeUnit.MILLISECONDS);
-                    LOG.infof("Kafka: created topic %s", entry.getKey());
-                } catch (ExecutionException e) {
-                    // another replica may have created it meanwhile
-                    if (!(e.getCause() instanceof TopicExistsException)) throw e;
-                }
+            // The same idempotent apply as `moeflow topics create`.
+            for (TopicDefinitions.Applied applied : TopicDefinitions.apply(admin, topics, config.kafka().startTimeout())) {
+                if (applied.partitionsDiffer()) LOG.warn("Kafka: topic " + applied.describe());
+                else LOG.info("Kafka: topic " + applied.describe());
             }
         } catch (ExecutionException | TimeoutException e) {
             // An unreachable external cluster must not stop the service: readiness reports Kafka down meanwhile.

@@ -6,13 +6,18 @@ import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.ServiceUnavailableException;
 import io.moeflow.scheduler.GenerationRequest;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Flow;
 import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.microprofile.reactive.messaging.Acknowledgment;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
@@ -43,6 +48,8 @@ public class PromptConsumer {
     private final AtomicLong duplicates = new AtomicLong();
     private final AtomicLong deadLettered = new AtomicLong();
     private final AtomicLong rejected = new AtomicLong();
+    /** Subscriptions of the prompts being generated, by request id: shutdown cancels those that do not finish. */
+    private final ConcurrentHashMap<String, Flow.Subscription> inFlight = new ConcurrentHashMap<>();
 
     @PostConstruct
     void init() {
@@ -54,6 +61,7 @@ public class PromptConsumer {
     @Blocking
     @Acknowledgment(Acknowledgment.Strategy.MANUAL)
     public CompletionStage<Void> consume(Message<byte[]> message) throws InterruptedException {
+        if (service.draining()) return unacknowledged();
         PromptRecord record;
         try {
             record = PromptRecord.parse(message.getPayload());
@@ -67,7 +75,7 @@ public class PromptConsumer {
             LOG.infof("prompt %s is already finished or in flight here; not generated again", record.id());
             return message.ack();
         }
-        awaitModel();
+        if (!awaitModel()) return unacknowledged();
         GenerationService.Generation generation;
         try {
             if (record.sizeBytes() > config.limits().maxRequestBytes()) {
@@ -77,16 +85,23 @@ public class PromptConsumer {
             PromptSpec spec = parser.promptOrMessages(record.body());
             GenerationRequest request = service.prepare(record.id(), spec, record.defaultSeed());
             generation = service.startWhenFree(request, GenerationService.Publish.CONFIRM_LAST);
+        } catch (ServiceUnavailableException e) {
+            if (!service.draining()) throw e;
+            return unacknowledged();
         } catch (InvalidRequestException | IllegalArgumentException e) {
             rejected.incrementAndGet();
             publisher.publish(GenerationService.errorEvent(record.id(), 0, 0, "invalid_request", e.getMessage()))
                     .whenComplete((ok, failure) -> ackOnceWritten(message, record.id(), failure));
             return CompletableFuture.completedFuture(null);
         }
-        generation.events().subscribe().with(
-                event -> {},
-                failure -> ackOnceWritten(message, record.id(), failure),
-                () -> ackOnceWritten(message, record.id(), null));
+        String id = record.id();
+        generation.events()
+                .onTermination().invoke(() -> inFlight.remove(id))
+                .onSubscription().invoke(subscription -> inFlight.put(id, subscription))
+                .subscribe().with(
+                        event -> {},
+                        failure -> ackOnceWritten(message, id, failure),
+                        () -> ackOnceWritten(message, id, null));
         return CompletableFuture.completedFuture(null);
     }
 
@@ -99,10 +114,41 @@ public class PromptConsumer {
         }
     }
 
-    private void awaitModel() throws InterruptedException {
+    /** Waits for the model; false when shutdown began meanwhile. */
+    private boolean awaitModel() throws InterruptedException {
         while (runtime.state() != ModelRuntime.State.READY) {
+            if (service.draining()) return false;
             Thread.sleep(100);
         }
+        return true;
+    }
+
+    /**
+     * A record taken during shutdown: neither acknowledged nor nacked (a nack would send it to the dead letter
+     * topic), so its offset stays uncommitted and the group redelivers it.
+     */
+    private static CompletionStage<Void> unacknowledged() {
+        return CompletableFuture.completedFuture(null);
+    }
+
+    /** Prompts being generated now. */
+    public int inFlight() {
+        return inFlight.size();
+    }
+
+    /**
+     * Shutdown: stops the generations of the prompts still running without acknowledging them (their subscriber
+     * sees neither completion nor failure), so they are redelivered. Returns their request ids.
+     */
+    public Set<String> cancelInFlight() {
+        Set<String> cancelled = new TreeSet<>();
+        for (var entry : inFlight.entrySet()) {
+            if (inFlight.remove(entry.getKey(), entry.getValue())) {
+                cancelled.add(entry.getKey());
+                entry.getValue().cancel();
+            }
+        }
+        return cancelled;
     }
 
     /** Records skipped because their id was already finished or in flight in this process. */

@@ -74,8 +74,8 @@ public final class MoeFfn implements FeedForward {
         this.experts = experts;
         this.nExpert = experts.count();
         this.nUsed = nUsed;
-        this.ffnLength = experts.gate(0).rows(); // read once: a budgeted store holds expert 0 only while acquired
         this.opt = options;
+        this.ffnLength = experts.gate(0).rows(); // read once: a budgeted store holds expert 0 only while acquired
         this.shared = shared;
         if (router.rows() != nExpert)
             throw new IllegalArgumentException("router has " + router.rows() + " outputs for " + nExpert + " experts");
