@@ -59,9 +59,12 @@ public final class ExpertStore implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(ExpertStore.class.getName());
     private static final byte EMPTY = 0, LOADING = 1, READY = 2, FAILED = 3;
 
-    /** What the store needs of one MoE layer: its expert tensors, and its router and FFN norm for prefetch. */
+    /**
+     * What the store needs of one MoE layer: its expert tensors, its router and FFN norm for prefetch, and
+     * (nullable) the memory-mapped experts whose small per-expert biases stay resident.
+     */
     public record LayerSpec(int layer, GgufTensor gate, GgufTensor up, GgufTensor down, QMatrix router,
-                            float[] ffnNorm, int expertsUsed) {}
+                            float[] ffnNorm, int expertsUsed, ExpertWeights residentBiases) {}
 
     private final Path file;
     private final long fileSize;
@@ -186,7 +189,7 @@ public final class ExpertStore implements AutoCloseable {
         List<DecoderModel.Layer> ls = model.layers();
         for (int l = 0; l < ls.size(); l++) {
             if (ls.get(l).ffn() instanceof MoeFfn moe && moe.experts() instanceof MappedExperts me) {
-                specs.add(new LayerSpec(l, me.gateTensor(), me.upTensor(), me.downTensor(), moe.router(), ls.get(l).ffnNorm(), moe.expertsUsed()));
+                specs.add(new LayerSpec(l, me.gateTensor(), me.upTensor(), me.downTensor(), moe.router(), ls.get(l).ffnNorm(), moe.expertsUsed(), me));
                 ffns.add(moe);
             }
         }
@@ -676,6 +679,7 @@ public final class ExpertStore implements AutoCloseable {
         final QMatrix[] gate, up, down;
         final QMatrix router;
         final float[] norm;
+        final ExpertWeights biases;
         long hits, misses, bytesRead, reads, waitNanos, prefetchIssued, prefetchUseful, evictions;
 
         CachedLayer(LayerSpec s, int pos) {
@@ -705,6 +709,7 @@ public final class ExpertStore implements AutoCloseable {
             down = new QMatrix[nExpert];
             router = s.router();
             norm = s.ffnNorm();
+            biases = s.residentBiases();
         }
 
         long fileOffset(int matrix, int e) {
@@ -729,6 +734,12 @@ public final class ExpertStore implements AutoCloseable {
         @Override public QMatrix up(int e) { return held(up[e], e); }
 
         @Override public QMatrix down(int e) { return held(down[e], e); }
+
+        @Override public float[] gateBias(int e) { return biases == null ? null : biases.gateBias(e); }
+
+        @Override public float[] upBias(int e) { return biases == null ? null : biases.upBias(e); }
+
+        @Override public float[] downBias(int e) { return biases == null ? null : biases.downBias(e); }
 
         @Override public long bytesPerExpert() { return bytesPerExpert; }
 

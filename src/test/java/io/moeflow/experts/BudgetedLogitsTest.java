@@ -49,7 +49,7 @@ class BudgetedLogitsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "mixtral-tiny-F32"})
+    @ValueSource(strings = {"qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M", "mixtral-tiny-F32", "deepseek2-lite-tiny-F32", "gptoss-tiny-F32"})
     void budgetedLogitsEqualResidentBitForBit(String name) throws IOException {
         Path dir = SharedFiles.require("golden/" + name);
         Path gguf = dir.resolve(name + ".gguf");

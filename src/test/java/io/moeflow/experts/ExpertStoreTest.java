@@ -42,7 +42,7 @@ class ExpertStoreTest {
         specs = new ArrayList<>();
         for (int l = 0; l < 2; l++)
             specs.add(new ExpertStore.LayerSpec(l, t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps"),
-                    t(l, "ffn_gate_inp").matrix(), t(l, "ffn_norm").toFloats(), 4));
+                    t(l, "ffn_gate_inp").matrix(), t(l, "ffn_norm").toFloats(), 4, null));
         try (ExpertStore s = store("100%", EvictionPolicy.LRU, new TestReaders(false))) {
             slotBytes = s.slotBytes();
         }
