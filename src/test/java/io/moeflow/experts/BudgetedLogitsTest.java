@@ -80,7 +80,7 @@ class BudgetedLogitsTest {
                         assertTrue(s.allocatedBytes() <= s.budgetBytes(), what + ": " + s.summary());
                         assertTrue(s.usedSlots() <= s.slots(), what + ": " + s.summary());
                         assertTrue(s.total().misses() > 0 && s.total().bytesRead() > 0, what + ": " + s.summary());
-                        assertEquals(0, s.tokens() % (2L * tokens.length), what + ": tokens through the model");
+                        assertEquals(0, s.tokens() % tokens.length, what + ": tokens through the model (whole sequences only; retries add whole passes)");
                         if (!budget.endsWith("%")) assertEquals(Long.parseLong(budget) / slot, s.slots(), what);
                     }
             }
