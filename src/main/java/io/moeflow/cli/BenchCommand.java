@@ -6,12 +6,14 @@ import io.moeflow.model.DecoderModel;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
 import io.moeflow.model.Models;
+import io.moeflow.scheduler.ConcurrencyBench;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -35,8 +37,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeat", defaultValue = "5")
     int repeat;
 
-    @Option(names = "--json", description = "Print one JSON object (pp_tps, tg_tps medians, ...).")
+    @Option(names = "--json", description = "Print one JSON object (pp_tps, tg_tps medians, ...); with --concurrency a list.")
     boolean json;
+
+    @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token.")
+    int[] concurrency;
+
+    @Mixin
+    ExpertCacheOptions expertCache = new ExpertCacheOptions();
 
     @Override
     public Integer call() {
@@ -44,7 +52,13 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--prompt-tokens, --gen-tokens and --repeat must be >= 1");
         int nThreads = CliSupport.threads(threads);
         System.err.printf(Locale.ROOT, "bench: loading %s (%d threads, %s)%n", model, nThreads, Kernels.describe());
-        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool)) {
+        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool, expertCache.config())) {
+            if (concurrency != null) {
+                var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
+                var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
+                System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
+                return 0;
+            }
             int vocab = m.info().vocabSize();
             int ctx = promptTokens + genTokens;
             if (ctx > m.info().contextLength())
@@ -85,6 +99,8 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
             Stats ps = Stats.of(pp), ts = Stats.of(tg);
+            if (m.expertStore() != null) System.err.println("bench: " + m.expertStore().stats().summary());
+            System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
             if (json) {
                 System.out.printf(Locale.ROOT,
                         "{\"model\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"repeat\":%d,"

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Generates text from a prompt, streaming it to stdout as it is produced; speed on stderr at the end. */
@@ -56,6 +57,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = available processors.")
     int threads;
 
+    @Mixin
+    ExpertCacheOptions expertCache = new ExpertCacheOptions();
+
     @Override
     public Integer call() throws Exception {
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
@@ -64,7 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         int nThreads = CliSupport.threads(threads);
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         GgufFile f = GgufFile.open(model);
-        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(f, pool)) {
+        try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(f, pool, expertCache.config())) {
             Tokenizer tok = Tokenizer.of(Vocabulary.fromGguf(f));
             int[] ids = tok.encode(prompt, true, true);
             int ctx = m.info().contextLength();

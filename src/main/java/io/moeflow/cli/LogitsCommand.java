@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "logits", description = "Writes the logits of every position as float32 little-endian [n_tokens][n_vocab] (the layout of llama.cpp's golden files).")
@@ -30,12 +31,15 @@ final class LogitsCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = available processors.")
     int threads;
 
+    @Mixin
+    ExpertCacheOptions expertCache = new ExpertCacheOptions();
+
     @Override
     public Integer call() throws IOException {
         if (!mode.equals("batch") && !mode.equals("decode"))
             throw new IllegalArgumentException("--mode must be batch or decode, got '" + mode + "'");
         try (WorkerPool pool = new WorkerPool(CliSupport.threads(threads));
-             DecoderModel m = Models.load(model, pool)) {
+             DecoderModel m = Models.load(model, pool, expertCache.config())) {
             float[] logits = Logits.compute(m, tokens, mode.equals("decode"), null);
             ByteBuffer buf = ByteBuffer.allocate(logits.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             buf.asFloatBuffer().put(logits);

@@ -3,8 +3,14 @@ package io.moeflow.experts;
 import io.moeflow.kernels.QMatrix;
 
 /**
- * The routed experts of one MoE layer: gate, up and down matrices of each expert. The model asks for them
- * by expert id; where they live (the memory-mapped file, or a RAM-budgeted cache) is this package's business.
+ * The routed experts of one MoE layer: gate, up and down matrices of each expert, and (gpt-oss) optional
+ * per-expert bias vectors. The model asks for them by expert id; where they live (the memory-mapped file,
+ * or a RAM-budgeted cache) is this package's business.
+ *
+ * <p>Protocol of one step: the MoE block calls {@link #acquire} with the experts it is about to run (at most
+ * {@link #maxAcquired()} at a time), reads their matrices, and calls {@link #release} with the same ids when
+ * their results are computed. Between the two the matrices stay valid; outside, a cache may reuse their memory.
+ * The memory-mapped implementation holds everything all the time, so both calls do nothing there.
  */
 public interface ExpertWeights {
     int count();
@@ -15,6 +21,26 @@ public interface ExpertWeights {
 
     QMatrix down(int expert);
 
+    /** Bias added to the gate projection of {@code expert} ({@code [ffn]}), or null when the experts have none. */
+    default float[] gateBias(int expert) { return null; }
+
+    /** Bias added to the up projection ({@code [ffn]}), or null. */
+    default float[] upBias(int expert) { return null; }
+
+    /** Bias added to the down projection ({@code [n_embd]}), or null. */
+    default float[] downBias(int expert) { return null; }
+
     /** Bytes of one expert's three matrices. */
     long bytesPerExpert();
+
+    /** The most experts that may be acquired together (the callers split larger sets into waves). */
+    default int maxAcquired() {
+        return Integer.MAX_VALUE;
+    }
+
+    /** Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O. */
+    default void acquire(int[] ids, int from, int n) {}
+
+    /** Ends the use of experts acquired with the same arguments. */
+    default void release(int[] ids, int from, int n) {}
 }

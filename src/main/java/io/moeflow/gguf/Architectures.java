@@ -7,7 +7,7 @@ import java.util.TreeSet;
 public final class Architectures {
     private Architectures() {}
 
-    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe");
+    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss");
 
     public static boolean isSupported(String architecture) {
         return architecture != null && SUPPORTED_ARCHITECTURES.contains(architecture);

@@ -1,16 +1,22 @@
 package io.moeflow.model;
 
 import io.moeflow.gguf.GgufFile;
+import io.moeflow.model.blocks.Rope;
 
 /**
  * Hyper-parameters of a decoder-only transformer, read from GGUF metadata keys {@code <arch>.*} as llama.cpp
  * names them. Head dimensions default to {@code n_embd / n_head}; the vocabulary size falls back to the
  * token embedding's row count (llama2.c conversions store no {@code vocab_size}).
+ *
+ * <p>RoPE scaling follows llama.cpp's context set-up: {@code ropeScale} is the frequency scale
+ * ({@code 1 / rope.scaling.factor}, 1 without scaling); for YaRN, {@code yarn} carries ggml's ext/attn
+ * factors and {@code yarnLogMul} the (deepseek2: un-scaled) {@code rope.scaling.yarn_log_multiplier}.
  */
 public record DecoderConfig(String arch, int vocabSize, int contextLength, int embeddingLength, int layers,
                             int heads, int kvHeads, int keyLength, int valueLength, int ropeDims,
                             float ropeBase, float ropeScale, boolean ropeNeox, float rmsEps,
-                            int ffnLength, int expertCount, int expertUsedCount, int expertFfnLength) {
+                            int ffnLength, int expertCount, int expertUsedCount, int expertFfnLength,
+                            Rope.Yarn yarn, float yarnLogMul) {
 
     public static DecoderConfig read(GgufFile f, boolean ropeNeox) {
         String a = f.architecture();
@@ -20,18 +26,59 @@ public record DecoderConfig(String arch, int vocabSize, int contextLength, int e
         int keyLength = f.getInt(a + ".attention.key_length", embd / heads);
         int valueLength = f.getInt(a + ".attention.value_length", keyLength);
         int vocab = f.getInt(a + ".vocab_size", (int) f.tensor("token_embd.weight").ne()[1]);
-        float ropeScale = 1f;
+        int context = f.getInt(a + ".context_length", 2048);
+
         String scaling = f.getString(a + ".rope.scaling.type", "none");
-        if (scaling.equals("linear")) ropeScale = 1f / f.getFloat(a + ".rope.scaling.factor", 1f);
-        else if (!scaling.equals("none"))
-            throw new IllegalArgumentException(a + ": rope scaling '" + scaling + "' is not supported (supported: none, linear)");
+        if (!scaling.equals("none") && !scaling.equals("linear") && !scaling.equals("yarn"))
+            throw new IllegalArgumentException(a + ": rope scaling '" + scaling + "' is not supported (supported: none, linear, yarn)");
+        float factor = f.getFloat(a + ".rope.scaling.factor", f.getFloat(a + ".rope.scale_linear", 0f));
+        float freqScale = scaling.equals("none") || factor == 0f ? 1f : 1f / factor;
+        float logMul = f.getFloat(a + ".rope.scaling.yarn_log_multiplier", 0f);
+        // llama.cpp cancels the 0.1 that convert_hf_to_gguf.py multiplies into DeepSeek's mscale_all_dim.
+        if (a.equals("deepseek2")) logMul /= 0.1f;
+        Rope.Yarn yarn = Rope.Yarn.NONE;
+        float attnFactor = 1f;
+        if (scaling.equals("yarn")) {
+            float f1 = 1f / freqScale;
+            if (logMul != 0f) {
+                // deepseek2 uses mscale = mscale_all_dim, so the ratio is 1 there; others assume mscale 1.
+                float mscale = a.equals("deepseek2") && logMul != 1f ? logMul : 1f;
+                attnFactor = yarnMscale(f1, mscale) / yarnMscale(f1, logMul);
+            } else {
+                attnFactor = yarnMscale(f1, 1f);
+            }
+            // ggml's rope multiplies by (1 + 0.1 ln factor) again when YaRN is on: cancel it here.
+            attnFactor *= 1f / (1f + 0.1f * (float) Math.log(f1));
+        }
+        attnFactor *= f.getFloat(a + ".rope.scaling.attn_factor", 1f);
+        if (scaling.equals("yarn"))
+            yarn = new Rope.Yarn(1f, attnFactor, f.getFloat(a + ".rope.scaling.yarn_beta_fast", 32f),
+                    f.getFloat(a + ".rope.scaling.yarn_beta_slow", 1f), f.getInt(a + ".rope.scaling.original_context_length", context));
+        else if (attnFactor != 1f)
+            yarn = new Rope.Yarn(0f, attnFactor, 32f, 1f, context);
+
         int nExpert = f.getInt(a + ".expert_count", 0);
         int ffn = f.getInt(a + ".feed_forward_length", 0);
-        return new DecoderConfig(a, vocab, f.getInt(a + ".context_length", 2048), embd,
+        return new DecoderConfig(a, vocab, context, embd,
                 f.getInt(a + ".block_count"), heads, kvHeads, keyLength, valueLength,
-                f.getInt(a + ".rope.dimension_count", keyLength), f.getFloat(a + ".rope.freq_base", 10000f), ropeScale,
+                f.getInt(a + ".rope.dimension_count", keyLength), f.getFloat(a + ".rope.freq_base", 10000f), freqScale,
                 ropeNeox, f.getFloat(a + ".attention.layer_norm_rms_epsilon", 1e-5f), ffn, nExpert,
-                f.getInt(a + ".expert_used_count", 0), f.getInt(a + ".expert_feed_forward_length", ffn));
+                f.getInt(a + ".expert_used_count", 0), f.getInt(a + ".expert_feed_forward_length", ffn), yarn, logMul);
+    }
+
+    /** YaRN's magnitude correction {@code 0.1 * mscale * ln(scale) + 1} (1 when not extending). */
+    static float yarnMscale(float scale, float mscale) {
+        return scale <= 1f ? 1f : 0.1f * mscale * (float) Math.log(scale) + 1f;
+    }
+
+    /** The RoPE of this model over {@code dims} values per head. */
+    public Rope rope(int dims, boolean neox, float[] freqFactors) {
+        return new Rope(dims, ropeBase, ropeScale, neox, freqFactors, yarn);
+    }
+
+    /** The RoPE of this model over {@link #ropeDims} values per head, in its own layout. */
+    public Rope rope() {
+        return rope(ropeDims, ropeNeox, null);
     }
 
     public int qDim() { return heads * keyLength; }

@@ -1,13 +1,18 @@
 package io.moeflow.model;
 
+import io.moeflow.experts.MappedExperts;
+import io.moeflow.experts.ExpertStore;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.blocks.Attention;
+import io.moeflow.model.blocks.AttentionBlock;
 import io.moeflow.model.blocks.FeedForward;
+import io.moeflow.model.blocks.MoeFfn;
 import io.moeflow.model.blocks.RmsNorm;
+import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.Workspace;
 
 /**
@@ -17,7 +22,7 @@ import io.moeflow.model.blocks.Workspace;
  */
 public abstract class DecoderModel implements Model {
     /** One transformer layer: pre-attention norm, attention, pre-FFN norm, FFN. */
-    public record Layer(float[] attnNorm, Attention attention, float[] ffnNorm, FeedForward ffn) {}
+    public record Layer(float[] attnNorm, AttentionBlock attention, float[] ffnNorm, FeedForward ffn) {}
 
     protected final GgufFile gguf;
     protected final DecoderConfig config;
@@ -28,6 +33,8 @@ public abstract class DecoderModel implements Model {
     private final Workspace ws;
     private final ModelInfo info;
     private float[] finalRows = new float[0];
+    /** Serves the routed experts in budgeted mode; null when they are read from the mapping. */
+    private ExpertStore expertStore;
 
     protected DecoderModel(GgufFile gguf, DecoderConfig config, WorkerPool pool) {
         this.gguf = gguf;
@@ -47,6 +54,24 @@ public abstract class DecoderModel implements Model {
         this.layers = layers;
     }
 
+    public final java.util.List<Layer> layers() {
+        return java.util.List.of(layers);
+    }
+
+    public final GgufFile file() {
+        return gguf;
+    }
+
+    /** Called by {@link ExpertStore#attach}: the store predicts and prefetches experts, and closes with the model. */
+    public final void useExpertStore(ExpertStore store) {
+        this.expertStore = store;
+    }
+
+    /** The RAM-budgeted expert store, or null when experts are served from the memory mapping. */
+    public final ExpertStore expertStore() {
+        return expertStore;
+    }
+
     protected final GgufTensor t(int layer, String name) {
         return gguf.tensor("blk." + layer + "." + name + ".weight");
     }
@@ -57,6 +82,51 @@ public abstract class DecoderModel implements Model {
 
     protected final float[] norm(int layer, String name) {
         return t(layer, name).toFloats();
+    }
+
+    /** {@code blk.<layer>.<name>.bias} as floats, or null when the file has none. */
+    protected final float[] bias(int layer, String name) {
+        return gguf.findTensor("blk." + layer + "." + name + ".bias").map(GgufTensor::toFloats).orElse(null);
+    }
+
+    /** {@code blk.<layer>.<name>.weight} as floats, or null when the file has none. */
+    protected final float[] optionalNorm(int layer, String name) {
+        return has(layer, name) ? norm(layer, name) : null;
+    }
+
+    /** The routed experts of a layer ({@code ffn_{gate,up,down}_exps} and their optional biases), served from the mapping. */
+    protected final MappedExperts routedExperts(int layer) {
+        return new MappedExperts(t(layer, "ffn_gate_exps"), t(layer, "ffn_up_exps"), t(layer, "ffn_down_exps"),
+                biasTensor(layer, "ffn_gate_exps"), biasTensor(layer, "ffn_up_exps"), biasTensor(layer, "ffn_down_exps"));
+    }
+
+    private GgufTensor biasTensor(int layer, String name) {
+        return gguf.findTensor("blk." + layer + "." + name + ".bias").orElse(null);
+    }
+
+    /** Softmax routing whose top-k weights are NOT renormalised (qwen2moe, olmoe), scaled by {@code expert_weights_scale}. */
+    protected final MoeFfn.Options softmaxRoutingWithoutRenormalisation() {
+        return MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, false, gguf.getFloat(config.arch() + ".expert_weights_scale", 1f));
+    }
+
+    /** GQA attention over {@code attn_q/k/v/output} with this config's head layout. */
+    protected final Attention attention(int layer, Attention.Options options, Rope rope) {
+        var c = config;
+        return new Attention(t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(),
+                t(layer, "attn_output").matrix(), options, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+    }
+
+    /** The q/k/v/output biases of a layer, each null when absent. */
+    protected final Attention.Options attentionBiases(int layer) {
+        return Attention.Options.NONE.withBiases(bias(layer, "attn_q"), bias(layer, "attn_k"), bias(layer, "attn_v"), bias(layer, "attn_output"));
+    }
+
+    /** The per-head matrices of a 3-D tensor {@code ne = {cols, rows, heads}} (MLA's {@code attn_k_b}/{@code attn_v_b}), zero copy. */
+    protected final QMatrix[] slices(int layer, String name) {
+        GgufTensor t = t(layer, name);
+        QMatrix[] m = new QMatrix[(int) t.ne(2)];
+        for (int i = 0; i < m.length; i++) m[i] = t.expert(i);
+        return m;
     }
 
     @Override
@@ -70,7 +140,17 @@ public abstract class DecoderModel implements Model {
 
     @Override
     public KvCache newKvCache(int blocks) {
-        return new KvCache(config.layers(), config.kvDim(), config.vDim(), blocks);
+        return new KvCache(config.layers(), kvKeyDim(), kvValueDim(), blocks);
+    }
+
+    /** Floats of key per layer and position in the KV cache; architectures with another cache layout override. */
+    protected int kvKeyDim() {
+        return config.kvDim();
+    }
+
+    /** Floats of value per layer and position in the KV cache. */
+    protected int kvValueDim() {
+        return config.vDim();
     }
 
     @Override
@@ -98,6 +178,7 @@ public abstract class DecoderModel implements Model {
             addInto(ws.x, ws.out, n * d);
             long b = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.ffnNorm(), eps);
+            if (expertStore != null) expertStore.ffnInput(l, ws.x, n); // prefetch of layer l+1's experts
             layer.ffn().forward(l, n, ws, stats);
             addInto(ws.x, ws.out, n * d);
             long c = System.nanoTime();
@@ -138,6 +219,7 @@ public abstract class DecoderModel implements Model {
 
     @Override
     public void close() {
+        if (expertStore != null) expertStore.close();
         gguf.close();
     }
 }

@@ -1,8 +1,14 @@
 package io.moeflow.model;
 
+import io.moeflow.experts.ExpertStore;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.DeepSeek2Model;
+import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.LlamaModel;
+import io.moeflow.model.arch.OlmoeModel;
+import io.moeflow.model.arch.Qwen2MoeModel;
 import io.moeflow.model.arch.Qwen3MoeModel;
 import java.nio.file.Path;
 import java.util.Map;
@@ -15,7 +21,11 @@ public final class Models {
 
     private static final Map<String, BiFunction<GgufFile, WorkerPool, DecoderModel>> ARCHITECTURES = new TreeMap<>(Map.of(
             "llama", LlamaModel::new,
-            "qwen3moe", Qwen3MoeModel::new));
+            "qwen3moe", Qwen3MoeModel::new,
+            "qwen2moe", Qwen2MoeModel::new,
+            "olmoe", OlmoeModel::new,
+            "deepseek2", DeepSeek2Model::new,
+            "gpt-oss", GptOssModel::new));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();
@@ -30,6 +40,28 @@ public final class Models {
             f.close();
             throw e;
         }
+    }
+
+    /** As {@link #load(Path, WorkerPool)}, serving the routed experts as {@code experts} says (resident or budgeted). */
+    public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(path, pool);
+        try {
+            ExpertStore.attach(m, pool, experts);
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /**
+     * As {@link #load(GgufFile, WorkerPool)}, serving the routed experts as {@code experts} says; when the expert
+     * store cannot be built the file stays open (it is the caller's).
+     */
+    public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
+        DecoderModel m = load(f, pool);
+        ExpertStore.attach(m, pool, experts);
+        return m;
     }
 
     public static DecoderModel load(GgufFile f, WorkerPool pool) {

@@ -127,6 +127,40 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
 
     @Override
     public Handle submit(GenerationRequest request) {
+        return submitAll(List.of(request), h -> {}).getFirst();
+    }
+
+    /**
+     * Queues all requests at once, so they start in the same step, and hands each handle to {@code onQueued}
+     * before the step loop can see any of them (subscribe there to miss nothing, timestamps included). All or
+     * none: an invalid request or a full queue refuses the whole list.
+     */
+    public List<Handle> submitAll(List<GenerationRequest> requests, java.util.function.Consumer<Handle> onQueued) {
+        List<Request> accepted = new ArrayList<>(requests.size());
+        for (GenerationRequest request : requests) accepted.add(new Request(validated(request)));
+        lock.lock();
+        try {
+            if (closed) throw new IllegalStateException("the scheduler is closed");
+            if (queued + accepted.size() > config.maxQueued()) {
+                throw new QueueFullException("queue is full: " + queued + " requests are waiting (maxQueued "
+                        + config.maxQueued() + ")");
+            }
+            for (Request r : accepted) {
+                queued++;
+                r.countedAsQueued = true;
+                active.incrementAndGet();
+                inbox.add(r);
+            }
+            // the loop needs this lock to take from the inbox: nothing runs before every handle is passed on
+            for (Request r : accepted) onQueued.accept(r);
+            wake.signal();
+        } finally {
+            lock.unlock();
+        }
+        return List.copyOf(accepted);
+    }
+
+    private Sequence validated(GenerationRequest request) {
         for (int t : request.promptTokens()) {
             if (t < 0 || t >= info.vocabSize()) {
                 throw new IllegalArgumentException("request " + request.id() + ": token id " + t
@@ -139,23 +173,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             throw new IllegalArgumentException("request " + request.id() + ": the prompt needs " + need
                     + " KV blocks but the pool has " + kv.totalBlocks() + " (raise kvCacheBytes)");
         }
-        Request r = new Request(seq);
-        lock.lock();
-        try {
-            if (closed) throw new IllegalStateException("the scheduler is closed");
-            if (queued >= config.maxQueued()) {
-                throw new QueueFullException("queue is full: " + queued + " requests are waiting (maxQueued "
-                        + config.maxQueued() + ")");
-            }
-            queued++;
-            r.countedAsQueued = true;
-            active.incrementAndGet();
-            inbox.add(r);
-            wake.signal();
-        } finally {
-            lock.unlock();
-        }
-        return r;
+        return seq;
     }
 
     @Override

@@ -77,10 +77,11 @@ public final class ConcurrencyBench {
                     null, true));
         }
         long start = System.nanoTime();
-        for (int i = 0; i < c; i++) {
-            int stream = i;
-            // events arrive on the step loop: stamp them there, no thread hop in the measurement
-            scheduler.submit(requests.get(i)).events().subscribe().with(e -> {
+        int[] next = {0};
+        // all c at once, subscribed before the first step; events arrive on the step loop: stamp them there
+        scheduler.submitAll(requests, handle -> {
+            int stream = next[0]++;
+            handle.events().subscribe().with(e -> {
                 if (e.token() >= 0) {
                     long now = System.nanoTime();
                     if (count[stream]++ == 0) first[stream] = now;
@@ -91,7 +92,7 @@ public final class ConcurrencyBench {
                 }
                 if (e.last()) done.countDown();
             });
-        }
+        });
         try {
             if (!done.await(1, TimeUnit.HOURS)) throw new IllegalStateException("bench at concurrency " + c + " did not finish");
         } catch (InterruptedException e) {

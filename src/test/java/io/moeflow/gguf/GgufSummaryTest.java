@@ -63,10 +63,21 @@ class GgufSummaryTest {
     }
 
     @Test
-    void unsupportedArchitectureIsNamed() {
+    void deepSeekIsSupportedAndItsMoeLayersCounted() {
         String s = describe("deepseek2-lite-tiny-F32");
-        assertTrue(s.contains("supported: no — architecture deepseek2 is not supported (supported: llama, qwen3moe)"), s);
+        assertTrue(s.endsWith("supported: yes\n"), s);
         assertTrue(s.contains("experts: 8 per layer in 2 MoE layers"), s);
+    }
+
+    @Test
+    void unsupportedArchitectureIsNamed() throws IOException {
+        Path p = dir.resolve("mamba.gguf");
+        new GgufWriter().putString("general.architecture", "mamba")
+                .addTensor("w", GgmlType.F32, new long[] {4}, GgufWriter.ofFloats(GgmlType.F32, new float[4])).write(p);
+        try (GgufFile f = GgufFile.open(p)) {
+            String s = GgufSummary.describe(f);
+            assertTrue(s.contains("supported: no — architecture mamba is not supported (supported: deepseek2, gpt-oss, llama, olmoe, qwen2moe, qwen3moe)"), s);
+        }
     }
 
     @Test

@@ -41,7 +41,8 @@ class GoldenLogitsTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"llama-dense-F32", "llama-dense-Q8_0", "llama-dense-Q4_K_M", "mixtral-tiny-F32",
-            "qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M"})
+            "qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M",
+            "deepseek2-lite-tiny-F32", "deepseek2-v3-tiny-F32", "gptoss-tiny-F32"})
     void matchesLlamaCpp(String name) throws IOException {
         Path dir = SharedFiles.require("golden/" + name);
         JsonNode meta = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile());

@@ -339,6 +339,28 @@ class BatchSchedulerTest {
     }
 
     @Test
+    void submitAllStartsEveryRequestInTheSameStepOrRefusesThemAll() {
+        try (BatchScheduler s = new BatchScheduler(model, TEXT, config(64, 64, 8, 3))) {
+            List<GenerationRequest> three = List.of(request("x0", prompt(4, 1, VOCAB), 3), request("x1", prompt(6, 2, VOCAB), 3),
+                    request("x2", prompt(2, 3, VOCAB), 3));
+            List<List<TokenEvent>> events = new ArrayList<>();
+            List<GenerationEngine.Handle> handles = s.submitAll(three, h -> {
+                List<TokenEvent> mine = new CopyOnWriteArrayList<>();
+                events.add(mine);
+                h.events().subscribe().with(mine::add);
+            });
+            assertEquals(3, handles.size());
+            await(() -> s.active() == 0, "all three finished");
+            for (List<TokenEvent> e : events) assertEquals(3, e.size());
+            assertEquals(3, model.steps().getFirst().distinctSeqs(), "the first step holds all three prompts");
+            List<GenerationRequest> four = new ArrayList<>(three);
+            four.add(request("x3", prompt(3, 4, VOCAB), 3));
+            assertThrows(GenerationEngine.QueueFullException.class, () -> s.submitAll(four, h -> {}));
+            assertEquals(0, s.active(), "a refused list queues nothing");
+        }
+    }
+
+    @Test
     void badRequestsAreRefusedAtSubmit() {
         try (BatchScheduler s = new BatchScheduler(model, TEXT, config(2, 64, 8, 8))) {
             var outside = assertThrows(IllegalArgumentException.class, () -> s.submit(request("v", new int[] {1, VOCAB}, 1)));

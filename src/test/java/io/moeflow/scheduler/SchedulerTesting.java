@@ -80,7 +80,7 @@ final class SchedulerTesting {
     }
 
     static List<Outcome> together(BatchScheduler s, List<GenerationRequest> requests) {
-        List<GenerationEngine.Handle> handles = requests.stream().map(s::submit).toList();
+        List<GenerationEngine.Handle> handles = s.submitAll(requests, h -> {}); // all start in the same step
         List<Outcome> out = handles.stream().map(SchedulerTesting::collect).toList();
         assertAllKvFree(s);
         return out;

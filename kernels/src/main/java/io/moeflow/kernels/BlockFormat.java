@@ -38,6 +38,8 @@ abstract class BlockFormat implements TensorFormat {
     private final GgmlType type;
     /** Per-thread row buffer of the scalar kernel; fetched once per call. */
     private final ThreadLocal<float[]> rowBuffer = ThreadLocal.withInitial(() -> new float[0]);
+    /** Per-thread copy of 2 or 3 vectors padded to four. */
+    private final ThreadLocal<float[]> padBuffer = ThreadLocal.withInitial(() -> new float[0]);
 
     BlockFormat(GgmlType type) {
         this.type = type;
@@ -63,11 +65,30 @@ abstract class BlockFormat implements TensorFormat {
         checkMatmul(w, r0, r1, x, xStride, nVec, out, outStride);
         MemorySegment seg = w.data();
         int cols = w.cols();
+        if (nVec == 2 || nVec == 3) {
+            // Small expert groups: pad to four vectors so each weight block is decoded once, not once per vector.
+            float[] xs = padBuffer.get();
+            int o4 = VB * cols; // the four results follow the four vectors
+            if (xs.length < o4 + VB) padBuffer.set(xs = new float[o4 + VB]);
+            for (int v = 0; v < VB; v++)
+                if (v < nVec) System.arraycopy(x, v * xStride, xs, v * cols, cols);
+                else java.util.Arrays.fill(xs, v * cols, (v + 1) * cols, 0f);
+            for (int r = r0; r < r1; r++) {
+                dot4(seg, w.rowOffset(r), cols, xs, 0, cols, xs, o4, 1);
+                for (int v = 0; v < nVec; v++) out[v * outStride + r] = xs[o4 + v];
+            }
+            return;
+        }
+        int full = nVec / VB * VB, rem = nVec - full;
         for (int r = r0; r < r1; r++) {
             long base = w.rowOffset(r);
-            int v = 0;
-            for (; v + VB <= nVec; v += VB) dot4(seg, base, cols, x, v * xStride, xStride, out, v * outStride + r, outStride);
-            for (; v < nVec; v++) out[v * outStride + r] = dot1(seg, base, cols, x, v * xStride);
+            for (int v = 0; v < full; v += VB) dot4(seg, base, cols, x, v * xStride, xStride, out, v * outStride + r, outStride);
+            if (rem == 1) out[full * outStride + r] = dot1(seg, base, cols, x, full * xStride);
+            else if (rem > 1) {
+                // The last four vectors again (overlapping ones get the same values): one decode for the tail.
+                int v = nVec - VB;
+                dot4(seg, base, cols, x, v * xStride, xStride, out, v * outStride + r, outStride);
+            }
         }
     }
 

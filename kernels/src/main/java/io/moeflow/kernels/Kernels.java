@@ -16,6 +16,16 @@ public final class Kernels {
         return VECTOR;
     }
 
+    /**
+     * Rows {@code [r0, r1)} of {@code w} times {@code nVec} vectors on the chosen path: the scalar kernel, the
+     * format's vector kernel for few vectors, or the dequantize-once tiled GEMM for many.
+     */
+    public static void matmul(TensorFormat f, QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
+        if (!VECTOR) f.matmulScalar(w, r0, r1, x, xStride, nVec, out, outStride);
+        else if (nVec >= DequantGemm.MIN_VECTORS && DequantGemm.fastDecode(w.type())) DequantGemm.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
+        else f.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
+    }
+
     /** A line for the start-up log. */
     public static String describe() {
         if (!VECTOR) return "scalar kernels";

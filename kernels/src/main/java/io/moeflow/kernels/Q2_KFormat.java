@@ -127,8 +127,10 @@ final class Q2_KFormat implements TensorFormat {
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             float d = KQuants.f16(s, o + D), min = KQuants.f16(s, o + DMIN);
+            // the 16 scale bytes as two longs: per-byte segment reads in this loop can make C2 deoptimize repeatedly
+            long s0 = s.get(KQuants.LONG_LE, o), s1 = s.get(KQuants.LONG_LE, o + 8);
             for (int k = 0; k < 16; k++) {
-                int sc = KQuants.u8(s, o + k);
+                int sc = (int) ((k < 8 ? s0 : s1) >>> (8 * (k & 7))) & 0xFF;
                 sm[k] = d * (sc & 0xF);
                 sm[16 + k] = -(min * (sc >> 4));
             }

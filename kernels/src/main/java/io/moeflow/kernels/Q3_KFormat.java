@@ -142,7 +142,14 @@ final class Q3_KFormat implements TensorFormat {
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             float dAll = KQuants.f16(s, o + D);
-            for (int j = 0; j < 16; j++) sd[j] = dAll * (scaleCode(s, o + SCALES, j) - 32);
+            // the 12 scale bytes as a long and an int: per-byte segment reads in this loop made C2 deoptimize repeatedly
+            long lo = s.get(KQuants.LONG_LE, o + SCALES);
+            int hi = s.get(KQuants.INT_LE, o + SCALES + 8);
+            for (int j = 0; j < 16; j++) {
+                int low4 = (int) (lo >>> (8 * (j & 7) + 4 * (j >> 3))) & 0xF;
+                int high2 = (hi >>> (8 * (j & 3) + 2 * (j >> 2))) & 3;
+                sd[j] = dAll * ((low4 | (high2 << 4)) - 32);
+            }
             for (int half = 0; half < 2; half++) {
                 for (int sh = 0; sh < 4; sh++) {
                     int y = QK_K * b + 128 * half + 32 * sh;

@@ -23,6 +23,21 @@ final class Q8_0Format extends BlockFormat {
         }
     }
 
+    /**
+     * The same values as {@link #dequantize} with vector code (one exact multiply per value, so bit-identical):
+     * the decode step of the tiled GEMM.
+     */
+    static void decode(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        for (int b = 0; b < n / QK; b++) {
+            long o = offset + (long) b * BYTES;
+            float d = Float.float16ToFloat(src.get(I16, o));
+            int to = dstOff + b * QK;
+            for (int p = 0; p < QK; p += L)
+                ((FloatVector) ByteVector.fromMemorySegment(B, src, o + 2 + p, LE).convertShape(VectorOperators.B2F, F, 0))
+                        .mul(d).intoArray(dst, to + p);
+        }
+    }
+
     /** quantize_row_q8_0_ref: d = amax / 127, q = roundf(v / d) (computed as v * (1/d), like ggml). */
     @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {

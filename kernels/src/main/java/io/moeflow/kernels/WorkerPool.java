@@ -167,8 +167,7 @@ public final class WorkerPool implements AutoCloseable {
         public void run(int chunk) {
             int r0 = chunk * rowsPerChunk;
             int r1 = Math.min(w.rows(), r0 + rowsPerChunk);
-            if (Kernels.vectorEnabled()) format.matmul(w, r0, r1, x, xStride, nVec, out, outStride);
-            else format.matmulScalar(w, r0, r1, x, xStride, nVec, out, outStride);
+            Kernels.matmul(format, w, r0, r1, x, xStride, nVec, out, outStride);
         }
     }
 }

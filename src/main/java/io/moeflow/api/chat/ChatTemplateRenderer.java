@@ -32,6 +32,9 @@ public final class ChatTemplateRenderer {
 
     private final Jinjava jinjava;
 
+    /** The message of the template's raise_exception(...) call during the current render (Jinjava hides it). */
+    private static final ThreadLocal<String> RAISED = new ThreadLocal<>();
+
     public ChatTemplateRenderer() {
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)
@@ -64,10 +67,16 @@ public final class ChatTemplateRenderer {
         bindings.put("bos_token", bosToken == null ? "" : bosToken);
         bindings.put("eos_token", eosToken == null ? "" : eosToken);
         RenderResult result;
+        RAISED.remove();
         try {
             result = jinjava.renderForResult(source, bindings);
         } catch (RuntimeException e) {
-            throw new InvalidRequestException("messages", "the chat template failed: " + rootMessage(e));
+            throw new InvalidRequestException("messages", "the chat template failed: " + raisedOr(rootMessage(e)));
+        }
+        String raised = RAISED.get();
+        if (raised != null) {
+            RAISED.remove();
+            throw new InvalidRequestException("messages", "the chat template refused the messages: " + raised);
         }
         for (TemplateError error : result.getErrors()) {
             if (error.getSeverity() == TemplateError.ErrorType.FATAL) {
@@ -78,7 +87,14 @@ public final class ChatTemplateRenderer {
     }
 
     public static String raiseException(String message) {
+        RAISED.set(message);
         throw new TemplateRaisedException(message);
+    }
+
+    private static String raisedOr(String otherwise) {
+        String raised = RAISED.get();
+        RAISED.remove();
+        return raised != null ? raised : otherwise;
     }
 
     public static String strftimeNow(String format) {

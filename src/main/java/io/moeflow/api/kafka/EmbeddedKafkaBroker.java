@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -62,17 +61,20 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             String java = ProcessHandle.current().info().command().orElse("java");
             String classpath = classpath();
 
-            List<String> format = new ArrayList<>(List.of(java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool",
-                    "format", "--ignore-formatted", "-t", Uuid.randomUuid().toString(), "-c", properties.toString()));
-            Process formatting = new ProcessBuilder(format).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
-            if (!formatting.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) || formatting.exitValue() != 0) {
-                formatting.destroyForcibly();
-                throw new IllegalStateException("formatting the embedded Kafka storage in " + logDir + " failed; see " + logFile);
+            // Formatted once; a restart keeps the cluster id, topics, committed offsets and unread events.
+            if (!Files.exists(logDir.resolve("meta.properties"))) {
+                List<String> format = List.of(java, "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool",
+                        "format", "-t", Uuid.randomUuid().toString(), "-c", properties.toString());
+                Process formatting = new ProcessBuilder(format).redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
+                if (!formatting.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) || formatting.exitValue() != 0) {
+                    formatting.destroyForcibly();
+                    throw new IllegalStateException("formatting the embedded Kafka storage in " + logDir + " failed; see " + logFile);
+                }
             }
 
-            List<String> run = new ArrayList<>(List.of(java, "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC",
-                    "-cp", classpath, EmbeddedKafkaMain.class.getName(), properties.toString()));
+            List<String> run = List.of(java, "-Xms64m", "-Xmx" + heap, "-XX:+UseSerialGC",
+                    "-Djava.util.logging.manager=org.jboss.logmanager.LogManager", "-cp", classpath, EmbeddedKafkaMain.class.getName(), properties.toString());
             // stdin stays a pipe from this process: EmbeddedKafkaMain exits when it closes.
             Process process = new ProcessBuilder(run).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile())).start();
@@ -117,16 +119,14 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     private void awaitReady(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
+        awaitListening(deadline, timeout);
         try (Admin admin = Admin.create(Map.of(
                 AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
                 AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 2000,
                 AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3000,
                 AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 500))) {
             while (true) {
-                if (!process.isAlive()) {
-                    throw new IllegalStateException("the embedded Kafka broker exited with code " + process.exitValue()
-                            + "; see " + logFile);
-                }
+                requireAlive();
                 try {
                     if (!admin.describeCluster().nodes().get(3, TimeUnit.SECONDS).isEmpty()) return;
                 } catch (ExecutionException | TimeoutException notYet) {
@@ -137,6 +137,31 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
                 }
                 Thread.sleep(200);
             }
+        }
+    }
+
+    private void requireAlive() {
+        if (!process.isAlive()) {
+            throw new IllegalStateException("the embedded Kafka broker exited with code " + process.exitValue() + "; see " + logFile);
+        }
+    }
+
+    /** Waits until the client port accepts connections, so the admin client does not log refused connections. */
+    private void awaitListening(long deadline, Duration timeout) throws InterruptedException {
+        int port = Integer.parseInt(bootstrapServers.substring(bootstrapServers.lastIndexOf(':') + 1));
+        while (true) {
+            try (java.net.Socket socket = new java.net.Socket()) {
+                socket.connect(new InetSocketAddress("localhost", port), 500);
+                return;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            requireAlive();
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the embedded Kafka broker did not listen on port " + port + " within "
+                        + timeout + "; see " + logFile);
+            }
+            Thread.sleep(100);
         }
     }
 

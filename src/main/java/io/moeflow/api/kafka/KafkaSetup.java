@@ -6,6 +6,7 @@ import io.quarkus.runtime.ImageMode;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.context.Destroyed;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import jakarta.interceptor.Interceptor;
@@ -22,7 +23,7 @@ import org.jboss.logging.Logger;
 /**
  * Runs before the messaging connectors start (they start at LIBRARY_BEFORE): starts the embedded broker when no
  * cluster is configured, then creates the topics of kafka-topics/ that are missing. Stops the broker last on
- * shutdown.
+ * shutdown; the broker's own JVM also exits when this process dies (see {@link EmbeddedKafkaMain}).
  */
 @ApplicationScoped
 public class KafkaSetup {
@@ -34,7 +35,8 @@ public class KafkaSetup {
     @ConfigProperty(name = "kafka.bootstrap.servers")
     String bootstrapServers;
 
-    private EmbeddedKafkaBroker broker;
+    /** Static: it is stopped after every application-scoped bean (the connectors among them) is gone. */
+    private static volatile EmbeddedKafkaBroker broker;
 
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) StartupEvent event) {
         MoeflowConfig.Kafka kafka = config.kafka();
@@ -63,10 +65,12 @@ public class KafkaSetup {
         return config.kafka().embedded().orElse(config.kafka().bootstrapServers().isEmpty());
     }
 
-    void onStop(@Observes @Priority(Interceptor.Priority.PLATFORM_AFTER) ShutdownEvent event) {
-        if (broker != null) {
+    /** After the messaging connectors closed (they close when their beans are destroyed): stop the broker. */
+    static void onStop(@Observes @Destroyed(ApplicationScoped.class) Object event) {
+        EmbeddedKafkaBroker running = broker;
+        if (running != null) {
             LOG.info("Kafka: stopping the embedded broker");
-            broker.close();
+            running.close();
             broker = null;
         }
     }

@@ -1,6 +1,5 @@
 package io.moeflow.model.arch;
 
-import io.moeflow.experts.MappedExperts;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
@@ -20,18 +19,13 @@ public final class LlamaModel extends DecoderModel {
         super(f, DecoderConfig.read(f, false), pool);
         var c = config;
         float[] freqs = f.findTensor("rope_freqs.weight").map(t -> t.toFloats()).orElse(null);
-        Rope rope = new Rope(c.ropeDims(), c.ropeBase(), c.ropeScale(), c.ropeNeox(), freqs);
+        Rope rope = c.rope(c.ropeDims(), c.ropeNeox(), freqs);
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
-            Attention attn = new Attention(t(l, "attn_q").matrix(), t(l, "attn_k").matrix(), t(l, "attn_v").matrix(),
-                    t(l, "attn_output").matrix(), null, null, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(),
-                    c.rmsEps(), rope);
             FeedForward ffn = has(l, "ffn_gate_inp")
-                    ? new MoeFfn(t(l, "ffn_gate_inp").matrix(),
-                        new MappedExperts(t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps")),
-                        c.expertUsedCount(), MoeFfn.Gating.SOFTMAX, true, 1f, null)
+                    ? new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(), MoeFfn.Gating.SOFTMAX, true, 1f, null)
                     : new SwiGlu(t(l, "ffn_gate").matrix(), t(l, "ffn_up").matrix(), t(l, "ffn_down").matrix());
-            layers[l] = new Layer(norm(l, "attn_norm"), attn, norm(l, "ffn_norm"), ffn);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, Attention.Options.NONE, rope), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

@@ -1,32 +1,68 @@
 package io.moeflow.model.blocks;
 
 import io.moeflow.kernels.QMatrix;
-import io.moeflow.kernels.VectorMath;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
 
 /**
- * Grouped-query self-attention with a paged KV cache: q/k/v projections for the whole batch, optional
- * per-head RMSNorm of q and k (qwen3), RoPE, then for every (token, head) causal attention over the token's
- * own sequence, and the output projection. Query head {@code h} reads kv head {@code h / (heads / kvHeads)}.
+ * Grouped-query self-attention with a paged KV cache: q/k/v projections for the whole batch (plus optional
+ * biases), optional RMSNorm of q and k (per head as in qwen3, or over the whole projection as in olmoe),
+ * RoPE, then for every (token, head) causal attention over the token's own sequence (optionally a sliding
+ * window and a per-head sink logit, gpt-oss), and the output projection (plus optional bias). Query head
+ * {@code h} reads kv head {@code h / (heads / kvHeads)}.
  */
-public final class Attention {
+public final class Attention implements AttentionBlock {
+    /** Where q/k RMSNorm weights apply: to each head ({@code [head_dim]}) or to the whole projection. */
+    public enum NormScope { PER_HEAD, WHOLE }
+
+    /**
+     * The optional parts of an attention layer; null/0 means absent. Start from {@link #NONE} and add parts.
+     *
+     * @param window sliding window in positions (query {@code i} sees key {@code j} iff {@code 0 <= i - j < window}), 0 for none
+     * @param sinks  per-head sink logits joining the softmax denominator
+     */
+    public record Options(float[] qBias, float[] kBias, float[] vBias, float[] outBias,
+                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window) {
+        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0);
+
+        public Options withBiases(float[] q, float[] k, float[] v, float[] out) {
+            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window);
+        }
+
+        public Options withQkNorm(float[] q, float[] k, NormScope scope) {
+            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window);
+        }
+
+        public Options withSinks(float[] s) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window);
+        }
+
+        public Options withWindow(int w) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w);
+        }
+    }
+
     private final QMatrix wq, wk, wv, wo;
-    private final float[] qNorm, kNorm;
+    private final Options opt;
     private final int heads, kvHeads, headDim, valueDim;
     private final float eps, scale;
     private final Rope rope;
+    private final AttentionKernel kernel = new AttentionKernel();
     private final HeadTask task = new HeadTask();
 
     public Attention(QMatrix wq, QMatrix wk, QMatrix wv, QMatrix wo, float[] qNorm, float[] kNorm,
+                     int heads, int kvHeads, int headDim, int valueDim, float eps, Rope rope) {
+        this(wq, wk, wv, wo, Options.NONE.withQkNorm(qNorm, kNorm, NormScope.PER_HEAD), heads, kvHeads, headDim, valueDim, eps, rope);
+    }
+
+    public Attention(QMatrix wq, QMatrix wk, QMatrix wv, QMatrix wo, Options options,
                      int heads, int kvHeads, int headDim, int valueDim, float eps, Rope rope) {
         this.wq = wq;
         this.wk = wk;
         this.wv = wv;
         this.wo = wo;
-        this.qNorm = qNorm;
-        this.kNorm = kNorm;
+        this.opt = options;
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
@@ -34,9 +70,26 @@ public final class Attention {
         this.eps = eps;
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.rope = rope;
+        if (heads % kvHeads != 0)
+            throw new IllegalArgumentException("head count " + heads + " is not a multiple of the kv head count " + kvHeads);
+        int qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
+        check("q bias", options.qBias(), qDim);
+        check("k bias", options.kBias(), kDim);
+        check("v bias", options.vBias(), vDim);
+        check("output bias", options.outBias(), wo.rows());
+        boolean whole = options.normScope() == NormScope.WHOLE;
+        check("q norm", options.qNorm(), whole ? qDim : headDim);
+        check("k norm", options.kNorm(), whole ? kDim : headDim);
+        check("attention sinks", options.sinks(), heads);
+    }
+
+    private static void check(String what, float[] v, int expected) {
+        if (v != null && v.length != expected)
+            throw new IllegalArgumentException(what + " has " + v.length + " values, expected " + expected);
     }
 
     /** Reads {@code ws.xn}, writes this layer's K/V into {@code kv} and the block output into {@code ws.out}. */
+    @Override
     public void forward(int layer, ForwardBatch batch, KvCache kv, Workspace ws) {
         int n = batch.size;
         int qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim, embd = wq.cols();
@@ -48,9 +101,13 @@ public final class Attention {
         pool.matmul(wq, ws.xn, embd, n, ws.q, qDim);
         pool.matmul(wk, ws.xn, embd, n, ws.k, kDim);
         pool.matmul(wv, ws.xn, embd, n, ws.v, vDim);
+        boolean whole = opt.normScope() == NormScope.WHOLE;
         for (int t = 0; t < n; t++) {
-            if (qNorm != null) RmsNorm.apply(ws.q, t * qDim, ws.q, t * qDim, heads, headDim, headDim, qNorm, eps);
-            if (kNorm != null) RmsNorm.apply(ws.k, t * kDim, ws.k, t * kDim, kvHeads, headDim, headDim, kNorm, eps);
+            addBias(ws.q, t * qDim, opt.qBias());
+            addBias(ws.k, t * kDim, opt.kBias());
+            addBias(ws.v, t * vDim, opt.vBias());
+            if (opt.qNorm() != null) RmsNorm.apply(ws.q, t * qDim, ws.q, t * qDim, whole ? 1 : heads, whole ? qDim : headDim, headDim, opt.qNorm(), eps);
+            if (opt.kNorm() != null) RmsNorm.apply(ws.k, t * kDim, ws.k, t * kDim, whole ? 1 : kvHeads, whole ? kDim : headDim, headDim, opt.kNorm(), eps);
             int pos = batch.positions[t];
             rope.apply(ws.q, t * qDim, heads, headDim, pos);
             rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
@@ -63,11 +120,15 @@ public final class Attention {
         pool.run(n * heads, task);
         task.clear();
         pool.matmul(wo, ws.heads, heads * valueDim, n, ws.out, embd);
+        if (opt.outBias() != null) for (int t = 0; t < n; t++) addBias(ws.out, t * embd, opt.outBias());
     }
 
-    /** One (token, head) pair per chunk; score buffers per thread. */
+    static void addBias(float[] x, int off, float[] bias) {
+        if (bias != null) io.moeflow.kernels.VectorMath.axpy(1f, bias, 0, x, off, bias.length);
+    }
+
+    /** One (token, head) pair per chunk. */
     private final class HeadTask implements WorkerPool.Task {
-        private final ThreadLocal<float[]> scores = ThreadLocal.withInitial(() -> new float[256]);
         int layer, qDim, kDim;
         ForwardBatch batch;
         KvCache kv;
@@ -92,35 +153,10 @@ public final class Attention {
         public void run(int chunk) {
             int t = chunk / heads, h = chunk % heads;
             int g = h / (heads / kvHeads);
-            int pos = batch.positions[t], seq = batch.seqIds[t];
-            float[] s = scores.get();
-            if (s.length < pos + 1) {
-                s = new float[Math.max(pos + 1, s.length * 2)];
-                scores.set(s);
-            }
-            float[] q = ws.q;
-            int qo = t * qDim + h * headDim;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j <= pos; j++) {
-                float[] b = kv.block(seq, j);
-                float d = VectorMath.dot(q, qo, b, kv.offset(layer, j) + g * headDim, headDim) * scale;
-                s[j] = d;
-                if (d > max) max = d;
-            }
-            double sum = 0;
-            for (int j = 0; j <= pos; j++) {
-                float e = (float) Math.exp(s[j] - max);
-                s[j] = e;
-                sum += e;
-            }
-            float inv = (float) (1.0 / sum);
-            float[] out = ws.heads;
-            int oo = (t * heads + h) * valueDim;
-            java.util.Arrays.fill(out, oo, oo + valueDim, 0f);
-            for (int j = 0; j <= pos; j++) {
-                float[] b = kv.block(seq, j);
-                VectorMath.axpy(s[j] * inv, b, kv.offset(layer, j) + kDim + g * valueDim, out, oo, valueDim);
-            }
+            float sink = opt.sinks() == null ? Float.NaN : opt.sinks()[h];
+            kernel.attend(ws.q, t * qDim + h * headDim, headDim, kv, layer, batch.seqIds[t], batch.positions[t],
+                    g * headDim, kDim + g * valueDim, valueDim, scale, opt.window(), sink,
+                    ws.heads, (t * heads + h) * valueDim);
         }
     }
 }

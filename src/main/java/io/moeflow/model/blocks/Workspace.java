@@ -12,7 +12,9 @@ public final class Workspace {
     public float[] x = new float[0], xn = new float[0], out = new float[0];
     public float[] q = new float[0], k = new float[0], v = new float[0], heads = new float[0];
     public float[] gate = new float[0], up = new float[0];
-    public float[] routerLogits = new float[0];
+    public float[] routerLogits = new float[0], sharedGate = new float[0];
+    /** MLA: q LoRA latent, kv latent + rope part, absorbed queries, attention output in latent space. */
+    public float[] qLatent = new float[0], kvLatent = new float[0], qAbsorbed = new float[0], latentOut = new float[0];
 
     private final MoeFfn.MoeScratch moe = new MoeFfn.MoeScratch();
 

@@ -1,0 +1,48 @@
+package io.moeflow.experts;
+
+import java.util.Locale;
+
+/** Parses an expert cache size: bytes with an optional unit ({@code 2GiB}, {@code 512MB}, {@code 1048576}) or a share of the expert bytes ({@code 25%}). */
+public final class ExpertCacheBudget {
+    private ExpertCacheBudget() {}
+
+    /** The budget in bytes; {@code totalExpertBytes} is what 100% means. */
+    public static long parse(String spec, long totalExpertBytes) {
+        if (spec == null || spec.isBlank()) throw new IllegalArgumentException("--expert-cache: empty size (give bytes like 2GiB or a share like 25%)");
+        String s = spec.trim();
+        try {
+            if (s.endsWith("%")) {
+                double pct = Double.parseDouble(s.substring(0, s.length() - 1).trim());
+                if (!(pct > 0) || pct > 100 || Double.isNaN(pct))
+                    throw new IllegalArgumentException("--expert-cache " + spec + ": a share must be in (0%, 100%]");
+                return Math.max(1, (long) Math.floor(totalExpertBytes * (pct / 100.0)));
+            }
+            int i = 0;
+            while (i < s.length() && (Character.isDigit(s.charAt(i)) || s.charAt(i) == '.')) i++;
+            if (i == 0) throw new NumberFormatException();
+            double number = Double.parseDouble(s.substring(0, i));
+            long unit = unit(s.substring(i).trim().toLowerCase(Locale.ROOT), spec);
+            double bytes = number * unit;
+            if (!(bytes >= 1) || bytes > Long.MAX_VALUE / 2)
+                throw new IllegalArgumentException("--expert-cache " + spec + ": size must be at least 1 byte and below 4 EiB");
+            return (long) bytes;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--expert-cache " + spec + ": not a size (give bytes like 2GiB, 512MB, 1048576, or a share like 25%)");
+        }
+    }
+
+    private static long unit(String u, String spec) {
+        return switch (u) {
+            case "", "b" -> 1L;
+            case "k", "kb" -> 1_000L;
+            case "kib" -> 1L << 10;
+            case "m", "mb" -> 1_000_000L;
+            case "mib" -> 1L << 20;
+            case "g", "gb" -> 1_000_000_000L;
+            case "gib" -> 1L << 30;
+            case "t", "tb" -> 1_000_000_000_000L;
+            case "tib" -> 1L << 40;
+            default -> throw new IllegalArgumentException("--expert-cache " + spec + ": unknown unit '" + u + "' (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB or %)");
+        };
+    }
+}

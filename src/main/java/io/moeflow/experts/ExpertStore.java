@@ -1,0 +1,741 @@
+package io.moeflow.experts;
+
+import io.moeflow.gguf.GgufTensor;
+import io.moeflow.kernels.QMatrix;
+import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.DecoderModel;
+import io.moeflow.model.blocks.MoeFfn;
+import io.moeflow.model.blocks.RmsNorm;
+import io.moeflow.model.blocks.Workspace;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.PriorityBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A RAM-budgeted cache of a model's routed experts (the {@code budgeted} expert mode); everything else of the
+ * model stays memory-mapped.
+ *
+ * <p><b>Memory.</b> One off-heap slab from an {@link Arena}, cut into fixed-size slots; a slot holds one expert's
+ * gate, up and down matrices, each in its own region aligned to the reader's block size. The {@link QMatrix}
+ * views handed to the MoE block point into the slot, so the kernels run unchanged and the logits are bit for bit
+ * those of the memory-mapped mode. The slab ({@code slots * slotBytes}) never exceeds the budget.
+ *
+ * <p><b>A step.</b> After routing a layer, the MoE block {@link ExpertWeights#acquire acquires} the experts it
+ * will run. Under the store's lock, hits are pinned, and every miss of the layer gets a victim slot and a read on
+ * the I/O pool, all issued together before anything waits (batch-aware reads: one read serves every token routed
+ * to the expert). Then the step waits for the experts it needs and nothing else. A miss on an expert whose read
+ * is already in flight (a prefetch, another caller) waits for that read: every expert is read once. Pinned experts
+ * are never evicted; when the active set is larger than the cache, the MoE block works in waves of
+ * {@link ExpertWeights#maxAcquired()} experts, so one slot is enough to run any model.
+ *
+ * <p><b>Reads.</b> Positional reads through an {@link ExpertReader} (O_DIRECT where allowed: the read covers the
+ * block-aligned range around the matrix and the view starts at the matrix inside it). Demand reads go before
+ * prefetches in the I/O queue. The model file's size and modification time are recorded at open and checked
+ * before every read; a changed file is refused. A failed or short read fails the step with an
+ * {@link ExpertReadException} naming layer, expert, tensor and file; the slot is dropped and the next step reads
+ * it again.
+ *
+ * <p><b>Eviction.</b> {@link EvictionPolicy#LRU} or {@link EvictionPolicy#LFU} (use counts that survive eviction,
+ * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last
+ * within the step they were read for, and like any other expert after it.
+ *
+ * <p><b>Prefetch.</b> When layer l's FFN input is known ({@link #ffnInput}, called by the model), layer l+1's
+ * router is applied to layer l+1's FFN norm of the current hidden state; its top-k experts (by votes over the
+ * step's tokens) are read into free or evictable slots, issued right after layer l's own misses. A wrong guess
+ * costs a read and shows in the counters, never in the results.
+ */
+public final class ExpertStore implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(ExpertStore.class.getName());
+    private static final byte EMPTY = 0, LOADING = 1, READY = 2, FAILED = 3;
+
+    /** What the store needs of one MoE layer: its expert tensors, and its router and FFN norm for prefetch. */
+    public record LayerSpec(int layer, GgufTensor gate, GgufTensor up, GgufTensor down, QMatrix router,
+                            float[] ffnNorm, int expertsUsed) {}
+
+    private final Path file;
+    private final long fileSize;
+    private final FileTime fileTime;
+    private final ExpertReader reader;
+    private final int align;
+    private final EvictionPolicy policy;
+    private final boolean prefetchOn;
+    private final WorkerPool pool;
+    private final float rmsEps;
+    private final int embd;
+    private final long budgetBytes, slotBytes, totalExpertBytes;
+    private final int slots;
+    private final Arena arena;
+    private final MemorySegment[] slotMemory;
+    private final CachedLayer[] byModelLayer;
+    private final CachedLayer[] layers;
+    private final ThreadPoolExecutor io;
+    private final long agingPeriod;
+
+    // slot table, guarded by this
+    private final byte[] state;
+    private final int[] pins, slotExpert;
+    private final CachedLayer[] slotLayer;
+    private final long[] lastUse, prefetchStep;
+    private final boolean[] prefetched;
+    private final Load[] loading;
+    private final Throwable[] slotError;
+    private long tick, accesses, loadSeq, busySince, busyNanos;
+    /** Forward steps begun (counted at the first layer's FFN input): a prefetch is protected within its step. */
+    private long step;
+    /** Position (in {@link #layers}) of the layer that acquired last. */
+    private int currentPos;
+    private int inFlight, usedSlots;
+    private Thread[] holderThread = new Thread[4];
+    private int[] holderPins = new int[4];
+    private boolean closed;
+
+    private final AtomicLong tokens = new AtomicLong();
+
+    // prefetch state, used by the forward thread (issued under the lock)
+    private float[] predictIn = new float[0], predictLogits = new float[0];
+    private int[] votes = new int[0], pickedBy = new int[0], pendingIds = new int[0];
+    private int pendingAfter = -1, pendingCount;
+    private CachedLayer pendingLayer;
+
+    /** Builds the store for {@code specs} of the model file {@code file}; fails when the budget is below one slot. */
+    public ExpertStore(Path file, List<LayerSpec> specs, float rmsEps, int embd, WorkerPool pool, ExpertStoreConfig cfg) {
+        if (specs.isEmpty()) throw new IllegalArgumentException("no MoE layers to serve from an expert store");
+        this.file = file;
+        this.policy = cfg.policy();
+        this.prefetchOn = cfg.prefetch();
+        this.pool = pool;
+        this.rmsEps = rmsEps;
+        this.embd = embd;
+        try {
+            BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+            fileSize = a.size();
+            fileTime = a.lastModifiedTime();
+            reader = cfg.readers().open(file);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot open " + file + " for expert reads: " + e.getMessage(), e);
+        }
+        align = Math.max(1, reader.alignment());
+
+        int maxLayer = 0;
+        for (LayerSpec s : specs) maxLayer = Math.max(maxLayer, s.layer());
+        byModelLayer = new CachedLayer[maxLayer + 1];
+        layers = new CachedLayer[specs.size()];
+        long maxSlot = 0, total = 0;
+        int experts = 0;
+        for (int i = 0; i < layers.length; i++) {
+            CachedLayer l = new CachedLayer(specs.get(i), i);
+            layers[i] = l;
+            byModelLayer[l.index] = l;
+            maxSlot = Math.max(maxSlot, l.slotBytes);
+            total += l.nExpert * l.bytesPerExpert;
+            experts += l.nExpert;
+        }
+        totalExpertBytes = total;
+        slotBytes = roundUp(maxSlot, Math.max(align, 64));
+        budgetBytes = ExpertCacheBudget.parse(cfg.budget(), total);
+        long fit = budgetBytes / slotBytes;
+        if (fit < 1) {
+            closeQuietly(reader);
+            throw new IllegalArgumentException("--expert-cache " + cfg.budget() + " (" + budgetBytes + " bytes) is smaller than one expert slot of "
+                    + slotBytes + " bytes; the smallest budget is one slot (" + slotBytes + " bytes)");
+        }
+        slots = (int) Math.min(fit, experts);
+        agingPeriod = 8L * experts;
+
+        arena = Arena.ofShared();
+        MemorySegment slab = arena.allocate(slots * slotBytes, Math.max(align, 64));
+        slotMemory = new MemorySegment[slots];
+        for (int s = 0; s < slots; s++) slotMemory[s] = slab.asSlice(s * slotBytes, slotBytes);
+        state = new byte[slots];
+        pins = new int[slots];
+        slotExpert = new int[slots];
+        slotLayer = new CachedLayer[slots];
+        lastUse = new long[slots];
+        prefetchStep = new long[slots];
+        prefetched = new boolean[slots];
+        loading = new Load[slots];
+        slotError = new Throwable[slots];
+
+        AtomicInteger n = new AtomicInteger();
+        io = new ThreadPoolExecutor(cfg.ioThreads(), cfg.ioThreads(), 0, TimeUnit.MILLISECONDS, new PriorityBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "moeflow-expert-io-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /**
+     * Serves {@code model}'s routed experts from a new store as {@code cfg} says ({@code null} and nothing changes
+     * in resident mode, or when the model has no routed experts). The model closes the store.
+     */
+    public static ExpertStore attach(DecoderModel model, WorkerPool pool, ExpertStoreConfig cfg) {
+        if (cfg.mode() == ExpertStoreConfig.Mode.RESIDENT) return null;
+        List<LayerSpec> specs = new ArrayList<>();
+        List<MoeFfn> ffns = new ArrayList<>();
+        List<DecoderModel.Layer> ls = model.layers();
+        for (int l = 0; l < ls.size(); l++) {
+            if (ls.get(l).ffn() instanceof MoeFfn moe && moe.experts() instanceof MappedExperts me) {
+                specs.add(new LayerSpec(l, me.gateTensor(), me.upTensor(), me.downTensor(), moe.router(), ls.get(l).ffnNorm(), moe.expertsUsed()));
+                ffns.add(moe);
+            }
+        }
+        if (specs.isEmpty()) {
+            LOG.log(System.Logger.Level.WARNING, model.info().name() + " has no routed experts; --expert-cache is ignored");
+            return null;
+        }
+        ExpertStore store = new ExpertStore(model.file().path(), specs, model.config().rmsEps(), model.config().embeddingLength(), pool, cfg);
+        for (int i = 0; i < ffns.size(); i++) ffns.get(i).useExperts(store.byModelLayer[specs.get(i).layer()]);
+        model.useExpertStore(store);
+        return store;
+    }
+
+    /** The experts of model layer {@code layer}, served from this store. */
+    public ExpertWeights layer(int layer) {
+        CachedLayer l = layer >= 0 && layer < byModelLayer.length ? byModelLayer[layer] : null;
+        if (l == null) throw new IllegalArgumentException("layer " + layer + " has no routed experts in this store");
+        return l;
+    }
+
+    public int slots() { return slots; }
+
+    public long slotBytes() { return slotBytes; }
+
+    public long budgetBytes() { return budgetBytes; }
+
+    /** Bytes of all routed experts in the file (what 100% of the budget means). */
+    public long totalExpertBytes() { return totalExpertBytes; }
+
+    /** Off-heap bytes the cache holds: {@code slots * slotBytes}, never above the budget. */
+    public long allocatedBytes() { return slots * slotBytes; }
+
+    /** Slots that hold an expert or a read in flight (the cache's own accounting). */
+    public synchronized int usedSlots() { return usedSlots; }
+
+    /** Whether reads bypass the page cache (O_DIRECT). */
+    public boolean directIo() { return align > 1; }
+
+    // ---- the step protocol
+
+    private void acquire(CachedLayer l, int[] ids, int from, int n) {
+        long t0 = System.nanoTime();
+        int mine = 0;
+        Throwable failure = null;
+        int failedExpert = -1;
+        synchronized (this) {
+            ensureOpen();
+            currentPos = l.pos;
+            try {
+                for (; mine < n; mine++) {
+                    int e = ids[from + mine];
+                    if (e < 0 || e >= l.nExpert) throw new IllegalArgumentException("expert " + e + " is out of range 0.." + (l.nExpert - 1) + " in layer " + l.index);
+                    countUse(l, e);
+                    int s = l.slotOf[e];
+                    if (s < 0) {
+                        s = victim(mine, l);
+                        assign(s, l, e);
+                        startLoad(s, true);
+                        l.misses++;
+                    } else if (state[s] == FAILED) {
+                        startLoad(s, true); // the previous read failed: this step tries again
+                        l.misses++;
+                    } else {
+                        l.hits++;
+                        if (state[s] == LOADING) promote(loading[s]);
+                    }
+                    if (prefetched[s]) {
+                        prefetched[s] = false;
+                        l.prefetchUseful++;
+                    }
+                    pins[s]++;
+                    holderPins[holder(Thread.currentThread())]++;
+                    lastUse[s] = ++tick;
+                }
+            } catch (RuntimeException ex) {
+                unpin(l, ids, from, mine);
+                throw ex;
+            }
+            if (pendingAfter == l.index) issuePendingPrefetch();
+
+            // wait for exactly the experts of this call
+            try {
+                for (int i = 0; i < n && failure == null; i++) {
+                    int s = l.slotOf[ids[from + i]];
+                    Load ld = loading[s];
+                    while (ld != null && !ld.finished && !closed) wait();
+                    if (closed) failure = new IllegalStateException("the expert store was closed");
+                    else if (ld != null && ld.error != null) failure = ld.error;
+                    else if (state[s] == FAILED) failure = slotError[s];
+                    if (failure != null) failedExpert = ids[from + i];
+                }
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                failure = ex;
+            }
+            l.waitNanos += System.nanoTime() - t0;
+            if (failure != null) unpin(l, ids, from, n);
+        }
+        if (failure != null) {
+            if (failure instanceof InterruptedException)
+                throw new IllegalStateException("interrupted while waiting for experts of layer " + l.index, failure);
+            throw new ExpertReadException(l.index, failedExpert, file, failure.getMessage(), failure);
+        }
+    }
+
+    private synchronized void release(CachedLayer l, int[] ids, int from, int n) {
+        unpin(l, ids, from, n);
+    }
+
+    private void unpin(CachedLayer l, int[] ids, int from, int n) {
+        boolean freed = false;
+        int h = holder(Thread.currentThread());
+        for (int i = 0; i < n; i++) {
+            int s = l.slotOf[ids[from + i]];
+            if (s < 0 || pins[s] == 0) continue;
+            if (holderPins[h] > 0) holderPins[h]--;
+            if (--pins[s] == 0) {
+                freed = true;
+                if (state[s] == FAILED) clear(s);
+            }
+        }
+        if (freed) notifyAll();
+    }
+
+    /**
+     * Index of {@code t} among the threads holding pins (few: the forward thread, tests' extra callers); entries
+     * of threads without pins are reused, so this allocates only when more threads hold pins than ever before.
+     */
+    private int holder(Thread t) {
+        int free = -1;
+        for (int i = 0; i < holderThread.length; i++) {
+            if (holderThread[i] == t) return i;
+            if (free < 0 && (holderThread[i] == null || holderPins[i] == 0)) free = i;
+        }
+        if (free < 0) {
+            free = holderThread.length;
+            holderThread = java.util.Arrays.copyOf(holderThread, free * 2);
+            holderPins = java.util.Arrays.copyOf(holderPins, free * 2);
+        }
+        holderThread[free] = t;
+        holderPins[free] = 0;
+        return free;
+    }
+
+    /** A slot to reuse: empty first, else the policy's choice among unpinned, settled slots; waits for reads in flight. */
+    private int victim(int pinnedByCaller, CachedLayer l) {
+        while (true) {
+            int s = pickVictim(true);
+            if (s >= 0) return s;
+            boolean othersMayFree = false;
+            long pinned = 0;
+            for (int i = 0; i < slots; i++) {
+                othersMayFree |= state[i] == LOADING && pins[i] == 0;
+                pinned += pins[i];
+            }
+            // nothing in flight and no other thread's pins: waiting would never end
+            if (!othersMayFree && pinned <= holderPins[holder(Thread.currentThread())])
+                throw new IllegalStateException("expert cache of " + slots + " slots cannot hold " + (pinnedByCaller + 1)
+                        + " more experts of layer " + l.index + ": every slot is pinned by this thread (acquire at most maxAcquired() experts, release before acquiring more)");
+            try {
+                wait(); // a read in flight completes, or another caller releases its pins
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for a free expert slot in layer " + l.index, ex);
+            }
+            ensureOpen();
+        }
+    }
+
+    /** -1 when no slot is free or evictable; prefetched-but-unused slots only when {@code takePrefetched}. */
+    private int pickVictim(boolean takePrefetched) {
+        int best = -1, bestPrefetched = -1;
+        for (int s = 0; s < slots; s++) {
+            if (pins[s] > 0 || state[s] == LOADING) continue;
+            if (state[s] == EMPTY) return s;
+            if (prefetched[s] && prefetchStep[s] == step) { // protected until the step it was read for is over
+                if (bestPrefetched < 0 || evictsBefore(s, bestPrefetched)) bestPrefetched = s;
+            } else if (best < 0 || evictsBefore(s, best)) best = s;
+        }
+        return best >= 0 ? best : takePrefetched ? bestPrefetched : -1;
+    }
+
+    private boolean evictsBefore(int a, int b) {
+        if (policy == EvictionPolicy.LFU) {
+            int fa = slotLayer[a].freq[slotExpert[a]], fb = slotLayer[b].freq[slotExpert[b]];
+            if (fa != fb) return fa < fb;
+            // equally popular: the one whose layer runs last from here (steps visit the layers in a cycle)
+            int da = layersUntilUse(slotLayer[a]), db = layersUntilUse(slotLayer[b]);
+            if (da != db) return da > db;
+        }
+        return lastUse[a] < lastUse[b];
+    }
+
+    /** How many MoE layers run before {@code l} runs again, counting from the layer acquired last (1 = next). */
+    private int layersUntilUse(CachedLayer l) {
+        return (l.pos - currentPos - 1 + 2 * layers.length) % layers.length + 1;
+    }
+
+    private void countUse(CachedLayer l, int e) {
+        if (policy != EvictionPolicy.LFU) return;
+        l.freq[e]++;
+        if (++accesses % agingPeriod == 0)
+            for (CachedLayer c : layers) for (int i = 0; i < c.nExpert; i++) c.freq[i] >>= 1;
+    }
+
+    private void assign(int s, CachedLayer l, int e) {
+        if (state[s] != EMPTY) {
+            slotLayer[s].evictions++;
+            clear(s);
+        }
+        slotLayer[s] = l;
+        slotExpert[s] = e;
+        l.slotOf[e] = s;
+        usedSlots++;
+        MemorySegment m = slotMemory[s];
+        l.gate[e] = l.view(0, e, m);
+        l.up[e] = l.view(1, e, m);
+        l.down[e] = l.view(2, e, m);
+    }
+
+    private void clear(int s) {
+        CachedLayer l = slotLayer[s];
+        if (l == null) return;
+        int e = slotExpert[s];
+        l.slotOf[e] = -1;
+        l.gate[e] = l.up[e] = l.down[e] = null;
+        slotLayer[s] = null;
+        slotExpert[s] = -1;
+        state[s] = EMPTY;
+        prefetched[s] = false;
+        slotError[s] = null;
+        usedSlots--;
+    }
+
+    private void startLoad(int s, boolean demand) {
+        Load ld = new Load(s, slotLayer[s], slotExpert[s], demand, ++loadSeq);
+        state[s] = LOADING;
+        slotError[s] = null;
+        loading[s] = ld;
+        if (inFlight++ == 0) busySince = System.nanoTime();
+        io.execute(ld);
+    }
+
+    private void promote(Load ld) {
+        if (ld != null && !ld.demand && !ld.started && io.getQueue().remove(ld)) {
+            ld.demand = true;
+            io.execute(ld);
+        }
+    }
+
+    private synchronized void finished(Load ld, long bytes, Throwable error) {
+        if (--inFlight == 0) busyNanos += System.nanoTime() - busySince;
+        ld.error = error;
+        ld.finished = true;
+        int s = ld.slot;
+        if (!closed && loading[s] == ld) {
+            loading[s] = null;
+            if (error == null) {
+                state[s] = READY;
+                ld.layer.bytesRead += bytes;
+                ld.layer.reads++;
+            } else {
+                state[s] = FAILED;
+                slotError[s] = error;
+                if (pins[s] == 0) clear(s);
+                if (!ld.demand) LOG.log(System.Logger.Level.WARNING, "prefetch of expert " + ld.expert + " of layer " + ld.layer.index + " failed: " + error);
+            }
+        }
+        notifyAll();
+    }
+
+    /** Reads the expert's three matrices into its slot; returns the bytes read from the file. */
+    private long read(Load ld) throws IOException {
+        BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+        if (a.size() != fileSize || !a.lastModifiedTime().equals(fileTime))
+            throw new IOException("the model file changed since it was opened (size " + fileSize + " -> " + a.size()
+                    + " bytes, modified " + fileTime + " -> " + a.lastModifiedTime() + "); refusing to read experts from it");
+        CachedLayer l = ld.layer;
+        MemorySegment m = slotMemory[ld.slot];
+        long total = 0;
+        for (int i = 0; i < 3; i++) {
+            long pos = l.fileOffset(i, ld.expert), len = l.bytes[i];
+            long start = pos - pos % align, end = roundUp(pos + len, align);
+            long need = pos + len - start;
+            long got;
+            try {
+                got = reader.read(m.asSlice(l.region[i], end - start), start);
+            } catch (IOException e) {
+                throw new IOException(l.tensors[i].name() + " at offset " + start + ": " + e.getMessage(), e);
+            }
+            if (got < need)
+                throw new IOException("short read of " + l.tensors[i].name() + ": " + got + " of " + need + " bytes at offset " + start
+                        + " (file size " + fileSize + ")");
+            total += got;
+        }
+        return total;
+    }
+
+    // ---- prefetch
+
+    /**
+     * Layer {@code layer}'s FFN input is known: {@code x} holds the residual stream of the step's {@code n} tokens.
+     * Predicts the next layer's experts and reads them ahead (issued after this layer's own misses).
+     */
+    public void ffnInput(int layer, float[] x, int n) {
+        if (layer == 0) {
+            tokens.addAndGet(n);
+            synchronized (this) {
+                step++;
+            }
+        }
+        if (!prefetchOn || layer + 1 >= byModelLayer.length || byModelLayer[layer + 1] == null) return;
+        CachedLayer next = byModelLayer[layer + 1];
+        int ne = next.nExpert, k = Math.min(next.nUsed, ne);
+        predictIn = Workspace.fit(predictIn, n * embd);
+        predictLogits = Workspace.fit(predictLogits, n * ne);
+        votes = Workspace.fit(votes, ne);
+        pendingIds = Workspace.fit(pendingIds, ne);
+        RmsNorm.apply(x, 0, predictIn, 0, n, embd, embd, next.norm, rmsEps);
+        pool.matmul(next.router, predictIn, embd, n, predictLogits, ne);
+        pickedBy = Workspace.fit(pickedBy, ne);
+        java.util.Arrays.fill(votes, 0, ne, 0);
+        java.util.Arrays.fill(pickedBy, 0, ne, -1);
+        for (int t = 0; t < n; t++) {
+            int o = t * ne;
+            // top-k by router logit (softmax and sigmoid keep the order): one vote per token and expert
+            for (int i = 0; i < k; i++) {
+                int best = -1;
+                for (int e = 0; e < ne; e++)
+                    if (pickedBy[e] != t && (best < 0 || predictLogits[o + e] > predictLogits[o + best])) best = e;
+                pickedBy[best] = t;
+                votes[best]++;
+            }
+        }
+        // most voted first, capped at half the cache so a prefetch never flushes it
+        int cap = Math.max(1, slots / 2), count = 0;
+        while (count < cap) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) if (votes[e] > 0 && (best < 0 || votes[e] > votes[best])) best = e;
+            if (best < 0) break;
+            votes[best] = 0;
+            pendingIds[count++] = best;
+        }
+        synchronized (this) {
+            if (closed) return;
+            pendingLayer = next;
+            pendingCount = count;
+            pendingAfter = layer;
+            // a MoE layer issues them after its own misses; otherwise now
+            if (byModelLayer[layer] == null) issuePendingPrefetch();
+        }
+    }
+
+    private void issuePendingPrefetch() {
+        CachedLayer l = pendingLayer;
+        pendingAfter = -1;
+        pendingLayer = null;
+        if (l != null) issuePrefetch(l, pendingIds, pendingCount);
+    }
+
+    private void issuePrefetch(CachedLayer l, int[] ids, int n) {
+        for (int i = 0; i < n; i++) {
+            int e = ids[i];
+            if (e < 0 || e >= l.nExpert) throw new IllegalArgumentException("expert " + e + " is out of range 0.." + (l.nExpert - 1) + " in layer " + l.index);
+            if (l.slotOf[e] >= 0) continue;
+            int s = pickVictim(false);
+            if (s < 0) break;
+            assign(s, l, e);
+            prefetched[s] = true;
+            prefetchStep[s] = step;
+            lastUse[s] = tick;
+            startLoad(s, false);
+            l.prefetchIssued++;
+        }
+    }
+
+    /**
+     * Reads experts {@code ids[0..n)} of layer {@code layer} ahead into free or evictable slots (never evicting a
+     * pinned expert or another prefetch); what does not fit is skipped.
+     */
+    public synchronized void prefetch(int layer, int[] ids, int n) {
+        ensureOpen();
+        issuePrefetch((CachedLayer) layer(layer), ids, n);
+    }
+
+    // ---- metrics
+
+
+    public synchronized ExpertCacheStats stats() {
+        List<ExpertCacheStats.Layer> per = new ArrayList<>(layers.length);
+        ExpertCacheStats.Layer total = new ExpertCacheStats.Layer(-1, 0, 0, 0, 0, 0, 0, 0, 0);
+        for (CachedLayer l : layers) {
+            var s = new ExpertCacheStats.Layer(l.index, l.hits, l.misses, l.bytesRead, l.reads, l.waitNanos, l.prefetchIssued, l.prefetchUseful, l.evictions);
+            per.add(s);
+            total = total.plus(s);
+        }
+        long busy = busyNanos + (inFlight > 0 ? System.nanoTime() - busySince : 0);
+        return new ExpertCacheStats(policy, directIo(), budgetBytes, slotBytes, slots, usedSlots, allocatedBytes(),
+                tokens.get(), busy, List.copyOf(per), total);
+    }
+
+    /** Zeroes the counters (the cached experts stay). */
+    public synchronized void resetStats() {
+        for (CachedLayer l : layers) l.hits = l.misses = l.bytesRead = l.reads = l.waitNanos = l.prefetchIssued = l.prefetchUseful = l.evictions = 0;
+        busyNanos = 0;
+        if (inFlight > 0) busySince = System.nanoTime();
+        tokens.set(0);
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            notifyAll();
+        }
+        io.shutdownNow();
+        try {
+            if (!io.awaitTermination(30, TimeUnit.SECONDS)) LOG.log(System.Logger.Level.WARNING, "expert reads did not stop within 30 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        closeQuietly(reader);
+        arena.close();
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("the expert store of " + file + " is closed");
+    }
+
+    private static void closeQuietly(ExpertReader r) {
+        try {
+            r.close();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing the expert reader failed: " + e);
+        }
+    }
+
+    private static long roundUp(long v, long a) {
+        return (v + a - 1) / a * a;
+    }
+
+    /** One expert read; demand reads run before prefetches, then in issue order. */
+    private final class Load implements Runnable, Comparable<Load> {
+        final int slot, expert;
+        final CachedLayer layer;
+        final long seq;
+        volatile boolean demand, started;
+        boolean finished;
+        Throwable error;
+
+        Load(int slot, CachedLayer layer, int expert, boolean demand, long seq) {
+            this.slot = slot;
+            this.layer = layer;
+            this.expert = expert;
+            this.demand = demand;
+            this.seq = seq;
+        }
+
+        @Override
+        public void run() {
+            started = true;
+            long bytes = 0;
+            Throwable error = null;
+            try {
+                bytes = read(this);
+            } catch (Throwable t) {
+                error = t;
+            }
+            finished(this, bytes, error);
+        }
+
+        @Override
+        public int compareTo(Load o) {
+            if (demand != o.demand) return demand ? -1 : 1;
+            return Long.compare(seq, o.seq);
+        }
+    }
+
+    /** One MoE layer's experts as the model sees them; views are valid while acquired. */
+    private final class CachedLayer implements ExpertWeights {
+        final int index, pos, nExpert, nUsed;
+        final GgufTensor[] tensors;
+        final long[] bytes = new long[3], region = new long[3];
+        final long bytesPerExpert, slotBytes;
+        final int[] slotOf, freq;
+        final QMatrix[] gate, up, down;
+        final QMatrix router;
+        final float[] norm;
+        long hits, misses, bytesRead, reads, waitNanos, prefetchIssued, prefetchUseful, evictions;
+
+        CachedLayer(LayerSpec s, int pos) {
+            this.pos = pos;
+            index = s.layer();
+            tensors = new GgufTensor[] {s.gate(), s.up(), s.down()};
+            nExpert = (int) s.gate().ne(2);
+            for (GgufTensor t : tensors)
+                if (t.dims() != 3 || t.ne(2) != nExpert)
+                    throw new IllegalArgumentException("expert tensor " + t + " is not 3-D with " + nExpert + " experts");
+            nUsed = s.expertsUsed();
+            long off = 0, per = 0;
+            for (int i = 0; i < 3; i++) {
+                bytes[i] = tensors[i].bytesPerExpert();
+                per += bytes[i];
+                region[i] = off;
+                // under O_DIRECT a matrix needs the aligned range around it: up to one block more
+                off += align > 1 ? roundUp(bytes[i], align) + align : roundUp(bytes[i], 64);
+            }
+            bytesPerExpert = per;
+            slotBytes = off;
+            slotOf = new int[nExpert];
+            java.util.Arrays.fill(slotOf, -1);
+            freq = new int[nExpert];
+            gate = new QMatrix[nExpert];
+            up = new QMatrix[nExpert];
+            down = new QMatrix[nExpert];
+            router = s.router();
+            norm = s.ffnNorm();
+        }
+
+        long fileOffset(int matrix, int e) {
+            return tensors[matrix].offset() + e * bytes[matrix];
+        }
+
+        QMatrix view(int matrix, int e, MemorySegment slot) {
+            GgufTensor t = tensors[matrix];
+            long pos = fileOffset(matrix, e);
+            return new QMatrix(t.type(), slot, region[matrix] + pos % align, (int) t.ne(0), (int) t.ne(1));
+        }
+
+        private QMatrix held(QMatrix q, int e) {
+            if (q == null) throw new IllegalStateException("expert " + e + " of layer " + index + " is not acquired");
+            return q;
+        }
+
+        @Override public int count() { return nExpert; }
+
+        @Override public QMatrix gate(int e) { return held(gate[e], e); }
+
+        @Override public QMatrix up(int e) { return held(up[e], e); }
+
+        @Override public QMatrix down(int e) { return held(down[e], e); }
+
+        @Override public long bytesPerExpert() { return bytesPerExpert; }
+
+        @Override public int maxAcquired() { return slots; }
+
+        @Override public void acquire(int[] ids, int from, int n) { ExpertStore.this.acquire(this, ids, from, n); }
+
+        @Override public void release(int[] ids, int from, int n) { ExpertStore.this.release(this, ids, from, n); }
+    }
+}

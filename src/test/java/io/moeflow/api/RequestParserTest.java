@@ -1,0 +1,98 @@
+package io.moeflow.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.moeflow.api.kafka.PromptRecord;
+import io.moeflow.api.kafka.UnparseableRecordException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class RequestParserTest {
+    private final RequestParser parser = new RequestParser(100, 4);
+
+    private PromptSpec completion(String json) {
+        return parser.completion(RequestParser.parseObject(json));
+    }
+
+    private void rejects(String json, String param, String message) {
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> parser.promptOrMessages(RequestParser.parseObject(json)), json);
+        assertEquals(param, e.param(), json);
+        assertTrue(e.getMessage().contains(message), json + " -> " + e.getMessage());
+    }
+
+    @Test
+    void readsEveryParameter() {
+        PromptSpec spec = completion("""
+                {"prompt":["Hello"],"max_tokens":12,"temperature":0.5,"top_p":0.9,"top_k":40,"min_p":0.1,"seed":-3,
+                 "stop":"\\n","n":1,"model":"anything","logprobs":null}""");
+        assertEquals("Hello", spec.prompt());
+        assertEquals(12, spec.maxTokens());
+        assertEquals(0.5f, spec.temperature());
+        assertEquals(0.9f, spec.topP());
+        assertEquals(40, spec.topK());
+        assertEquals(0.1f, spec.minP());
+        assertEquals(-3L, spec.seed());
+        assertEquals(List.of("\n"), spec.stop());
+        PromptSpec defaults = completion("{\"prompt\":\"x\",\"max_tokens\":null}");
+        assertNull(defaults.maxTokens());
+        assertNull(defaults.temperature());
+        assertEquals(List.of(), defaults.stop());
+        assertEquals(7, completion("{\"prompt\":\"x\",\"max_tokens\":7.0}").maxTokens());
+    }
+
+    @Test
+    void chatMessagesWithTextParts() {
+        PromptSpec spec = parser.chat(RequestParser.parseObject("""
+                {"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+                             {"role":"assistant","content":null}],"max_completion_tokens":3}"""));
+        assertEquals(List.of(new ChatMessage("user", "ab"), new ChatMessage("assistant", "")), spec.messages());
+        assertEquals(3, spec.maxTokens());
+    }
+
+    @Test
+    void namesTheFieldOfEveryBadValue() {
+        rejects("{\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens", ">= 1");
+        rejects("{\"prompt\":\"x\",\"max_tokens\":1e12}", "max_tokens", "<=");
+        rejects("{\"prompt\":\"x\",\"max_tokens\":true}", "max_tokens", "integer");
+        rejects("{\"prompt\":\"x\",\"temperature\":-0.1}", "temperature", "[0.0, 100.0]");
+        rejects("{\"prompt\":\"x\",\"temperature\":Infinity}", "temperature", "finite");
+        rejects("{\"prompt\":\"x\",\"top_p\":1.5}", "top_p", "(0.0, 1.0]");
+        rejects("{\"prompt\":\"x\",\"min_p\":-1}", "min_p", "[0.0, 1.0]");
+        rejects("{\"prompt\":\"x\",\"top_k\":-1}", "top_k", ">= 0");
+        rejects("{\"prompt\":\"x\",\"seed\":\"7\"}", "seed", "64-bit integer");
+        rejects("{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop", "at most 4");
+        rejects("{\"prompt\":\"x\",\"stop\":[\"\"]}", "stop", "must not be empty");
+        rejects("{\"prompt\":[\"a\",\"b\"]}", "prompt", "exactly one string");
+        rejects("{\"prompt\":\"" + "x".repeat(101) + "\"}", "prompt", "limit of 100");
+        rejects("{\"messages\":[{\"role\":\"user\",\"content\":\"" + "x".repeat(101) + "\"}]}", "messages", "limit of 100");
+        rejects("{\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}", "messages", "every message is empty");
+        rejects("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content", "string or an array");
+        rejects("{\"messages\":[7]}", "messages[0]", "must be an object");
+        rejects("{}", "prompt", "\"prompt\" is required");
+    }
+
+    @Test
+    void unreadableRecordsAreToldApartFromBadValues() {
+        record Bad(byte[] value, String reason) {}
+        List<Bad> bad = List.of(
+                new Bad(null, "no value"),
+                new Bad(new byte[] {(byte) 0xFF, '{'}, "not valid UTF-8"),
+                new Bad("{\"id\":".getBytes(StandardCharsets.UTF_8), "not valid JSON"),
+                new Bad("\"text\"".getBytes(StandardCharsets.UTF_8), "must be a JSON object"),
+                new Bad("{\"id\":\"\"}".getBytes(StandardCharsets.UTF_8), "non-empty string"),
+                new Bad(("{\"id\":\"" + "i".repeat(300) + "\"}").getBytes(StandardCharsets.UTF_8), "longer than 256"));
+        for (Bad b : bad) {
+            UnparseableRecordException e = assertThrows(UnparseableRecordException.class, () -> PromptRecord.parse(b.value()));
+            assertTrue(e.getMessage().contains(b.reason()), e.getMessage());
+        }
+        PromptRecord ok = PromptRecord.parse("{\"id\":\"r1\",\"max_tokens\":-5}".getBytes(StandardCharsets.UTF_8));
+        assertEquals("r1", ok.id());
+        assertEquals(ok.defaultSeed(), PromptRecord.parse("{\"id\":\"r1\"}".getBytes(StandardCharsets.UTF_8)).defaultSeed(),
+                "the default seed depends on the id only");
+    }
+}
