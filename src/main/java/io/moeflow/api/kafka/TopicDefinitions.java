@@ -26,6 +26,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /** The topics of kafka-topics/topics.json (packaged on the classpath), with names taken from the configuration. */
 public final class TopicDefinitions {
@@ -108,11 +109,12 @@ public final class TopicDefinitions {
         }
         // Topics created just now already carry their definition; only the others are compared.
         List<String> names = topics.stream().map(Topic::name).filter(n -> !created.contains(n)).toList();
+        long deadline = System.nanoTime() + timeout.toNanos();
         Map<String, TopicDescription> descriptions = names.isEmpty() ? Map.of()
-                : admin.describeTopics(names).allTopicNames().get(timeoutMs, TimeUnit.MILLISECONDS);
+                : untilKnown(deadline, () -> admin.describeTopics(names).allTopicNames().get(timeoutMs, TimeUnit.MILLISECONDS));
         List<ConfigResource> resources = names.stream().map(n -> new ConfigResource(ConfigResource.Type.TOPIC, n)).toList();
         Map<ConfigResource, Config> configs = names.isEmpty() ? Map.of()
-                : admin.describeConfigs(resources).all().get(timeoutMs, TimeUnit.MILLISECONDS);
+                : untilKnown(deadline, () -> admin.describeConfigs(resources).all().get(timeoutMs, TimeUnit.MILLISECONDS));
 
         List<Applied> applied = new ArrayList<>();
         Map<ConfigResource, Collection<AlterConfigOp>> changes = new LinkedHashMap<>();
@@ -138,6 +140,25 @@ public final class TopicDefinitions {
         }
         if (!changes.isEmpty()) admin.incrementalAlterConfigs(changes).all().get(timeoutMs, TimeUnit.MILLISECONDS);
         return List.copyOf(applied);
+    }
+
+    private interface AdminCall<T> {
+        T call() throws ExecutionException, TimeoutException, InterruptedException;
+    }
+
+    /**
+     * A topic another client created a moment ago (a replica starting at the same time) may not be in every
+     * broker's metadata yet: retries while the topic is unknown, until {@code deadline}.
+     */
+    private static <T> T untilKnown(long deadline, AdminCall<T> call) throws ExecutionException, TimeoutException, InterruptedException {
+        while (true) {
+            try {
+                return call.call();
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException) || System.nanoTime() > deadline) throw e;
+                Thread.sleep(100);
+            }
+        }
     }
 
     /** The definitions of kafka-topics/topics.json, named as {@code names} says (see {@link #names}). */
