@@ -69,6 +69,17 @@ public final class ConcurrencyBench {
         int[] count = new int[c];
         String[] error = new String[c];
         CountDownLatch done = new CountDownLatch(c);
+        // The previous round's last events come out before its sequences give back their KV blocks: start only
+        // once every block is free, or this round would be admitted piecemeal and measure queueing.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while ((scheduler.active() > 0 || scheduler.freeKvBlocks() < scheduler.totalKvBlocks()) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("bench interrupted", e);
+            }
+        }
         SchedulerStats before = scheduler.stats();
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = 0; i < c; i++) {
