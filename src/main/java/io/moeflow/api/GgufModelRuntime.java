@@ -66,7 +66,7 @@ public class GgufModelRuntime implements ModelRuntime {
             GgufFile file = GgufFile.open(path);
             Vocabulary vocabulary;
             try {
-                vocabulary = Vocabulary.fromMetadata(new GgufMetadata(file));
+                vocabulary = Vocabulary.fromGguf(file);
                 model = Models.load(file, pool);
             } catch (RuntimeException e) {
                 file.close();

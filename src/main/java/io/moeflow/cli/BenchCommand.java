@@ -1,5 +1,6 @@
 package io.moeflow.cli;
 
+import io.moeflow.engine.Sampler;
 import io.moeflow.kernels.Kernels;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderModel;
@@ -87,7 +88,7 @@ final class BenchCommand implements Callable<Integer> {
                     b.clear();
                     b.add(tok, i, seq, true);
                     m.forward(b, kv, logits, null);
-                    tok = argmax(logits);
+                    tok = Sampler.argmax(logits, 0, vocab);
                 }
                 long t3 = System.nanoTime();
                 kv.freeSequence(seq);
@@ -114,12 +115,6 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 
     record Stats(double median, double min, double max) {
