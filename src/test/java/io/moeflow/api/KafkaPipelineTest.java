@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.api.kafka.PromptConsumer;
+import io.moeflow.api.testing.ControllableEngine;
 import io.moeflow.api.testing.KafkaClient;
 import io.moeflow.api.testing.Ready;
 import io.moeflow.api.testing.TestModelRuntime;
@@ -22,6 +23,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,11 +31,14 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.eclipse.microprofile.reactive.messaging.Message;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -215,6 +220,38 @@ class KafkaPipelineTest {
         TestModelRuntime test = (TestModelRuntime) runtime;
         assertEquals(1, test.control().submissions(id));
         assertComplete(events, 3);
+    }
+
+    /**
+     * A rebalance can hand this process a record again while its prompt is still generating here. The copy must not
+     * be acknowledged before the original: the throttled commit would then commit past a prompt still in flight, and a
+     * crash would lose it.
+     */
+    @Test
+    void aCopyOfAPromptInFlightIsAcknowledgedOnlyAfterTheOriginal() throws Exception {
+        String id = id("inflight-copy");
+        byte[] json = ("{\"id\":\"" + id + "\",\"prompt\":\"told while telling\",\"max_tokens\":4}").getBytes(StandardCharsets.UTF_8);
+        AtomicInteger acks = new AtomicInteger();
+        CompletableFuture<Integer> originalAcked = new CompletableFuture<>();
+        CompletableFuture<Integer> copyAcked = new CompletableFuture<>();
+        ControllableEngine engine = ((TestModelRuntime) runtime).control();
+        engine.setEventDelay(Duration.ofMillis(300)); // the copy arrives while the original generates
+        try {
+            consumer.consume(Message.of(json, () -> {
+                originalAcked.complete(acks.incrementAndGet());
+                return CompletableFuture.completedFuture(null);
+            }));
+            consumer.consume(Message.of(json, () -> {
+                copyAcked.complete(acks.incrementAndGet());
+                return CompletableFuture.completedFuture(null);
+            }));
+            int original = originalAcked.get(KafkaClient.WAIT.toSeconds(), TimeUnit.SECONDS);
+            int copy = copyAcked.get(KafkaClient.WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertTrue(copy > original, "the copy was acknowledged before the original finished");
+            assertEquals(1, engine.submissions(id));
+        } finally {
+            engine.setEventDelay(Duration.ZERO);
+        }
     }
 
     @Test

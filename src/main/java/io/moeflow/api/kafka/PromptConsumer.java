@@ -48,6 +48,11 @@ public class PromptConsumer {
     private final AtomicLong duplicates = new AtomicLong();
     private final AtomicLong deadLettered = new AtomicLong();
     private final AtomicLong rejected = new AtomicLong();
+    /**
+     * Prompts taken here whose last event is not written yet, by request id; completed (and removed) once it is.
+     * Failed and cancelled ones stay, never completed: they are redelivered after a restart.
+     */
+    private final ConcurrentHashMap<String, CompletableFuture<Void>> unfinished = new ConcurrentHashMap<>();
     /** Subscriptions of the prompts being generated, by request id: shutdown cancels those that do not finish. */
     private final ConcurrentHashMap<String, Flow.Subscription> inFlight = new ConcurrentHashMap<>();
 
@@ -72,9 +77,20 @@ public class PromptConsumer {
         }
         if (!seen.add(record.id())) {
             duplicates.incrementAndGet();
-            LOG.infof("prompt %s is already finished or in flight here; not generated again", record.id());
-            return message.ack();
+            CompletableFuture<Void> original = unfinished.get(record.id());
+            if (original == null) {
+                LOG.infof("prompt %s is already finished here; not generated again", record.id());
+                return message.ack();
+            }
+            // In flight here, redelivered by a rebalance: acknowledging the copy now would let its offset be
+            // committed before the original's last event is written, and a crash then would lose the prompt.
+            LOG.infof("prompt %s is in flight here; not generated again, acknowledged when the original is", record.id());
+            original.thenRun(message::ack);
+            return CompletableFuture.completedFuture(null);
         }
+        // Consumption is ordered (one record at a time), so a copy of this record is read only after this put.
+        CompletableFuture<Void> written = new CompletableFuture<>();
+        unfinished.put(record.id(), written);
         if (!awaitModel()) return unacknowledged();
         GenerationService.Generation generation;
         try {
@@ -91,7 +107,7 @@ public class PromptConsumer {
         } catch (InvalidRequestException | IllegalArgumentException e) {
             rejected.incrementAndGet();
             publisher.publish(GenerationService.errorEvent(record.id(), 0, 0, "invalid_request", e.getMessage()))
-                    .whenComplete((ok, failure) -> ackOnceWritten(message, record.id(), failure));
+                    .whenComplete((ok, failure) -> ackOnceWritten(message, record.id(), written, failure));
             return CompletableFuture.completedFuture(null);
         }
         String id = record.id();
@@ -100,15 +116,18 @@ public class PromptConsumer {
                 .onSubscription().invoke(subscription -> inFlight.put(id, subscription))
                 .subscribe().with(
                         event -> {},
-                        failure -> ackOnceWritten(message, id, failure),
-                        () -> ackOnceWritten(message, id, null));
+                        failure -> ackOnceWritten(message, id, written, failure),
+                        () -> ackOnceWritten(message, id, written, null));
         return CompletableFuture.completedFuture(null);
     }
 
-    private static void ackOnceWritten(Message<byte[]> message, String id, Throwable failure) {
+    private void ackOnceWritten(Message<byte[]> message, String id, CompletableFuture<Void> written, Throwable failure) {
         if (failure == null) {
+            unfinished.remove(id, written);
             message.ack();
+            written.complete(null);
         } else {
+            // Stays in unfinished, never completed: copies read later are not acknowledged either.
             // Left unacknowledged: its offset is not committed, so the prompt is redelivered after a restart.
             LOG.errorf("last event of prompt %s not written to Kafka (%s); its offset stays uncommitted", id, failure.getMessage());
         }
