@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.kafka.EmbeddedKafkaBroker;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.TokenEvent;
@@ -21,17 +22,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -49,11 +56,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * After `package` (failsafe): the packaged service runs as a child JVM against a real broker, is stopped in the middle
- * of generating several Kafka prompts (SIGKILL: a crash; SIGTERM: a graceful stop whose grace period is too short
- * for them to finish), and restarted in the same consumer group. Every request must then be completed, and a
- * consumer that de-duplicates token events on (id, index) must see each index exactly once, the same text as an
- * uninterrupted generation, and no "cancelled" or "error" event.
+ * After `package` (failsafe): the packaged service runs as a child JVM against a real broker and is disrupted in the
+ * middle of generating several Kafka prompts: SIGKILL (a crash), SIGTERM (a graceful stop whose grace period is too
+ * short for them to finish), each followed by a restart in the same consumer group, and a restart of the broker.
+ * Every request must then be completed, and a consumer that de-duplicates token events on (id, index) must see each
+ * index exactly once, the same text as an uninterrupted generation, and no "cancelled" or "error" event.
  */
 class RestartIT {
     /** Bound of each wait; a healthy run needs a fraction of it. */
@@ -80,6 +87,12 @@ class RestartIT {
     @BeforeAll
     static void startBroker() throws Exception {
         assertTrue(Files.isRegularFile(MODEL), MODEL + " is missing (the bundled model; run from the project directory)");
+        // Logs and broker data of earlier runs.
+        if (Files.isDirectory(WORK_DIR)) {
+            try (var paths = Files.walk(WORK_DIR)) {
+                for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+            }
+        }
         Files.createDirectories(WORK_DIR);
         cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
                 .setCombined(true)
@@ -105,24 +118,56 @@ class RestartIT {
         if (cluster != null) cluster.close();
     }
 
-    enum Stop { KILL, TERM }
+    enum Stop {
+        /** SIGKILL of the service: a crash; offsets of unfinished prompts were never committed. */
+        KILL,
+        /** SIGTERM of the service with no grace: the running generations are cancelled and left uncommitted. */
+        TERM,
+        /** The broker stops and starts again while the service runs on. */
+        BROKER
+    }
+
+    /** Stops and starts the broker again. */
+    interface BrokerRestart {
+        void run() throws Exception;
+    }
 
     @Test
     void aCrashInTheMiddleOfGenerationsIsRepairedByRedelivery() throws Exception {
-        runScenario("kill", Stop.KILL);
+        runScenario("kill", Stop.KILL, cluster.bootstrapServers(), null);
     }
 
     @Test
     void aGracefulStopWithTooShortAGraceLeavesNoCancelledEventsAndTheRestartCompletesTheRequests() throws Exception {
-        runScenario("term", Stop.TERM);
+        runScenario("term", Stop.TERM, cluster.bootstrapServers(), null);
     }
 
-    private void runScenario(String name, Stop stop) throws Exception {
+    /**
+     * The service's own embedded broker (a child JVM whose data directory survives a restart), since the in-JVM test
+     * kit cannot restart a broker on the same port.
+     */
+    @Test
+    void aBrokerRestartInTheMiddleOfGenerationsLosesNoEvent() throws Exception {
+        Path dataDir = WORK_DIR.resolve("broker-" + UUID.randomUUID());
+        int port = ServiceProcess.freePort();
+        int controllerPort = ServiceProcess.freePort();
+        EmbeddedKafkaBroker[] broker = {EmbeddedKafkaBroker.start(port, controllerPort, dataDir, "256m", WAIT)};
+        try {
+            runScenario("broker", Stop.BROKER, broker[0].bootstrapServers(), () -> {
+                broker[0].close();
+                broker[0] = EmbeddedKafkaBroker.start(port, controllerPort, dataDir, "256m", WAIT);
+            });
+        } finally {
+            broker[0].close();
+        }
+    }
+
+    private void runScenario(String name, Stop stop, String bootstrap, BrokerRestart brokerRestart) throws Exception {
         String scenario = name + "-" + UUID.randomUUID().toString().substring(0, 8);
         String prompts = "it." + scenario + ".prompts";
         String tokens = "it." + scenario + ".tokens";
         List<String> serviceArgs = List.of(
-                "-Dmoeflow.kafka.bootstrap-servers=" + cluster.bootstrapServers(),
+                "-Dmoeflow.kafka.bootstrap-servers=" + bootstrap,
                 "-Dmoeflow.kafka.topics.prompts=" + prompts,
                 "-Dmoeflow.kafka.topics.tokens=" + tokens,
                 "-Dmoeflow.kafka.topics.dlq=it." + scenario + ".dlq",
@@ -140,10 +185,14 @@ class RestartIT {
         Map<String, String> bodyById = new LinkedHashMap<>();
         for (int i = 0; i < BODIES.size(); i++) bodyById.put(scenario + "-" + i, BODIES.get(i));
 
-        try (ServiceProcess first = ServiceProcess.start(scenario + "-1", serviceArgs)) {
+        List<ServiceProcess> services = new ArrayList<>();
+        try {
+            ServiceProcess first = ServiceProcess.start(scenario + "-1", serviceArgs);
+            services.add(first);
             first.awaitReady();
-            try (TokenCollector collector = new TokenCollector(cluster.bootstrapServers(), tokens);
-                 KafkaProducer<String, String> producer = producer()) {
+            // Started once the service has created the topic (reading a missing one would create it).
+            try (TokenCollector collector = new TokenCollector(bootstrap, tokens);
+                 KafkaProducer<String, String> producer = producer(bootstrap)) {
                 for (var e : bodyById.entrySet()) {
                     ObjectNode record = (ObjectNode) RequestParser.JSON.readTree(e.getValue());
                     record.put("id", e.getKey());
@@ -154,46 +203,60 @@ class RestartIT {
                 collector.await(events -> bodyById.keySet().stream()
                         .allMatch(id -> events.stream().filter(ev -> ev.requestId().equals(id)).count() >= EVENTS_BEFORE_STOP),
                         "every prompt to have " + EVENTS_BEFORE_STOP + " events before the stop", first);
-                if (stop == Stop.KILL) {
-                    first.kill();
+                Set<String> interrupted;
+                ServiceProcess serving;
+                if (stop == Stop.BROKER) {
+                    interrupted = unfinished(bodyById.keySet(), collector.snapshot());
+                    brokerRestart.run();
+                    serving = first;
                 } else {
-                    first.terminate();
-                }
-                List<TokenEvent> beforeRestart = collector.snapshot();
-                Set<String> finishedBeforeStop = beforeRestart.stream().filter(TokenEvent::last)
-                        .map(TokenEvent::requestId).collect(Collectors.toSet());
-                Set<String> interrupted = bodyById.keySet().stream()
-                        .filter(id -> !finishedBeforeStop.contains(id)).collect(Collectors.toSet());
-                assertFalse(interrupted.isEmpty(), "every prompt finished before the service was stopped: "
-                        + "the stop was not in the middle of a generation");
-                // Nothing the stopped process wrote may announce an end it did not reach.
-                for (TokenEvent e : beforeRestart) {
-                    if (interrupted.contains(e.requestId())) {
-                        assertEquals(null, e.finish(), "the stopped service wrote a last event for interrupted prompt "
-                                + e.requestId() + ": " + e + "\n" + first.logTail());
+                    if (stop == Stop.KILL) {
+                        first.kill();
+                    } else {
+                        first.terminate();
                     }
+                    // Everything the stopped process wrote, not just what was read by the time it exited.
+                    List<TokenEvent> beforeRestart = collector.awaitCaughtUp(first);
+                    // Nothing it wrote may announce an end it did not reach: the prompt is generated again.
+                    for (TokenEvent e : beforeRestart) {
+                        assertFalse(e.finish() == FinishReason.CANCELLED || e.finish() == FinishReason.ERROR,
+                                () -> "the stopped service wrote a " + e.finish().wire() + " event, contradicting the "
+                                + "regeneration after the restart: " + e + "\n" + first.logTail());
+                    }
+                    interrupted = unfinished(bodyById.keySet(), beforeRestart);
+                    serving = ServiceProcess.start(scenario + "-2", serviceArgs);
+                    services.add(serving);
+                    serving.awaitReady();
                 }
+                assertFalse(interrupted.isEmpty(), "every prompt finished before the " + stop + ": it was not in the "
+                        + "middle of a generation");
 
-                try (ServiceProcess second = ServiceProcess.start(scenario + "-2", serviceArgs)) {
-                    second.awaitReady();
-                    collector.await(events -> bodyById.keySet().stream()
-                            .allMatch(id -> events.stream().anyMatch(ev -> ev.requestId().equals(id) && ev.last())),
-                            "every prompt to have a last event after the restart", second);
-                    List<TokenEvent> all = collector.snapshot();
-                    // Sent together: the engine batches them, as it batched the Kafka prompts.
-                    Map<String, CompletableFuture<Completion>> references = new LinkedHashMap<>();
-                    bodyById.forEach((id, body) -> references.put(id, second.complete(body)));
-                    for (String id : bodyById.keySet()) {
-                        List<TokenEvent> events = all.stream().filter(ev -> ev.requestId().equals(id)).toList();
-                        assertCompletedOnce(id, events, references.get(id).get(WAIT.toSeconds(), TimeUnit.SECONDS),
-                                interrupted.contains(id));
-                    }
-                    System.out.printf("RestartIT %s: %d of %d prompts interrupted by the %s; %d events read, %d after "
-                            + "de-duplication%n", name, interrupted.size(), bodyById.size(), stop, all.size(),
-                            all.stream().map(ev -> ev.requestId() + "/" + ev.index()).distinct().count());
+                collector.await(events -> unfinished(bodyById.keySet(), events).isEmpty(),
+                        "every prompt to have a last event after the " + stop, serving);
+                List<TokenEvent> all = collector.snapshot();
+                // Sent together: the engine batches them, as it batched the Kafka prompts.
+                Map<String, CompletableFuture<Completion>> references = new LinkedHashMap<>();
+                bodyById.forEach((id, body) -> references.put(id, serving.complete(body)));
+                for (String id : bodyById.keySet()) {
+                    List<TokenEvent> events = all.stream().filter(ev -> ev.requestId().equals(id)).toList();
+                    assertCompletedOnce(id, events, references.get(id).get(WAIT.toSeconds(), TimeUnit.SECONDS),
+                            stop != Stop.BROKER && interrupted.contains(id));
                 }
+                System.out.printf("RestartIT %s: %d of %d prompts unfinished at the %s; %d events read, %d after "
+                        + "de-duplication%n", name, interrupted.size(), bodyById.size(), stop, all.size(),
+                        all.stream().map(ev -> ev.requestId() + "/" + ev.index()).distinct().count());
             }
+        } finally {
+            for (ServiceProcess service : services) service.close();
         }
+    }
+
+    /** The requests among {@code ids} without a stop or length event in {@code events}. */
+    private static Set<String> unfinished(Set<String> ids, List<TokenEvent> events) {
+        Set<String> finished = events.stream()
+                .filter(e -> e.finish() == FinishReason.STOP || e.finish() == FinishReason.LENGTH)
+                .map(TokenEvent::requestId).collect(Collectors.toSet());
+        return ids.stream().filter(id -> !finished.contains(id)).collect(Collectors.toCollection(TreeSet::new));
     }
 
     /**
@@ -230,9 +293,9 @@ class RestartIT {
         assertEquals(reference.completionTokens(), finals.get(0).usage().completionTokens(), id + ": completion_tokens differs");
     }
 
-    private static KafkaProducer<String, String> producer() {
+    private static KafkaProducer<String, String> producer(String bootstrap) {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, cluster.bootstrapServers());
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         return new KafkaProducer<>(p);
@@ -314,7 +377,7 @@ class RestartIT {
         /** SIGTERM: Quarkus' graceful shutdown (GracefulShutdown, then the connectors commit and close). */
         void terminate() throws InterruptedException {
             process.destroy();
-            assertTrue(process.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS), "the service did not stop on SIGTERM\n" + logTail());
+            assertTrue(process.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS), () -> "the service did not stop on SIGTERM\n" + logTail());
         }
 
         String logTail() {
@@ -348,12 +411,16 @@ class RestartIT {
 
     /** Reads every event of the tokens topic from the beginning on a background thread, as any client would. */
     static final class TokenCollector implements AutoCloseable {
+        private final String bootstrap;
+        private final String topic;
         private final List<TokenEvent> events = new ArrayList<>();
         private final Thread thread;
         private volatile boolean running = true;
         private volatile RuntimeException failure;
 
         TokenCollector(String bootstrap, String topic) {
+            this.bootstrap = bootstrap;
+            this.topic = topic;
             Properties p = new Properties();
             p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
             p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
@@ -385,6 +452,21 @@ class RestartIT {
                     }
                 }
             });
+        }
+
+        /** Waits until every record the topic holds now has been read; returns the events read. */
+        List<TokenEvent> awaitCaughtUp(ServiceProcess service) throws Exception {
+            long written;
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+                var partitions = admin.describeTopics(List.of(topic)).allTopicNames().get(WAIT.toSeconds(), TimeUnit.SECONDS)
+                        .get(topic).partitions().stream()
+                        .collect(Collectors.toMap(p -> new TopicPartition(topic, p.partition()), p -> OffsetSpec.latest()));
+                // The topic is new and written without transactions: its end offsets add up to its record count.
+                written = admin.listOffsets(partitions).all().get(WAIT.toSeconds(), TimeUnit.SECONDS).values().stream()
+                        .mapToLong(ListOffsetsResult.ListOffsetsResultInfo::offset).sum();
+            }
+            await(events -> events.size() >= written, written + " events (all the topic holds)", service);
+            return snapshot();
         }
 
         List<TokenEvent> snapshot() {
