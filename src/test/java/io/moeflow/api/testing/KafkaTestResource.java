@@ -15,8 +15,14 @@ public class KafkaTestResource implements QuarkusTestResourceLifecycleManager {
 
     @Override
     public Map<String, String> start() {
+        cluster = startCluster();
+        return Map.of("moeflow.kafka.bootstrap-servers", cluster.bootstrapServers());
+    }
+
+    /** Starts a single-node broker (combined broker and controller) on a free port; close it when done. */
+    public static KafkaClusterTestKit startCluster() {
         try {
-            cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
+            KafkaClusterTestKit cluster = new KafkaClusterTestKit.Builder(new TestKitNodes.Builder()
                     .setCombined(true)
                     .setNumBrokerNodes(1)
                     .setNumControllerNodes(1)
@@ -33,10 +39,10 @@ public class KafkaTestResource implements QuarkusTestResourceLifecycleManager {
             cluster.format();
             cluster.startup();
             cluster.waitForReadyBrokers();
+            return cluster;
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the test Kafka broker", e);
         }
-        return Map.of("moeflow.kafka.bootstrap-servers", cluster.bootstrapServers());
     }
 
     @Override
