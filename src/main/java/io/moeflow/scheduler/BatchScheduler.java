@@ -38,8 +38,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * slow work elsewhere with {@code emitOn}). Cancelling the subscription cancels the request. Errors in the
  * forward pass end the step's requests with an ERROR event; the loop goes on. An {@link ExpertReadException}
  * that names the batch rows routed to the failed experts ends only the sequences owning those rows, and the step
- * runs again for the others (at most {@value #MAX_FORWARD_ATTEMPTS} attempts; then they wait for the next step). The model is the caller's to
- * close; {@link #close()} stops the loop and ends unfinished requests with CANCELLED.
+ * runs again for the others (at most {@value #MAX_FORWARD_ATTEMPTS} attempts; then they wait for the next step).
+ * The model is the caller's to close; {@link #close()} stops the loop and ends unfinished requests with CANCELLED.
  */
 public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(BatchScheduler.class.getName());
