@@ -147,22 +147,26 @@ public final class MoeFfn implements FeedForward {
         task.invocations.set(0); // a step that failed in a later wave must not leave its count to the next one
         for (int w0 = 0; w0 < active; w0 += wave) {
             int w = Math.min(wave, active - w0);
+            // Issue the wave's reads, then run its experts as they arrive (cached ones at once), so a budgeted
+            // store's I/O overlaps the compute of the experts already in memory.
+            experts.request(m.active, w0, w);
             try {
-                experts.acquire(m.active, w0, w);
+                for (int done = w0, end = w0 + w; done < end; ) {
+                    int k = experts.ready(m.active, done, end - done);
+                    task.set(m, done, k, ffn, embd, ws.pool.threads(), true);
+                    ws.pool.run(task.chunks, task);
+                    for (int a = done; a < done + k; a++) {
+                        int e = m.active[a];
+                        if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
+                        else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
+                    }
+                    task.set(m, done, k, embd, ffn, ws.pool.threads(), false);
+                    ws.pool.run(task.chunks, task);
+                    done += k;
+                }
             } catch (ExpertReadException e) {
                 // name the tokens that needed the failed experts, so only their sequences fail
                 throw e.withRows(rowsRoutedTo(m, n, e.experts()));
-            }
-            try {
-                task.set(m, w0, w, ffn, embd, ws.pool.threads(), true);
-                ws.pool.run(task.chunks, task);
-                for (int a = w0; a < w0 + w; a++) {
-                    int e = m.active[a];
-                    if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
-                    else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
-                }
-                task.set(m, w0, w, embd, ffn, ws.pool.threads(), false);
-                ws.pool.run(task.chunks, task);
             } finally {
                 task.m = null;
                 experts.release(m.active, w0, w);
