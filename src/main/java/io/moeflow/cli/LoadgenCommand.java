@@ -1,5 +1,8 @@
 package io.moeflow.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.loadgen.ClosedLoop;
 import io.moeflow.loadgen.HttpTarget;
 import io.moeflow.loadgen.KafkaTarget;
@@ -16,6 +19,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -79,6 +84,10 @@ final class LoadgenCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as a JSON list to FILE.")
     Path json;
 
+    @Option(names = "--baseline", paramLabel = "FILE",
+            description = "The JSON of `moeflow bench --concurrency ... --json` on the same model and workload: adds each level's aggregate as a share of the engine's wall_tps.")
+    Path baseline;
+
     @Override
     public Integer call() throws InterruptedException, IOException {
         if (concurrency.length == 0) throw new IllegalArgumentException("--concurrency needs at least one level");
@@ -88,6 +97,7 @@ final class LoadgenCommand implements Callable<Integer> {
         if (timeoutSeconds < 1) throw new IllegalArgumentException("--timeout-seconds must be >= 1, got " + timeoutSeconds);
         RequestSpec spec = new RequestSpec(prompt != null ? prompt : PromptSizer.prompt(1), maxTokens, temperature);
         Duration timeout = Duration.ofSeconds(timeoutSeconds);
+        Map<Integer, Double> engineTps = baseline == null ? Map.of() : engineTps(baseline);
         String run = "loadgen-" + UUID.randomUUID().toString().substring(0, 8);
         List<LevelResult> results = new ArrayList<>();
         boolean sized = prompt != null;
@@ -123,8 +133,27 @@ final class LoadgenCommand implements Callable<Integer> {
                 }
             }
         }
-        System.out.print(LevelResult.table(results));
-        if (json != null) Files.writeString(json, LevelResult.json(results));
+        System.out.print(LevelResult.table(results, engineTps));
+        if (json != null) Files.writeString(json, LevelResult.json(results, engineTps));
         return results.stream().anyMatch(r -> r.errors() > 0) ? 1 : 0;
+    }
+
+    /** concurrency → wall_tps from the JSON list `moeflow bench --concurrency --json` prints. */
+    static Map<Integer, Double> engineTps(Path file) throws IOException {
+        JsonNode rows;
+        try {
+            rows = new ObjectMapper().readTree(Files.readString(file));
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("--baseline " + file + " is not JSON: " + e.getOriginalMessage());
+        }
+        if (rows == null || !rows.isArray()) throw new IllegalArgumentException("--baseline " + file + " must hold the JSON list of `moeflow bench --concurrency ... --json`");
+        Map<Integer, Double> tps = new TreeMap<>();
+        for (JsonNode row : rows) {
+            if (!row.path("concurrency").canConvertToInt() || !row.path("wall_tps").isNumber()) {
+                throw new IllegalArgumentException("--baseline " + file + ": every entry needs numeric \"concurrency\" and \"wall_tps\", got " + row);
+            }
+            tps.put(row.get("concurrency").asInt(), row.get("wall_tps").asDouble());
+        }
+        return tps;
     }
 }

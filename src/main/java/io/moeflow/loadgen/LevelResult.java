@@ -3,6 +3,7 @@ package io.moeflow.loadgen;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The figures of one concurrency level.
@@ -51,14 +52,22 @@ public record LevelResult(String via, int concurrency, int requests, int errors,
         return values.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
-    /** A fixed-width table, one row per level. */
-    public static String table(List<LevelResult> results) {
+    /**
+     * A fixed-width table, one row per level.
+     *
+     * @param engineTps the engine-only aggregate (bench's wall_tps) by concurrency, for a "vs engine" column; may be empty
+     */
+    public static String table(List<LevelResult> results, Map<Integer, Double> engineTps) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%-5s %4s %8s %6s %8s %8s %11s %26s %26s%n", "via", "conc", "requests",
-                "errors", "tokens", "wall s", "agg t/s", "TTFT ms p50/p90/p99", "ITL ms p50/p90/p99"));
+        sb.append(String.format(Locale.ROOT, "%-5s %4s %8s %6s %8s %8s %11s %26s %26s%s%n", "via", "conc", "requests",
+                "errors", "tokens", "wall s", "agg t/s", "TTFT ms p50/p90/p99", "ITL ms p50/p90/p99",
+                engineTps.isEmpty() ? "" : "  vs engine"));
         for (LevelResult r : results) {
-            sb.append(String.format(Locale.ROOT, "%-5s %4d %8d %6d %8d %8.2f %11.1f %26s %26s%n", r.via(), r.concurrency(),
-                    r.requests(), r.errors(), r.tokens(), r.wallSeconds(), r.aggregateTps(), triple(r.ttftMs()), triple(r.itlMs())));
+            Double engine = engineTps.get(r.concurrency());
+            String ratio = engineTps.isEmpty() ? "" : engine == null ? String.format(Locale.ROOT, "%11s", "-")
+                    : String.format(Locale.ROOT, "%10.1f%%", 100 * r.aggregateTps() / engine);
+            sb.append(String.format(Locale.ROOT, "%-5s %4d %8d %6d %8d %8.2f %11.1f %26s %26s%s%n", r.via(), r.concurrency(),
+                    r.requests(), r.errors(), r.tokens(), r.wallSeconds(), r.aggregateTps(), triple(r.ttftMs()), triple(r.itlMs()), ratio));
         }
         return sb.toString();
     }
@@ -67,8 +76,8 @@ public record LevelResult(String via, int concurrency, int requests, int errors,
         return String.format(Locale.ROOT, "%.1f/%.1f/%.1f", p.p50(), p.p90(), p.p99());
     }
 
-    /** A JSON list of objects, one per level (NaN figures are null). */
-    public static String json(List<LevelResult> results) {
+    /** A JSON list of objects, one per level (NaN figures are null); engine_tps and vs_engine where known. */
+    public static String json(List<LevelResult> results, Map<Integer, Double> engineTps) {
         StringBuilder sb = new StringBuilder("[");
         for (int i = 0; i < results.size(); i++) {
             LevelResult r = results.get(i);
@@ -84,8 +93,13 @@ public record LevelResult(String via, int concurrency, int requests, int errors,
                     .append(", \"tokens_per_request\": ").append(number(r.meanTokensPerRequest()))
                     .append(", \"ttft_ms\": ").append(percentiles(r.ttftMs()))
                     .append(", \"itl_ms\": ").append(percentiles(r.itlMs()))
-                    .append(", \"first_error\": ").append(r.firstError() == null ? "null" : quote(r.firstError()))
-                    .append('}');
+                    .append(", \"first_error\": ").append(r.firstError() == null ? "null" : quote(r.firstError()));
+            Double engine = engineTps.get(r.concurrency());
+            if (engine != null) {
+                sb.append(", \"engine_tps\": ").append(number(engine))
+                        .append(", \"vs_engine\": ").append(number(r.aggregateTps() / engine));
+            }
+            sb.append('}');
         }
         return sb.append("]\n").toString();
     }

@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.StringReader;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class LevelResultTest {
@@ -58,8 +59,12 @@ class LevelResultTest {
         RequestTrace a = new RequestTrace(0, new long[] {MS, 2 * MS}, 2 * MS, 2, -1, null);
         List<LevelResult> rows = List.of(LevelResult.of("kafka", 1, List.of(a), 0, 4 * MS),
                 LevelResult.of("kafka", 4, List.of(RequestTrace.failed(0, "a \"quoted\"\nerror")), 0, MS));
-        assertEquals(3, LevelResult.table(rows).lines().count());
-        JsonNode json = new ObjectMapper().readTree(LevelResult.json(rows));
+        assertEquals(3, LevelResult.table(rows, Map.of()).lines().count());
+        String compared = LevelResult.table(rows, Map.of(1, 400.0));
+        assertTrue(compared.lines().skip(1).findFirst().orElseThrow().endsWith("125.0%"), compared);
+        JsonNode json = new ObjectMapper().readTree(LevelResult.json(rows, Map.of(1, 400.0)));
+        assertEquals(1.25, json.get(0).get("vs_engine").asDouble(), 1e-9);
+        assertTrue(json.get(1).path("vs_engine").isMissingNode(), "no engine figure at concurrency 4");
         assertEquals(2, json.size());
         assertEquals(500.0, json.get(0).get("aggregate_tps").asDouble(), 1e-9);
         assertTrue(json.get(0).get("prompt_tokens").isNull(), "unknown prompt tokens are null, not NaN");
