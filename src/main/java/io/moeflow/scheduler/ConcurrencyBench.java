@@ -21,7 +21,9 @@ import java.util.concurrent.TimeUnit;
  * token to the last token (llama-batched-bench's S_TG: the first token belongs to the prompt phase);
  * {@code per_stream_tps} = median over streams of (G−1) ÷ its own first-to-last token time;
  * {@code prefill_tps} = c·P ÷ the time from submission until every stream has its first token;
- * {@code ttft_ms} = median time to first token; {@code expert_loads_per_token} = the mean over decode-only
+ * {@code ttft_ms} = median time to first token; {@code wall_tps} = c·G ÷ the time from submission to the last
+ * token (prefill included: the aggregate of {@code moeflow loadgen}, so the service can be compared with the
+ * engine alone); {@code expert_loads_per_token} = the mean over decode-only
  * steps of (distinct experts run, summed over MoE layers) ÷ tokens in the step (0 for a dense model). One
  * untimed request first warms up the JIT.
  */
@@ -30,7 +32,8 @@ public final class ConcurrencyBench {
 
     /** One concurrency's figures; NaN where undefined (e.g. G = 1 has no decode phase). */
     public record Result(int concurrency, int promptTokens, int genTokens, double aggregateTps, double perStreamTps,
-                         double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions) {}
+                         double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions,
+                         double wallTps) {}
 
     /**
      * Runs every concurrency in order on one scheduler over {@code model}.
@@ -122,11 +125,12 @@ public final class ConcurrencyBench {
         }
         double aggregate = genTokens > 1 ? (double) c * (genTokens - 1) / ((end - allFirst) / 1e9) : Double.NaN;
         double prefill = (double) c * promptTokens / ((allFirst - start) / 1e9);
+        double wall = (double) c * genTokens / ((end - start) / 1e9);
         long decodeSteps = after.decodeSteps() - before.decodeSteps();
         double loads = decodeSteps == 0 ? Double.NaN
                 : (after.decodeExpertLoadsPerToken() - before.decodeExpertLoadsPerToken()) / decodeSteps;
         return new Result(c, promptTokens, genTokens, aggregate, median(perStream), prefill, median(ttft), loads,
-                after.steps() - before.steps(), after.preemptions() - before.preemptions());
+                after.steps() - before.steps(), after.preemptions() - before.preemptions(), wall);
     }
 
     private static double median(double[] v) {
@@ -139,16 +143,16 @@ public final class ConcurrencyBench {
     /** A fixed-width table, one row per concurrency. */
     public static String table(List<Result> results) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s%n", "concurrency", "aggregate t/s",
-                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token"));
+        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s %10s%n", "concurrency", "aggregate t/s",
+                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token", "wall t/s"));
         for (Result r : results) {
-            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f%n", r.concurrency(),
-                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken()));
+            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f %10.1f%n", r.concurrency(),
+                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken(), r.wallTps()));
         }
         return sb.toString();
     }
 
-    /** A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms, expert_loads_per_token. */
+    /** A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms, expert_loads_per_token, wall_tps. */
     public static String json(List<Result> results) {
         StringBuilder sb = new StringBuilder("[");
         for (int i = 0; i < results.size(); i++) {
@@ -164,6 +168,7 @@ public final class ConcurrencyBench {
                     .append(", \"expert_loads_per_token\": ").append(number(r.expertLoadsPerToken()))
                     .append(", \"steps\": ").append(r.steps())
                     .append(", \"preemptions\": ").append(r.preemptions())
+                    .append(", \"wall_tps\": ").append(number(r.wallTps()))
                     .append('}');
         }
         return sb.append(']').toString();
