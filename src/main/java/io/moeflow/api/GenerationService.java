@@ -100,8 +100,8 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : 1f,
                 spec.minP() != null ? spec.minP() : 0f,
                 spec.seed() != null ? spec.seed() : defaultSeed);
-        // End-of-generation tokens stop every request inside the engine; no extra stop tokens.
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null);
+        // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
+        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
     }
 
     /**

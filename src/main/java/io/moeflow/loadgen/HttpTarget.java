@@ -57,6 +57,7 @@ public final class HttpTarget implements LoadTarget {
         ObjectNode body = JSON.createObjectNode();
         body.put("prompt", spec.prompt());
         body.put("max_tokens", spec.maxTokens());
+        body.put("ignore_eos", true); // always max_tokens tokens, as the engine bench generates
         body.put("temperature", spec.temperature());
         body.put("stream", true);
         body.putObject("stream_options").put("include_usage", true);

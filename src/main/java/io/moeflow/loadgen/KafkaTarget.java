@@ -99,6 +99,7 @@ public final class KafkaTarget implements LoadTarget {
         value.put("id", id);
         value.put("prompt", spec.prompt());
         value.put("max_tokens", spec.maxTokens());
+        value.put("ignore_eos", true); // always max_tokens tokens, as the engine bench generates
         value.put("temperature", spec.temperature());
         return value.toString();
     }
