@@ -73,6 +73,19 @@ function setStatus(id, state, text) {
   element.textContent = text;
 }
 
+/** Shows why a request or stream ended early: Stop (an aborted fetch) or a failure. */
+async function failed(statusId, errorId, failure, stoppedText) {
+  if (failure instanceof Response) {
+    show(errorId, await responseError(failure));
+  } else if (failure.name === 'AbortError') {
+    setStatus(statusId, 'stopped', stoppedText);
+    return;
+  } else {
+    show(errorId, String(failure));
+  }
+  setStatus(statusId, 'error', 'Failed');
+}
+
 function optionalNumber(id, parse) {
   const raw = $(id).value.trim();
   if (raw === '') return undefined;
@@ -125,8 +138,7 @@ async function send(event) {
       method: 'POST', headers: headers(true), body: JSON.stringify(body), signal: generation.signal,
     });
     if (!response.ok) {
-      show('error', await responseError(response));
-      setStatus('status', 'error', 'Failed');
+      await failed('status', 'error', response);
       return;
     }
     await readEvents(response, (data) => {
@@ -150,12 +162,7 @@ async function send(event) {
     });
     setStatus('status', finish === 'error' ? 'error' : 'done', 'Finished: ' + (finish || 'stream ended'));
   } catch (failure) {
-    if (failure.name === 'AbortError') {
-      setStatus('status', 'stopped', 'Stopped (the server cancels the generation)');
-    } else {
-      show('error', String(failure));
-      setStatus('status', 'error', 'Failed');
-    }
+    await failed('status', 'error', failure, 'Stopped (the server cancels the generation)');
   } finally {
     generation = null;
     $('send').disabled = false;
@@ -192,8 +199,7 @@ async function watch(event) {
       headers: headers(false), signal: controller.signal,
     });
     if (!response.ok) {
-      show('events-error', await responseError(response));
-      setStatus('events-status', 'error', 'Failed');
+      await failed('events-status', 'events-error', response);
       return;
     }
     let finish = null;
@@ -205,12 +211,7 @@ async function watch(event) {
     });
     setStatus('events-status', 'done', finish ? 'Ended: ' + finish : 'Stream closed');
   } catch (failure) {
-    if (failure.name === 'AbortError') {
-      setStatus('events-status', 'stopped', 'Stopped watching');
-    } else {
-      show('events-error', String(failure));
-      setStatus('events-status', 'error', 'Failed');
-    }
+    await failed('events-status', 'events-error', failure, 'Stopped watching');
   } finally {
     if (watching === controller) {
       watching = null;
