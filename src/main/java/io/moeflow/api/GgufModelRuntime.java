@@ -98,6 +98,11 @@ public class GgufModelRuntime implements ModelRuntime {
         return scheduler;
     }
 
+    /** The loaded model, for metrics (its expert store); null until loaded. */
+    public DecoderModel model() {
+        return model;
+    }
+
     @Override
     public State state() {
         return state;

@@ -35,9 +35,10 @@ import org.jboss.logging.Logger;
 
 /**
  * The HTTP API: OpenAI-compatible POST /v1/completions and /v1/chat/completions (whole answers or Server-Sent
- * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka) and
- * llama-server's GET /health. Plain Vert.x routes, because one endpoint answers either JSON or an event stream
- * depending on the body, and a closed connection must cancel the generation at once.
+ * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka), GET
+ * /v1/stats (live figures for the playground page at /) and llama-server's GET /health. Plain Vert.x routes,
+ * because one endpoint answers either JSON or an event stream depending on the body, and a closed connection must
+ * cancel the generation at once.
  */
 @ApplicationScoped
 public class OpenAiRoutes {
@@ -51,6 +52,8 @@ public class OpenAiRoutes {
     MoeflowConfig config;
     @Inject
     TokenEventTail tail;
+    @Inject
+    LiveStats liveStats;
 
     private final SecureRandom seeds = new SecureRandom();
 
@@ -61,6 +64,7 @@ public class OpenAiRoutes {
         router.post("/v1/chat/completions").handler(body).handler(ctx -> generate(ctx, true));
         router.get("/v1/models").handler(this::models);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
+        router.get("/v1/stats").handler(this::stats);
         router.get("/health").handler(this::health);
         router.route("/v1/*").failureHandler(this::failure);
     }
@@ -243,6 +247,13 @@ public class OpenAiRoutes {
         model.put("owned_by", "moeflow");
         model.putObject("meta").put("n_ctx", runtime.contextLength());
         sendJson(ctx, 200, root);
+    }
+
+    /** Answers in every model state (the page shows "loading"); the expert store's lock is taken off the event loop. */
+    private void stats(RoutingContext ctx) {
+        ctx.vertx().executeBlocking(liveStats::snapshot, false)
+                .onSuccess(body -> sendJson(ctx, 200, body))
+                .onFailure(e -> sendError(ctx, e));
     }
 
     private static final long STARTED = System.currentTimeMillis() / 1000;
