@@ -42,9 +42,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p><b>Reads.</b> Positional reads through an {@link ExpertReader} (O_DIRECT where allowed: the read covers the
  * block-aligned range around the matrix and the view starts at the matrix inside it). Demand reads go before
  * prefetches in the I/O queue. The model file's size and modification time are recorded at open and checked
- * before every read; a changed file is refused. A failed or short read fails the step with an
- * {@link ExpertReadException} naming layer, expert, tensor and file; the slot is dropped and the next step reads
- * it again.
+ * before every read; a changed file is refused. A failed or short read fails the acquisition with an
+ * {@link ExpertReadException} naming layer, the failed experts, tensor and file; the slot is dropped and the next
+ * acquisition reads it again (a transient fault heals).
  *
  * <p><b>Eviction.</b> {@link EvictionPolicy#LRU} or {@link EvictionPolicy#LFU} (use counts that survive eviction,
  * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last
@@ -234,7 +234,9 @@ public final class ExpertStore implements AutoCloseable {
         long t0 = System.nanoTime();
         int mine = 0;
         Throwable failure = null;
-        int failedExpert = -1;
+        // experts of this call whose reads failed (allocated only on a failure)
+        int[] failedExperts = null;
+        int failedCount = 0;
         synchronized (this) {
             ensureOpen();
             currentPos = l.pos;
@@ -270,28 +272,36 @@ public final class ExpertStore implements AutoCloseable {
             }
             if (pendingAfter == l.index) issuePendingPrefetch();
 
-            // wait for exactly the experts of this call
+            // wait for exactly the experts of this call; all of them, so a failure names every expert that failed
             try {
-                for (int i = 0; i < n && failure == null; i++) {
+                for (int i = 0; i < n; i++) {
                     int s = l.slotOf[ids[from + i]];
                     Load ld = loading[s];
                     while (ld != null && !ld.finished && !closed) wait();
-                    if (closed) failure = new IllegalStateException("the expert store was closed");
-                    else if (ld != null && ld.error != null) failure = ld.error;
-                    else if (state[s] == FAILED) failure = slotError[s];
-                    if (failure != null) failedExpert = ids[from + i];
+                    if (closed) {
+                        if (failure == null) failure = new IllegalStateException("the expert store of " + file + " was closed");
+                        break;
+                    }
+                    Throwable error = ld != null && ld.error != null ? ld.error : state[s] == FAILED ? slotError[s] : null;
+                    if (error == null) continue;
+                    if (failure == null) {
+                        failure = error;
+                        failedExperts = new int[n - i];
+                    }
+                    failedExperts[failedCount++] = ids[from + i];
                 }
             } catch (InterruptedException ex) {
                 Thread.currentThread().interrupt();
                 failure = ex;
             }
             l.waitNanos += System.nanoTime() - t0;
-            if (failure != null) unpin(l, ids, from, n);
+            if (failure != null) unpin(l, ids, from, n); // a failed slot is dropped with its last pin: the next acquire reads again
         }
         if (failure != null) {
             if (failure instanceof InterruptedException)
                 throw new IllegalStateException("interrupted while waiting for experts of layer " + l.index, failure);
-            throw new ExpertReadException(l.index, failedExpert, file, failure.getMessage(), failure);
+            if (failedCount == 0) throw (IllegalStateException) failure;
+            throw new ExpertReadException(l.index, java.util.Arrays.copyOf(failedExperts, failedCount), file, failure.getMessage(), failure);
         }
     }
 
