@@ -93,14 +93,14 @@ public class GgufModelRuntime implements ModelRuntime {
         return id < 0 ? "" : new String(tokenizer.pieceBytes(id), StandardCharsets.UTF_8);
     }
 
+    /** The loaded model (its {@link DecoderModel#expertStore()} for metrics and tests); null until loaded. */
+    public DecoderModel model() {
+        return state == State.READY ? model : null;
+    }
+
     /** The scheduler, for metrics; null until loaded. */
     public BatchScheduler scheduler() {
         return scheduler;
-    }
-
-    /** The loaded model, for metrics (its expert store); null until loaded. */
-    public DecoderModel model() {
-        return model;
     }
 
     @Override

@@ -77,6 +77,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
 
     private final Totals totals;
     private volatile int kvFreeBlocks;
+    private volatile StepListener stepListener;
     private final Thread loop;
 
     public BatchScheduler(Model model, Detokenizer detokenizer, SchedulerConfig config) {
@@ -118,6 +119,21 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     /** Free KV blocks as of the last change; a request's blocks are back before its last event is emitted. */
     public int freeKvBlocks() {
         return kvFreeBlocks;
+    }
+
+    /**
+     * Told the size of each forward step, on the step-loop thread (e.g. the service's batch-size histogram, which
+     * totals in {@link #stats()} cannot give). Must be quick and not block; a failure is logged and ignored.
+     */
+    @FunctionalInterface
+    public interface StepListener {
+        /** {@code batchTokens} tokens were fed (prompt and decode) and {@code generatedTokens} tokens sampled. */
+        void stepDone(int batchTokens, int generatedTokens);
+    }
+
+    /** Replaces the step listener (null: none). */
+    public void onStep(StepListener listener) {
+        this.stepListener = listener;
     }
 
     public SchedulerStats stats() {
@@ -402,6 +418,14 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
+        StepListener listener = stepListener;
+        if (listener != null) {
+            try {
+                listener.stepDone(batch.size, generated);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "step listener failed", e);
+            }
+        }
         for (int i = 0; i < stepEvents.size(); i++) {
             Request r = stepEventRequests.get(i);
             TokenEvent e = stepEvents.get(i);

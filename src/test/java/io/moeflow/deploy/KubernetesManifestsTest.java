@@ -25,8 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * k8s/: every manifest parses, and each overlay, rendered as kustomize would, agrees with the application: the
- * environment variables are real config properties with values of the right type, ports, probe paths, topic,
- * consumer group and cluster agree between the Deployment, Service, NetworkPolicy, KEDA ScaledObject,
+ * environment variables are real config properties with values of the right type, ports, probe and metrics
+ * paths, topic, consumer group and cluster agree between the Deployment, Service, NetworkPolicy, KEDA ScaledObject,
  * kafka-topics/ and the service's configuration, and the resources follow the documented sizing formula.
  */
 class KubernetesManifestsTest {
@@ -128,6 +128,12 @@ class KubernetesManifestsTest {
             assertEquals(httpPort, resolvePort(Repo.string(get, "port"), named), dir + ": " + probe + " port");
             assertEquals(probe.equals("readinessProbe") ? ready : live, Repo.string(get, "path"), dir + ": " + probe + " path");
         }
+
+        // Prometheus scrapes the metrics endpoint on the HTTP port.
+        Map<String, Object> podAnnotations = Repo.map(Repo.map(Repo.map(Repo.map(r.deployment(), "spec"), "template"), "metadata"), "annotations");
+        assertEquals("true", Repo.string(podAnnotations, "prometheus.io/scrape"), dir + ": prometheus.io/scrape");
+        assertEquals(httpPort, resolvePort(Repo.string(podAnnotations, "prometheus.io/port"), named), dir + ": prometheus.io/port");
+        assertEquals(AppConfigPaths.metrics(r.config()), Repo.string(podAnnotations, "prometheus.io/path"), dir + ": prometheus.io/path");
 
         Map<String, Object> service = Kustomize.require(r.resources(), "Service", "moeflow");
         for (Object p : Repo.list(Repo.map(service, "spec"), "ports")) {

@@ -9,6 +9,7 @@ import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.ServiceUnavailableException;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
@@ -54,6 +55,8 @@ public class OpenAiRoutes {
     TokenEventTail tail;
     @Inject
     LiveStats liveStats;
+    @Inject
+    ServiceMetrics metrics;
 
     private final SecureRandom seeds = new SecureRandom();
 
@@ -118,20 +121,20 @@ public class OpenAiRoutes {
             spec = chat ? parser.chat(body) : parser.completion(body);
             service.engine(); // 503 while the model loads, before spending time on the prompt
         } catch (RuntimeException e) {
-            sendError(ctx, e);
+            refuse(ctx, e);
             return;
         }
         long seed = seeds.nextLong();
         // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
         ctx.vertx().<GenerationRequest>executeBlocking(() -> service.prepare(id, spec, seed), false)
-                .onFailure(e -> sendError(ctx, e))
+                .onFailure(e -> refuse(ctx, e))
                 .onSuccess(request -> {
                     GenerationService.Generation generation;
                     try {
                         generation = service.start(request, config.kafka().publishHttpEvents()
                                 ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE);
                     } catch (RuntimeException e) {
-                        sendError(ctx, e);
+                        refuse(ctx, e);
                         return;
                     }
                     if (stream) {
@@ -275,6 +278,12 @@ public class OpenAiRoutes {
         error.put("message", message);
         error.put("type", "unavailable_error");
         sendJson(ctx, 503, root);
+    }
+
+    /** A generation request that never reached the engine: counted, then answered like any error. */
+    private void refuse(RoutingContext ctx, Throwable e) {
+        metrics.refused(ServiceMetrics.Api.HTTP, e);
+        sendError(ctx, e);
     }
 
     private void sendError(RoutingContext ctx, Throwable e) {
