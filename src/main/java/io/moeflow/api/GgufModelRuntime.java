@@ -33,7 +33,7 @@ public class GgufModelRuntime implements ModelRuntime {
     private static final Logger LOG = Logger.getLogger(GgufModelRuntime.class);
 
     /** The moeflow.experts.* properties, as errors about them name them. */
-    static final ExpertStoreConfig.OptionNames EXPERT_PROPERTIES = new ExpertStoreConfig.OptionNames(
+    public static final ExpertStoreConfig.OptionNames EXPERT_PROPERTIES = new ExpertStoreConfig.OptionNames(
             "moeflow.experts.mode", "moeflow.experts.cache", "moeflow.experts.policy", "moeflow.experts.io-threads", "=");
 
     @Inject
@@ -102,7 +102,7 @@ public class GgufModelRuntime implements ModelRuntime {
     }
 
     /** The expert store configuration of moeflow.experts.*; a bad value throws a message naming its property. */
-    static ExpertStoreConfig expertStoreConfig(MoeflowConfig.Experts e) {
+    public static ExpertStoreConfig expertStoreConfig(MoeflowConfig.Experts e) {
         return ExpertStoreConfig.parse(e.mode().orElse(null), e.cache().orElse(null), e.policy(), e.prefetch(),
                 e.ioThreads(), e.directIo(), EXPERT_PROPERTIES);
     }

@@ -3,8 +3,8 @@ package io.moeflow.experts;
 import java.util.Locale;
 
 /**
- * Parses an expert cache size: bytes with an optional unit ({@code 2GiB}, {@code 512MB}, {@code 1048576}) or a
- * share of the expert bytes ({@code 25%}). Error messages name the option as the user gave it (the command line's
+ * Parses an expert cache size: bytes with an optional unit ({@code 2GiB}, {@code 512MB}, {@code 6Gi} as Kubernetes
+ * writes it, {@code 1048576}) or a share of the expert bytes ({@code 25%}). Error messages name the option as the user gave it (the command line's
  * {@code --expert-cache 25x}, the service's {@code moeflow.experts.cache=25x}).
  */
 public final class ExpertCacheBudget {
@@ -52,14 +52,14 @@ public final class ExpertCacheBudget {
         return switch (u) {
             case "", "b" -> 1L;
             case "k", "kb" -> 1_000L;
-            case "kib" -> 1L << 10;
+            case "kib", "ki" -> 1L << 10; // Ki, Mi, Gi, Ti as in Kubernetes quantities
             case "m", "mb" -> 1_000_000L;
-            case "mib" -> 1L << 20;
+            case "mib", "mi" -> 1L << 20;
             case "g", "gb" -> 1_000_000_000L;
-            case "gib" -> 1L << 30;
+            case "gib", "gi" -> 1L << 30;
             case "t", "tb" -> 1_000_000_000_000L;
-            case "tib" -> 1L << 40;
-            default -> throw new IllegalArgumentException(shown + ": unknown unit '" + u + "' (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB or %)");
+            case "tib", "ti" -> 1L << 40;
+            default -> throw new IllegalArgumentException(shown + ": unknown unit '" + u + "' (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB, Ki, Mi, Gi, Ti or %)");
         };
     }
 }
