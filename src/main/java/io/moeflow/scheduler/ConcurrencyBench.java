@@ -24,7 +24,9 @@ import java.util.concurrent.TimeUnit;
  * token to the last token (llama-batched-bench's S_TG: the first token belongs to the prompt phase);
  * {@code per_stream_tps} = median over streams of (G−1) ÷ its own first-to-last token time;
  * {@code prefill_tps} = c·P ÷ the time from submission until every stream has its first token;
- * {@code ttft_ms} = median time to first token; {@code expert_loads_per_token} = the mean over decode-only
+ * {@code ttft_ms} = median time to first token; {@code wall_tps} = c·G ÷ the time from submission to the last
+ * token (prefill included: the aggregate of {@code moeflow loadgen}, so the service can be compared with the
+ * engine alone); {@code expert_loads_per_token} = the mean over decode-only
  * steps of (distinct experts run, summed over MoE layers) ÷ tokens in the step (0 for a dense model);
  * {@code expert_lookups} = distinct experts run, summed over the steps and layers of the round. One untimed
  * request first warms up the JIT.
@@ -43,7 +45,7 @@ public final class ConcurrencyBench {
      */
     public record Result(int concurrency, int promptTokens, int genTokens, double aggregateTps, double perStreamTps,
                          double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions,
-                         long expertLookups, ExpertCacheStats expertCache) {}
+                         double wallTps, long expertLookups, ExpertCacheStats expertCache) {}
 
     /**
      * Runs every concurrency in order on one scheduler over {@code model}.
@@ -138,6 +140,7 @@ public final class ConcurrencyBench {
         }
         double aggregate = genTokens > 1 ? (double) c * (genTokens - 1) / ((end - allFirst) / 1e9) : Double.NaN;
         double prefill = (double) c * promptTokens / ((allFirst - start) / 1e9);
+        double wall = (double) c * genTokens / ((end - start) / 1e9);
         long decodeSteps = after.decodeSteps() - before.decodeSteps();
         double loads = decodeSteps == 0 ? Double.NaN
                 : (after.decodeExpertLoadsPerToken() - before.decodeExpertLoadsPerToken()) / decodeSteps;
@@ -145,7 +148,7 @@ public final class ConcurrencyBench {
         for (int l = 0; l < after.distinctExpertsPerLayer().length; l++)
             lookups += after.distinctExpertsPerLayer()[l] - (l < before.distinctExpertsPerLayer().length ? before.distinctExpertsPerLayer()[l] : 0);
         return new Result(c, promptTokens, genTokens, aggregate, median(perStream), prefill, median(ttft), loads,
-                after.steps() - before.steps(), after.preemptions() - before.preemptions(), lookups, cache);
+                after.steps() - before.steps(), after.preemptions() - before.preemptions(), wall, lookups, cache);
     }
 
     private static double median(double[] v) {
@@ -162,14 +165,14 @@ public final class ConcurrencyBench {
     public static String table(List<Result> results) {
         boolean cache = results.stream().anyMatch(r -> r.expertCache() != null);
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s", "concurrency", "aggregate t/s",
-                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token"));
+        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s %10s", "concurrency", "aggregate t/s",
+                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token", "wall t/s"));
         if (cache) sb.append(String.format(Locale.ROOT, " %9s %13s %10s %11s %11s", "hit rate", "read MB/token",
                 "read MB/s", "I/O wait ms", "prefetch ok"));
         sb.append('\n');
         for (Result r : results) {
-            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f", r.concurrency(),
-                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken()));
+            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f %10.1f", r.concurrency(),
+                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken(), r.wallTps()));
             ExpertCacheStats e = r.expertCache();
             if (e != null) {
                 sb.append(String.format(Locale.ROOT, " %8.1f%% %13.3f %10.1f %11.1f %10.1f%%", 100 * e.total().hitRate(),
@@ -185,8 +188,8 @@ public final class ConcurrencyBench {
 
     /**
      * A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms,
-     * expert_loads_per_token, expert_lookups, steps, preemptions and expert_cache (null when resident, else the
-     * round's hits, misses, hit_rate, bytes_read, bytes_per_token, read_bytes_per_second, io_wait_ms,
+     * expert_loads_per_token, steps, preemptions, wall_tps, expert_lookups and expert_cache (null when resident,
+     * else the round's hits, misses, hit_rate, bytes_read, bytes_per_token, read_bytes_per_second, io_wait_ms,
      * prefetch_issued, prefetch_useful, prefetch_accuracy, evictions, budget_bytes, slots).
      */
     public static String json(List<Result> results) {
@@ -204,6 +207,7 @@ public final class ConcurrencyBench {
                     .append(", \"expert_loads_per_token\": ").append(number(r.expertLoadsPerToken()))
                     .append(", \"steps\": ").append(r.steps())
                     .append(", \"preemptions\": ").append(r.preemptions())
+                    .append(", \"wall_tps\": ").append(number(r.wallTps()))
                     .append(", \"expert_lookups\": ").append(r.expertLookups())
                     .append(", \"expert_cache\": ").append(expertCacheJson(r.expertCache()))
                     .append('}');

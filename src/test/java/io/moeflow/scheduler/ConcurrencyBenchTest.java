@@ -31,11 +31,11 @@ class ConcurrencyBenchTest {
         // 4 streams of 8 prompt tokens in one step, then 5 decode steps
         assertEquals(1 + 5, four.steps());
         for (var r : results) {
-            assertTrue(r.aggregateTps() > 0 && r.perStreamTps() > 0 && r.prefillTps() > 0 && r.ttftMs() > 0, r.toString());
+            assertTrue(r.aggregateTps() > 0 && r.perStreamTps() > 0 && r.prefillTps() > 0 && r.ttftMs() > 0 && r.wallTps() > 0, r.toString());
         }
         JsonNode json = new ObjectMapper().readTree(ConcurrencyBench.json(results));
         assertEquals(2, json.size());
-        for (String field : List.of("concurrency", "aggregate_tps", "per_stream_tps", "prefill_tps", "ttft_ms", "expert_loads_per_token")) {
+        for (String field : List.of("concurrency", "aggregate_tps", "per_stream_tps", "prefill_tps", "ttft_ms", "expert_loads_per_token", "wall_tps")) {
             assertTrue(json.get(1).get(field).isNumber(), field);
         }
         assertEquals(4, json.get(1).get("concurrency").asInt());
