@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.moeflow.api.GgufModelRuntime;
 import io.moeflow.api.MoeflowConfig;
+import io.moeflow.experts.ExpertCacheBudget;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.smallrye.config.SmallRyeConfig;
 import java.math.BigDecimal;
 import java.nio.file.Path;
@@ -248,6 +251,31 @@ class KubernetesManifestsTest {
             assertEquals(new BigDecimal(r.moeflow().engine().threads()), cpu(Repo.string(Repo.map(resources, kind), "cpu")),
                     dir + ": " + kind + ".cpu = MOEFLOW_ENGINE_THREADS");
         }
+    }
+
+    /**
+     * The experts settings parse as the service parses them, and a budget in bytes is the expert-cache of the
+     * sizing formula (the off-heap cache is exactly that big); a share of the model cannot be checked here.
+     */
+    @ParameterizedTest
+    @MethodSource("kustomizations")
+    void theExpertCacheBudgetIsTheSizedExpertCache(String dir) {
+        Rendered r = render(dir);
+        ExpertStoreConfig experts = GgufModelRuntime.expertStoreConfig(r.moeflow().experts());
+        if (experts.mode() != ExpertStoreConfig.Mode.BUDGETED || experts.budget().endsWith("%")) return;
+        String sized = Repo.string(Repo.map(Repo.map(r.deployment(), "metadata"), "annotations"), "sizing.moeflow.io/expert-cache");
+        assertEquals(bytes(sized), ExpertCacheBudget.parse(experts.budget(), 1),
+                dir + ": MOEFLOW_EXPERTS_CACHE " + experts.budget() + " vs sizing.moeflow.io/expert-cache " + sized);
+    }
+
+    /** The base ConfigMap shows every moeflow.experts.* variable (set, or commented with its default). */
+    @Test
+    void theBaseConfigMapShowsEveryExpertsSetting() {
+        String configMap = Repo.read("k8s/base/configmap.yaml");
+        List<String> missing = AppConfig.propertyNames().stream()
+                .filter(p -> p.startsWith("moeflow.experts.") && !p.equals("moeflow.experts.mode"))
+                .map(AppConfig::envName).filter(v -> !configMap.contains(v + ":")).toList();
+        assertEquals(List.of(), missing, "k8s/base/configmap.yaml does not show these experts settings");
     }
 
     private static long bytes(String quantity) {
