@@ -58,6 +58,7 @@ final class BenchCommand implements Callable<Integer> {
                 var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
                 var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
                 System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
+                System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
                 return 0;
             }
             int vocab = m.info().vocabSize();
