@@ -14,6 +14,7 @@ import jakarta.inject.Inject;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jboss.logging.Logger;
 
 /**
@@ -44,6 +45,8 @@ public class GenerationService {
     MoeflowConfig config;
     @Inject
     TokenEventPublisher publisher;
+    @Inject
+    ServiceMetrics metrics;
 
     private final ChatTemplateRenderer chatTemplates = new ChatTemplateRenderer();
     private final Object slotFreed = new Object();
@@ -60,7 +63,10 @@ public class GenerationService {
     public GenerationEngine engine() {
         if (draining) throw new ServiceUnavailableException("shutting down");
         ModelRuntime.State state = runtime.state();
-        if (state == ModelRuntime.State.READY) return runtime.engine();
+        if (state == ModelRuntime.State.READY) {
+            metrics.engineReady();
+            return runtime.engine();
+        }
         if (state == ModelRuntime.State.FAILED) {
             throw new ServiceUnavailableException("the model failed to load: " + runtime.failure().orElse("unknown error"));
         }
@@ -100,8 +106,8 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : 1f,
                 spec.minP() != null ? spec.minP() : 0f,
                 spec.seed() != null ? spec.seed() : defaultSeed);
-        // End-of-generation tokens stop every request inside the engine; no extra stop tokens.
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null);
+        // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
+        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
     }
 
     /**
@@ -109,15 +115,18 @@ public class GenerationService {
      * when the engine refuses the request.
      */
     public Generation start(GenerationRequest request, Publish publish) {
-        return track(engine().submit(request), request, publish);
+        GenerationEngine engine = engine();
+        long submitted = System.nanoTime();
+        return track(engine.submit(request), request, publish, submitted);
     }
 
     /** Like {@link #start} but waits (blocking the calling thread) until the engine has room. */
     public Generation startWhenFree(GenerationRequest request, Publish publish) throws InterruptedException {
         GenerationEngine engine = engine();
+        long submitted = System.nanoTime(); // waiting for room counts towards the time to first token
         while (true) {
             try {
-                return track(engine.submit(request), request, publish);
+                return track(engine.submit(request), request, publish, submitted);
             } catch (GenerationEngine.QueueFullException full) {
                 if (draining) throw new ServiceUnavailableException("shutting down");
                 synchronized (slotFreed) {
@@ -149,14 +158,18 @@ public class GenerationService {
         return completed.get();
     }
 
-    private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish) {
+    private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish, long submitted) {
         running.incrementAndGet();
         int promptTokens = request.promptTokens().length;
         AtomicInteger nextIndex = new AtomicInteger();
-        AtomicBoolean lastSeen = new AtomicBoolean();
+        AtomicReference<FinishReason> lastSeen = new AtomicReference<>();
         AtomicBoolean released = new AtomicBoolean();
+        // Kafka prompts are the ones whose last event waits for Kafka; HTTP requests publish without waiting.
+        ServiceMetrics.RequestClock clock = metrics.clock(
+                publish == Publish.CONFIRM_LAST ? ServiceMetrics.Api.KAFKA : ServiceMetrics.Api.HTTP, submitted);
         Runnable release = () -> {
             if (released.compareAndSet(false, true)) {
+                clock.ended(lastSeen.get());
                 running.decrementAndGet();
                 completed.incrementAndGet();
                 synchronized (slotFreed) {
@@ -173,7 +186,8 @@ public class GenerationService {
                 })
                 .onItem().transformToUniAndConcatenate(event -> {
                     nextIndex.set(event.index() + 1);
-                    if (event.last()) lastSeen.set(true);
+                    if (event.token() >= 0) clock.token();
+                    if (event.last()) lastSeen.set(event.finish());
                     if (publish == Publish.NONE) return Uni.createFrom().item(event);
                     var written = publisher.publish(event);
                     if (publish == Publish.CONFIRM_LAST && event.last()) {
@@ -191,7 +205,7 @@ public class GenerationService {
                     // Not for a Kafka prompt cancelled by shutdown: it is redelivered and generated again with the
                     // same (id, index) pairs, which a cancelled event at this index would contradict.
                     boolean redelivered = publish == Publish.CONFIRM_LAST && draining;
-                    if (publish != Publish.NONE && !lastSeen.get() && !redelivered) {
+                    if (publish != Publish.NONE && lastSeen.get() == null && !redelivered) {
                         int index = nextIndex.get();
                         publisher.publish(new TokenEvent(request.id(), index, -1, "", FinishReason.CANCELLED,
                                 new TokenEvent.Usage(promptTokens, index), null, null));

@@ -1,6 +1,8 @@
 package io.moeflow.api;
 
 import io.moeflow.engine.Detokenizer;
+import io.moeflow.experts.ExpertStore;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderModel;
@@ -18,6 +20,7 @@ import jakarta.inject.Inject;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Optional;
 import org.jboss.logging.Logger;
 
@@ -29,9 +32,14 @@ import org.jboss.logging.Logger;
 public class GgufModelRuntime implements ModelRuntime {
     private static final Logger LOG = Logger.getLogger(GgufModelRuntime.class);
 
+    /** The moeflow.experts.* properties, as errors about them name them. */
+    public static final ExpertStoreConfig.OptionNames EXPERT_PROPERTIES = new ExpertStoreConfig.OptionNames(
+            "moeflow.experts.mode", "moeflow.experts.cache", "moeflow.experts.policy", "moeflow.experts.io-threads", "=");
+
     @Inject
     MoeflowConfig config;
 
+    private ExpertStoreConfig experts;
     private volatile State state = State.LOADING;
     private volatile String failure;
     private WorkerPool pool;
@@ -43,6 +51,8 @@ public class GgufModelRuntime implements ModelRuntime {
     private String eosText = "";
 
     void onStart(@Observes StartupEvent event) {
+        // Checked before the background load, so a bad value stops the start-up with a message naming the property.
+        experts = expertStoreConfig(config.experts());
         Thread.ofPlatform().name("moeflow-model-loader").start(this::load);
     }
 
@@ -62,12 +72,13 @@ public class GgufModelRuntime implements ModelRuntime {
                 throw new IllegalArgumentException("model file " + path.toAbsolutePath() + " does not exist (set moeflow.model.path)");
             }
             int threads = config.engine().threads() > 0 ? config.engine().threads() : Runtime.getRuntime().availableProcessors();
+            if (experts == null) experts = expertStoreConfig(config.experts());
             pool = new WorkerPool(threads);
             GgufFile file = GgufFile.open(path);
             Vocabulary vocabulary;
             try {
                 vocabulary = Vocabulary.fromGguf(file);
-                model = Models.load(file, pool);
+                model = Models.load(file, pool, experts);
             } catch (RuntimeException e) {
                 file.close();
                 throw e;
@@ -79,6 +90,7 @@ public class GgufModelRuntime implements ModelRuntime {
             scheduler = new BatchScheduler(model, Detokenizer.of(tokenizer), new SchedulerConfig(
                     config.engine().kvCacheBytes(), config.engine().maxBatchTokens(),
                     config.engine().maxSequences(), config.engine().maxQueued()));
+            logExperts();
             state = State.READY;
             LOG.infof("model %s loaded from %s in %d ms: %s, context %d, %d threads", modelName(), path,
                     (System.nanoTime() - start) / 1_000_000, model.info().architecture(), contextLength, threads);
@@ -89,8 +101,34 @@ public class GgufModelRuntime implements ModelRuntime {
         }
     }
 
+    /** The expert store configuration of moeflow.experts.*; a bad value throws a message naming its property. */
+    public static ExpertStoreConfig expertStoreConfig(MoeflowConfig.Experts e) {
+        return ExpertStoreConfig.parse(e.mode().orElse(null), e.cache().orElse(null), e.policy(), e.prefetch(),
+                e.ioThreads(), e.directIo(), EXPERT_PROPERTIES);
+    }
+
+    /** One key=value line: how the routed experts are served and, when budgeted, the cache's size and slots. */
+    private void logExperts() {
+        ExpertStore store = model.expertStore();
+        if (store == null) {
+            LOG.infof("experts: mode=resident%s", experts.mode() == ExpertStoreConfig.Mode.BUDGETED
+                    ? " reason=no-routed-experts requested_cache=" + experts.budget() : "");
+            return;
+        }
+        LOG.infof("experts: mode=budgeted cache=%s budget_bytes=%d slots=%d slot_bytes=%d allocated_bytes=%d expert_bytes=%d"
+                        + " policy=%s prefetch=%b io_threads=%d direct_io=%b",
+                experts.budget(), store.budgetBytes(), store.slots(), store.slotBytes(), store.allocatedBytes(),
+                store.totalExpertBytes(), experts.policy().name().toLowerCase(Locale.ROOT), experts.prefetch(),
+                experts.ioThreads(), store.directIo());
+    }
+
     private String tokenText(int id) {
         return id < 0 ? "" : new String(tokenizer.pieceBytes(id), StandardCharsets.UTF_8);
+    }
+
+    /** The loaded model (its {@link DecoderModel#expertStore()} for metrics and tests); null until loaded. */
+    public DecoderModel model() {
+        return state == State.READY ? model : null;
     }
 
     /** The scheduler, for metrics; null until loaded. */

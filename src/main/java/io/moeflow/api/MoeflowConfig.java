@@ -15,6 +15,8 @@ public interface MoeflowConfig {
 
     Engine engine();
 
+    Experts experts();
+
     Limits limits();
 
     Kafka kafka();
@@ -58,6 +60,35 @@ public interface MoeflowConfig {
         /** Most requests waiting for a free sequence; past it HTTP answers 429 and Kafka consumption pauses. */
         @WithDefault("64")
         int maxQueued();
+    }
+
+    /**
+     * How the routed experts are served (see docs/EXPERTS.md). Resident: from the memory-mapped file. Budgeted: from
+     * a RAM cache of {@code cache} bytes, the rest read from disk on demand. Parsed by
+     * {@link io.moeflow.experts.ExpertStoreConfig#parse}, the same parser as the command line's --expert-* flags.
+     */
+    interface Experts {
+        /** resident or budgeted; unset: budgeted exactly when {@code cache} is set. */
+        Optional<String> mode();
+
+        /** RAM budget of the expert cache: bytes with a unit (2GiB, 512MB) or a share of the expert bytes (25%). */
+        Optional<String> cache();
+
+        /** Eviction policy of the cache: lfu (frequency with aging) or lru. */
+        @WithDefault("lfu")
+        String policy();
+
+        /** Read the next layer's predicted experts ahead. */
+        @WithDefault("true")
+        boolean prefetch();
+
+        /** Threads reading experts from disk. */
+        @WithDefault("4")
+        int ioThreads();
+
+        /** Read with O_DIRECT where the file system allows it (bypasses the page cache, so the budget holds). */
+        @WithDefault("true")
+        boolean directIo();
     }
 
     interface Limits {

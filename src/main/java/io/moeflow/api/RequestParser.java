@@ -74,7 +74,8 @@ public final class RequestParser {
         Integer topK = intField(body, "top_k", 0, Integer.MAX_VALUE);
         Float minP = floatField(body, "min_p", 0f, 1f, true);
         Long seed = longField(body, "seed");
-        return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")));
+        return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
+                booleanField(body, "ignore_eos"));
     }
 
     private String prompt(ObjectNode body) {
@@ -172,6 +173,13 @@ public final class RequestParser {
         if (value < min) throw new InvalidRequestException(field, field + " must be >= " + min + ", got " + node);
         if (value > max) throw new InvalidRequestException(field, field + " must be <= " + max + ", got " + node);
         return node.intValue();
+    }
+
+    private static boolean booleanField(ObjectNode body, String field) {
+        JsonNode node = body.get(field);
+        if (node == null || node.isNull()) return false;
+        if (!node.isBoolean()) throw new InvalidRequestException(field, field + " must be a boolean, got " + kind(node));
+        return node.booleanValue();
     }
 
     private static Long longField(ObjectNode body, String field) {

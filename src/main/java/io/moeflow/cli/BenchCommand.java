@@ -41,7 +41,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object (pp_tps, tg_tps medians, ...); with --concurrency a list.")
     boolean json;
 
-    @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token.")
+    @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token; with --expert-cache also each round's hit rate, bytes read per token, read bandwidth, I/O wait and prefetch accuracy.")
     int[] concurrency;
 
     @Mixin
@@ -58,6 +58,7 @@ final class BenchCommand implements Callable<Integer> {
                 var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
                 var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
                 System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
+                System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
                 return 0;
             }
             int vocab = m.info().vocabSize();

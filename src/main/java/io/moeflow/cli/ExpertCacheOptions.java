@@ -1,8 +1,6 @@
 package io.moeflow.cli;
 
-import io.moeflow.experts.EvictionPolicy;
 import io.moeflow.experts.ExpertStoreConfig;
-import io.moeflow.experts.FileExpertReader;
 import picocli.CommandLine.Option;
 
 /** The expert store options of every subcommand that loads a model (a picocli mixin). */
@@ -26,9 +24,6 @@ final class ExpertCacheOptions {
     boolean direct;
 
     ExpertStoreConfig config() {
-        ExpertStoreConfig c = ExpertStoreConfig.of(budget);
-        if (c.mode() == ExpertStoreConfig.Mode.RESIDENT) return c;
-        return c.withPolicy(EvictionPolicy.parse(policy)).withPrefetch(prefetch).withIoThreads(ioThreads)
-                .withReaders(FileExpertReader.factory(direct));
+        return ExpertStoreConfig.parse(null, budget, policy, prefetch, ioThreads, direct, ExpertStoreConfig.OptionNames.FLAGS);
     }
 }

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "moeflow", mixinStandardHelpOptions = true, version = "moeflow 0.1.0",
         description = "Mixture-of-Experts inference on CPU servers.",
         subcommands = {InspectCommand.class, LogitsCommand.class, GenerateCommand.class, SynthCommand.class,
-                BenchCommand.class, TopicsCommand.class, CommandLine.HelpCommand.class})
+                BenchCommand.class, LoadgenCommand.class, TopicsCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {

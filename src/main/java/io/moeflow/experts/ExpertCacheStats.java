@@ -1,5 +1,6 @@
 package io.moeflow.experts;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -24,11 +25,30 @@ public record ExpertCacheStats(EvictionPolicy policy, boolean directIo, long bud
             return prefetchIssued == 0 ? 0 : (double) prefetchUseful / prefetchIssued;
         }
 
+        Layer minus(Layer o) {
+            return new Layer(layer, hits - o.hits, misses - o.misses, bytesRead - o.bytesRead, reads - o.reads,
+                    waitNanos - o.waitNanos, prefetchIssued - o.prefetchIssued, prefetchUseful - o.prefetchUseful,
+                    evictions - o.evictions);
+        }
+
         Layer plus(Layer o) {
             return new Layer(-1, hits + o.hits, misses + o.misses, bytesRead + o.bytesRead, reads + o.reads,
                     waitNanos + o.waitNanos, prefetchIssued + o.prefetchIssued, prefetchUseful + o.prefetchUseful,
                     evictions + o.evictions);
         }
+    }
+
+    /**
+     * The counters of the window from {@code earlier} (a snapshot of the same store) to this snapshot; sizes and
+     * occupancy are this snapshot's. A bench measures a window this way, leaving its warm-up out.
+     */
+    public ExpertCacheStats since(ExpertCacheStats earlier) {
+        if (earlier.layers.size() != layers.size())
+            throw new IllegalArgumentException("snapshots of different expert stores (" + earlier.layers.size() + " vs " + layers.size() + " layers)");
+        List<Layer> window = new ArrayList<>(layers.size());
+        for (int i = 0; i < layers.size(); i++) window.add(layers.get(i).minus(earlier.layers.get(i)));
+        return new ExpertCacheStats(policy, directIo, budgetBytes, slotBytes, slots, usedSlots, allocatedBytes,
+                tokens - earlier.tokens, readBusyNanos - earlier.readBusyNanos, List.copyOf(window), total.minus(earlier.total));
     }
 
     /** Bytes read from disk per token that went through the model (prompt and generated). */

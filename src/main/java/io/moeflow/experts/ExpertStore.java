@@ -42,9 +42,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p><b>Reads.</b> Positional reads through an {@link ExpertReader} (O_DIRECT where allowed: the read covers the
  * block-aligned range around the matrix and the view starts at the matrix inside it). Demand reads go before
  * prefetches in the I/O queue. The model file's size and modification time are recorded at open and checked
- * before every read; a changed file is refused. A failed or short read fails the step with an
- * {@link ExpertReadException} naming layer, expert, tensor and file; the slot is dropped and the next step reads
- * it again.
+ * before every read; a changed file is refused. A failed or short read fails the acquisition with an
+ * {@link ExpertReadException} naming layer, the failed experts, tensor and file; the slot is dropped and the next
+ * acquisition reads it again (a transient fault heals).
  *
  * <p><b>Eviction.</b> {@link EvictionPolicy#LRU} or {@link EvictionPolicy#LFU} (use counts that survive eviction,
  * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last
@@ -230,68 +230,128 @@ public final class ExpertStore implements AutoCloseable {
 
     // ---- the step protocol
 
+    /** Pins experts {@code ids[from .. from+n)}, starting reads for the missing ones (the caller holds the lock). */
+    private void pin(CachedLayer l, int[] ids, int from, int n) {
+        int mine = 0;
+        ensureOpen();
+        currentPos = l.pos;
+        try {
+            for (; mine < n; mine++) {
+                int e = ids[from + mine];
+                if (e < 0 || e >= l.nExpert) throw new IllegalArgumentException("expert " + e + " is out of range 0.." + (l.nExpert - 1) + " in layer " + l.index);
+                countUse(l, e);
+                int s = l.slotOf[e];
+                if (s < 0) {
+                    s = victim(mine, l);
+                    assign(s, l, e);
+                    startLoad(s, true);
+                    l.misses++;
+                } else if (state[s] == FAILED) {
+                    startLoad(s, true); // the previous read failed: this step tries again
+                    l.misses++;
+                } else {
+                    l.hits++;
+                    if (state[s] == LOADING) promote(loading[s]);
+                }
+                if (prefetched[s]) {
+                    prefetched[s] = false;
+                    l.prefetchUseful++;
+                }
+                pins[s]++;
+                holderPins[holder(Thread.currentThread())]++;
+                lastUse[s] = ++tick;
+            }
+        } catch (RuntimeException ex) {
+            unpin(l, ids, from, mine);
+            throw ex;
+        }
+        if (pendingAfter == l.index) issuePendingPrefetch();
+    }
+
+    private synchronized void request(CachedLayer l, int[] ids, int from, int n) {
+        pin(l, ids, from, n);
+    }
+
+    /** See {@link ExpertWeights#ready}: moves the READY experts of the range to its front; pins stay on failure. */
+    private int ready(CachedLayer l, int[] ids, int from, int n) {
+        long t0 = System.nanoTime();
+        Throwable failure = null;
+        int[] failedExperts = null;
+        int failedCount = 0;
+        synchronized (this) {
+            try {
+                while (true) {
+                    if (closed) throw new IllegalStateException("the expert store of " + file + " was closed");
+                    int k = 0, pending = 0;
+                    for (int i = 0; i < n; i++) {
+                        int s = l.slotOf[ids[from + i]];
+                        if (state[s] == LOADING) pending++;
+                        else if (state[s] == READY) {
+                            int t = ids[from + k];
+                            ids[from + k++] = ids[from + i];
+                            ids[from + i] = t;
+                        }
+                    }
+                    if (k > 0) return k;
+                    if (pending == 0) break; // only failed reads remain
+                    wait();
+                }
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for experts of layer " + l.index, ex);
+            } finally {
+                l.waitNanos += System.nanoTime() - t0;
+            }
+            failedExperts = new int[n];
+            for (int i = 0; i < n; i++) {
+                int s = l.slotOf[ids[from + i]];
+                if (failure == null) failure = slotError[s];
+                failedExperts[failedCount++] = ids[from + i];
+            }
+        }
+        if (failure == null) failure = new java.io.IOException("read failed");
+        throw new ExpertReadException(l.index, java.util.Arrays.copyOf(failedExperts, failedCount), file, failure.getMessage(), failure);
+    }
+
     private void acquire(CachedLayer l, int[] ids, int from, int n) {
         long t0 = System.nanoTime();
-        int mine = 0;
         Throwable failure = null;
-        int failedExpert = -1;
+        // experts of this call whose reads failed (allocated only on a failure)
+        int[] failedExperts = null;
+        int failedCount = 0;
         synchronized (this) {
-            ensureOpen();
-            currentPos = l.pos;
-            try {
-                for (; mine < n; mine++) {
-                    int e = ids[from + mine];
-                    if (e < 0 || e >= l.nExpert) throw new IllegalArgumentException("expert " + e + " is out of range 0.." + (l.nExpert - 1) + " in layer " + l.index);
-                    countUse(l, e);
-                    int s = l.slotOf[e];
-                    if (s < 0) {
-                        s = victim(mine, l);
-                        assign(s, l, e);
-                        startLoad(s, true);
-                        l.misses++;
-                    } else if (state[s] == FAILED) {
-                        startLoad(s, true); // the previous read failed: this step tries again
-                        l.misses++;
-                    } else {
-                        l.hits++;
-                        if (state[s] == LOADING) promote(loading[s]);
-                    }
-                    if (prefetched[s]) {
-                        prefetched[s] = false;
-                        l.prefetchUseful++;
-                    }
-                    pins[s]++;
-                    holderPins[holder(Thread.currentThread())]++;
-                    lastUse[s] = ++tick;
-                }
-            } catch (RuntimeException ex) {
-                unpin(l, ids, from, mine);
-                throw ex;
-            }
-            if (pendingAfter == l.index) issuePendingPrefetch();
+            pin(l, ids, from, n);
 
-            // wait for exactly the experts of this call
+            // wait for exactly the experts of this call; all of them, so a failure names every expert that failed
             try {
-                for (int i = 0; i < n && failure == null; i++) {
+                for (int i = 0; i < n; i++) {
                     int s = l.slotOf[ids[from + i]];
                     Load ld = loading[s];
                     while (ld != null && !ld.finished && !closed) wait();
-                    if (closed) failure = new IllegalStateException("the expert store was closed");
-                    else if (ld != null && ld.error != null) failure = ld.error;
-                    else if (state[s] == FAILED) failure = slotError[s];
-                    if (failure != null) failedExpert = ids[from + i];
+                    if (closed) {
+                        if (failure == null) failure = new IllegalStateException("the expert store of " + file + " was closed");
+                        break;
+                    }
+                    Throwable error = ld != null && ld.error != null ? ld.error : state[s] == FAILED ? slotError[s] : null;
+                    if (error == null) continue;
+                    if (failure == null) {
+                        failure = error;
+                        failedExperts = new int[n - i];
+                    }
+                    failedExperts[failedCount++] = ids[from + i];
                 }
             } catch (InterruptedException ex) {
                 Thread.currentThread().interrupt();
                 failure = ex;
             }
             l.waitNanos += System.nanoTime() - t0;
-            if (failure != null) unpin(l, ids, from, n);
+            if (failure != null) unpin(l, ids, from, n); // a failed slot is dropped with its last pin: the next acquire reads again
         }
         if (failure != null) {
             if (failure instanceof InterruptedException)
                 throw new IllegalStateException("interrupted while waiting for experts of layer " + l.index, failure);
-            throw new ExpertReadException(l.index, failedExpert, file, failure.getMessage(), failure);
+            if (failedCount == 0) throw (IllegalStateException) failure;
+            throw new ExpertReadException(l.index, java.util.Arrays.copyOf(failedExperts, failedCount), file, failure.getMessage(), failure);
         }
     }
 
@@ -748,5 +808,9 @@ public final class ExpertStore implements AutoCloseable {
         @Override public void acquire(int[] ids, int from, int n) { ExpertStore.this.acquire(this, ids, from, n); }
 
         @Override public void release(int[] ids, int from, int n) { ExpertStore.this.release(this, ids, from, n); }
+
+        @Override public void request(int[] ids, int from, int n) { ExpertStore.this.request(this, ids, from, n); }
+
+        @Override public int ready(int[] ids, int from, int n) { return ExpertStore.this.ready(this, ids, from, n); }
     }
 }

@@ -41,6 +41,20 @@ public interface ExpertWeights {
     /** Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O. */
     default void acquire(int[] ids, int from, int n) {}
 
+    /**
+     * Like {@link #acquire} without waiting: pins experts {@code ids[from .. from+n)} and starts the reads they
+     * need. The caller then takes them with {@link #ready} and ends with {@link #release} (same arguments),
+     * also when {@code ready} throws.
+     */
+    default void request(int[] ids, int from, int n) { acquire(ids, from, n); }
+
+    /**
+     * Of the requested experts {@code ids[from .. from+n)}, moves those readable now to the front (reordering
+     * that range) and returns how many; blocks until at least one is. Throws {@link ExpertReadException} naming
+     * every failed expert when only failed reads remain.
+     */
+    default int ready(int[] ids, int from, int n) { return n; }
+
     /** Ends the use of experts acquired with the same arguments. */
     default void release(int[] ids, int from, int n) {}
 }

@@ -3,6 +3,7 @@ package io.moeflow.scheduler;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.Sampler;
 import io.moeflow.engine.Sequence;
+import io.moeflow.experts.ExpertReadException;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
 import io.moeflow.model.Model;
@@ -35,11 +36,15 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Events are emitted on the step-loop thread, buffered until subscribed; subscribers must not block (move
  * slow work elsewhere with {@code emitOn}). Cancelling the subscription cancels the request. Errors in the
- * forward pass end the step's requests with an ERROR event; the loop goes on. The model is the caller's to
- * close; {@link #close()} stops the loop and ends unfinished requests with CANCELLED.
+ * forward pass end the step's requests with an ERROR event; the loop goes on. An {@link ExpertReadException}
+ * that names the batch rows routed to the failed experts ends only the sequences owning those rows, and the step
+ * runs again for the others (at most {@value #MAX_FORWARD_ATTEMPTS} attempts; then they wait for the next step).
+ * The model is the caller's to close; {@link #close()} stops the loop and ends unfinished requests with CANCELLED.
  */
 public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private static final System.Logger LOG = System.getLogger(BatchScheduler.class.getName());
+    /** Forward attempts per step when expert read faults fail some of its sequences (each attempt fails at least one). */
+    static final int MAX_FORWARD_ATTEMPTS = 3;
 
     private final Model model;
     private final ModelInfo info;
@@ -65,11 +70,14 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
     private final ArrayList<Request> running = new ArrayList<>();
     private final ArrayList<Request> stepRequests = new ArrayList<>();
+    /** The sequences of a failed forward attempt that did not need the failed experts: the step runs again for them. */
+    private final ArrayList<Request> retryRequests = new ArrayList<>();
     private final ArrayList<TokenEvent> stepEvents = new ArrayList<>();
     private final ArrayList<Request> stepEventRequests = new ArrayList<>();
 
     private final Totals totals;
     private volatile int kvFreeBlocks;
+    private volatile StepListener stepListener;
     private final Thread loop;
 
     public BatchScheduler(Model model, Detokenizer detokenizer, SchedulerConfig config) {
@@ -111,6 +119,21 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     /** Free KV blocks as of the last change; a request's blocks are back before its last event is emitted. */
     public int freeKvBlocks() {
         return kvFreeBlocks;
+    }
+
+    /**
+     * Told the size of each forward step, on the step-loop thread (e.g. the service's batch-size histogram, which
+     * totals in {@link #stats()} cannot give). Must be quick and not block; a failure is logged and ignored.
+     */
+    @FunctionalInterface
+    public interface StepListener {
+        /** {@code batchTokens} tokens were fed (prompt and decode) and {@code generatedTokens} tokens sampled. */
+        void stepDone(int batchTokens, int generatedTokens);
+    }
+
+    /** Replaces the step listener (null: none). */
+    public void onStep(StepListener listener) {
+        this.stepListener = listener;
     }
 
     public SchedulerStats stats() {
@@ -308,10 +331,9 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         // 2. the batch: decode tokens first, then prompt chunks, within the token budget
         batch.clear();
         stepRequests.clear();
-        int budget = config.maxBatchTokens(), rows = 0, decodeTokens = 0;
+        int budget = config.maxBatchTokens(), rows = 0;
         for (Request r : running) {
             if (budget > 0 && r.seq.pending() == 1) {
-                if (r.seq.decoding()) decodeTokens++;
                 rows = schedule(r, 1, rows);
                 budget--;
             }
@@ -330,19 +352,48 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             logits = new float[grown * vocab];
         }
 
-        // 3. the forward pass
-        stepStats.reset(info.layers());
-        long forwardStart = System.nanoTime();
-        try {
-            model.forward(batch, kv, logits, stepStats);
-        } catch (RuntimeException | Error e) {
-            long forwardNanos = System.nanoTime() - forwardStart;
-            LOG.log(System.Logger.Level.ERROR, "forward step failed for " + stepRequests.size() + " sequences", e);
-            for (Request r : List.copyOf(stepRequests)) failRequest(r, e);
-            totals.addFailedStep(forwardNanos, System.nanoTime() - start - forwardNanos);
-            return;
+        // 3. the forward pass. Expert read faults fail only the sequences routed to the failed experts; the step
+        // then runs again for the others. Nothing of a failed attempt is kept: sequences advance, the sampler
+        // draws and the KV lengths grow only after a successful one, and a re-run rewrites the KV positions the
+        // failed attempt wrote with the same values.
+        long forwardNanos = 0;
+        for (int attempt = 1; ; attempt++) {
+            stepStats.reset(info.layers());
+            long forwardStart = System.nanoTime();
+            Throwable failure = null;
+            try {
+                model.forward(batch, kv, logits, stepStats);
+            } catch (RuntimeException | Error e) {
+                failure = e;
+            }
+            forwardNanos += System.nanoTime() - forwardStart;
+            if (failure == null) break;
+            int before = stepRequests.size();
+            if (!failRoutedSequences(failure)) {
+                LOG.log(System.Logger.Level.ERROR, "forward step failed for " + before + " sequences", failure);
+                for (Request r : List.copyOf(stepRequests)) failRequest(r, failure);
+                totals.addFailedStep(forwardNanos, System.nanoTime() - start - forwardNanos);
+                return;
+            }
+            int left = retryRequests.size();
+            LOG.log(System.Logger.Level.WARNING, (before - left) + " of " + before + " sequences of the step failed: "
+                    + failure.getMessage() + (left == 0 ? "" : attempt < MAX_FORWARD_ATTEMPTS
+                    ? "; running the step again for the other " + left : "; the other " + left + " wait for the next step"));
+            if (left == 0 || attempt == MAX_FORWARD_ATTEMPTS) {
+                // bounded: the survivors have not advanced, so the next step simply schedules them again
+                stepRequests.clear();
+                retryRequests.clear();
+                totals.addFailedStep(forwardNanos, System.nanoTime() - start - forwardNanos);
+                return;
+            }
+            batch.clear();
+            stepRequests.clear();
+            int retryRows = 0;
+            for (Request r : retryRequests) retryRows = schedule(r, r.chunk, retryRows);
+            retryRequests.clear();
         }
-        long forwardNanos = System.nanoTime() - forwardStart;
+        int decodeTokens = 0;
+        for (Request r : stepRequests) if (r.seq.decoding()) decodeTokens++;
 
         // 4. sample, emit, retire
         int generated = 0;
@@ -367,6 +418,14 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
+        StepListener listener = stepListener;
+        if (listener != null) {
+            try {
+                listener.stepDone(batch.size, generated);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "step listener failed", e);
+            }
+        }
         for (int i = 0; i < stepEvents.size(); i++) {
             Request r = stepEventRequests.get(i);
             TokenEvent e = stepEvents.get(i);
@@ -375,6 +434,32 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         }
         stepEvents.clear();
         stepEventRequests.clear();
+    }
+
+    /**
+     * When {@code failure} is an expert read fault that names the batch rows routed to the failed experts, ends
+     * the step's sequences owning such a row with an ERROR event, leaves the others in {@link #retryRequests}
+     * (step order) and returns true; false when the failure cannot be narrowed to some of the step's sequences.
+     */
+    private boolean failRoutedSequences(Throwable failure) {
+        retryRequests.clear();
+        if (!(failure instanceof ExpertReadException e) || e.rows() == null) return false;
+        // rows are in schedule order: each request's chunk is a run of consecutive rows
+        int first = 0;
+        boolean any = false;
+        for (Request r : stepRequests) {
+            boolean hit = false;
+            for (int row = first; row < first + r.chunk && !hit; row++) hit = e.affectsRow(row);
+            first += r.chunk;
+            any |= hit;
+            if (!hit) retryRequests.add(r);
+        }
+        if (!any) {
+            retryRequests.clear();
+            return false;
+        }
+        for (Request r : stepRequests) if (!retryRequests.contains(r)) failRequest(r, e);
+        return true;
     }
 
     /** Adds the next {@code n} pending tokens of r to the batch; logits for the last one if it ends the pending run. */

@@ -2,6 +2,9 @@ package io.moeflow.scheduler;
 
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.SamplingParams;
+import io.moeflow.experts.ExpertCacheStats;
+import io.moeflow.experts.ExpertStore;
+import io.moeflow.model.DecoderModel;
 import io.moeflow.model.KvCache;
 import io.moeflow.model.Model;
 import java.util.ArrayList;
@@ -21,16 +24,28 @@ import java.util.concurrent.TimeUnit;
  * token to the last token (llama-batched-bench's S_TG: the first token belongs to the prompt phase);
  * {@code per_stream_tps} = median over streams of (G−1) ÷ its own first-to-last token time;
  * {@code prefill_tps} = c·P ÷ the time from submission until every stream has its first token;
- * {@code ttft_ms} = median time to first token; {@code expert_loads_per_token} = the mean over decode-only
- * steps of (distinct experts run, summed over MoE layers) ÷ tokens in the step (0 for a dense model). One
- * untimed request first warms up the JIT.
+ * {@code ttft_ms} = median time to first token; {@code wall_tps} = c·G ÷ the time from submission to the last
+ * token (prefill included: the aggregate of {@code moeflow loadgen}, so the service can be compared with the
+ * engine alone); {@code expert_loads_per_token} = the mean over decode-only
+ * steps of (distinct experts run, summed over MoE layers) ÷ tokens in the step (0 for a dense model);
+ * {@code expert_lookups} = distinct experts run, summed over the steps and layers of the round. One untimed
+ * request first warms up the JIT.
+ *
+ * <p>With a budgeted expert store ({@link DecoderModel#expertStore()}), each round also reports the store's
+ * counters over that round alone (snapshots before and after, subtracted; the warm-up is in no round): hit rate,
+ * bytes read per token, read bandwidth, I/O wait and prefetch accuracy. Every lookup is a hit or a miss, so
+ * hits + misses = {@code expert_lookups}.
  */
 public final class ConcurrencyBench {
     private ConcurrencyBench() {}
 
-    /** One concurrency's figures; NaN where undefined (e.g. G = 1 has no decode phase). */
+    /**
+     * One concurrency's figures; NaN where undefined (e.g. G = 1 has no decode phase). {@code expertCache} is the
+     * expert store's counters over the round, null when the experts are resident.
+     */
     public record Result(int concurrency, int promptTokens, int genTokens, double aggregateTps, double perStreamTps,
-                         double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions) {}
+                         double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions,
+                         double wallTps, long expertLookups, ExpertCacheStats expertCache) {}
 
     /**
      * Runs every concurrency in order on one scheduler over {@code model}.
@@ -47,9 +62,10 @@ public final class ConcurrencyBench {
         }
         for (int c : concurrencies) if (c < 1) throw new IllegalArgumentException("concurrency must be >= 1, got " + c);
         List<Result> results = new ArrayList<>();
+        ExpertStore store = model instanceof DecoderModel d ? d.expertStore() : null;
         try (BatchScheduler scheduler = new BatchScheduler(model, Detokenizer.NONE, config)) {
-            measure(scheduler, 1, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
-            for (int c : concurrencies) results.add(measure(scheduler, c, promptTokens, genTokens, seed + c));
+            measure(scheduler, store, 1, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
+            for (int c : concurrencies) results.add(measure(scheduler, store, c, promptTokens, genTokens, seed + c));
         }
         return results;
     }
@@ -63,7 +79,7 @@ public final class ConcurrencyBench {
                 Math.max(most, SchedulerConfig.DEFAULT_MAX_SEQUENCES), Math.max(most, SchedulerConfig.DEFAULT_MAX_QUEUED));
     }
 
-    private static Result measure(BatchScheduler scheduler, int c, int promptTokens, int genTokens, long seed) {
+    private static Result measure(BatchScheduler scheduler, ExpertStore store, int c, int promptTokens, int genTokens, long seed) {
         int vocab = scheduler.modelInfo().vocabSize();
         long[] first = new long[c], last = new long[c];
         int[] count = new int[c];
@@ -81,6 +97,7 @@ public final class ConcurrencyBench {
             }
         }
         SchedulerStats before = scheduler.stats();
+        ExpertCacheStats cacheBefore = store == null ? null : store.stats();
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = 0; i < c; i++) {
             int[] prompt = new SplittableRandom(seed * 7919 + i).ints(promptTokens, 0, vocab).toArray();
@@ -114,6 +131,7 @@ public final class ConcurrencyBench {
             if (error[i] != null) throw new IllegalStateException("bench request " + i + " at concurrency " + c + " ended with " + error[i]);
         }
         SchedulerStats after = scheduler.stats();
+        ExpertCacheStats cache = store == null ? null : store.stats().since(cacheBefore);
         long allFirst = Arrays.stream(first).max().orElseThrow(), end = Arrays.stream(last).max().orElseThrow();
         double[] ttft = new double[c], perStream = new double[c];
         for (int i = 0; i < c; i++) {
@@ -122,11 +140,15 @@ public final class ConcurrencyBench {
         }
         double aggregate = genTokens > 1 ? (double) c * (genTokens - 1) / ((end - allFirst) / 1e9) : Double.NaN;
         double prefill = (double) c * promptTokens / ((allFirst - start) / 1e9);
+        double wall = (double) c * genTokens / ((end - start) / 1e9);
         long decodeSteps = after.decodeSteps() - before.decodeSteps();
         double loads = decodeSteps == 0 ? Double.NaN
                 : (after.decodeExpertLoadsPerToken() - before.decodeExpertLoadsPerToken()) / decodeSteps;
+        long lookups = 0;
+        for (int l = 0; l < after.distinctExpertsPerLayer().length; l++)
+            lookups += after.distinctExpertsPerLayer()[l] - (l < before.distinctExpertsPerLayer().length ? before.distinctExpertsPerLayer()[l] : 0);
         return new Result(c, promptTokens, genTokens, aggregate, median(perStream), prefill, median(ttft), loads,
-                after.steps() - before.steps(), after.preemptions() - before.preemptions());
+                after.steps() - before.steps(), after.preemptions() - before.preemptions(), wall, lookups, cache);
     }
 
     private static double median(double[] v) {
@@ -136,19 +158,40 @@ public final class ConcurrencyBench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
-    /** A fixed-width table, one row per concurrency. */
+    /**
+     * A fixed-width table, one row per concurrency; with a budgeted expert store, also the round's hit rate,
+     * bytes read per token, read bandwidth, I/O wait and prefetch accuracy.
+     */
     public static String table(List<Result> results) {
+        boolean cache = results.stream().anyMatch(r -> r.expertCache() != null);
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s%n", "concurrency", "aggregate t/s",
-                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token"));
+        sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s %10s", "concurrency", "aggregate t/s",
+                "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token", "wall t/s"));
+        if (cache) sb.append(String.format(Locale.ROOT, " %9s %13s %10s %11s %11s", "hit rate", "read MB/token",
+                "read MB/s", "I/O wait ms", "prefetch ok"));
+        sb.append('\n');
         for (Result r : results) {
-            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f%n", r.concurrency(),
-                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken()));
+            sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f %10.1f", r.concurrency(),
+                    r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken(), r.wallTps()));
+            ExpertCacheStats e = r.expertCache();
+            if (e != null) {
+                sb.append(String.format(Locale.ROOT, " %8.1f%% %13.3f %10.1f %11.1f %10.1f%%", 100 * e.total().hitRate(),
+                        e.bytesPerToken() / 1e6, e.readBandwidth() / 1e6, e.total().waitNanos() / 1e6,
+                        100 * e.total().prefetchAccuracy()));
+            } else if (cache) {
+                sb.append(String.format(Locale.ROOT, " %9s %13s %10s %11s %11s", "-", "-", "-", "-", "-"));
+            }
+            sb.append('\n');
         }
         return sb.toString();
     }
 
-    /** A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms, expert_loads_per_token. */
+    /**
+     * A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms,
+     * expert_loads_per_token, steps, preemptions, wall_tps, expert_lookups and expert_cache (null when resident,
+     * else the round's hits, misses, hit_rate, bytes_read, bytes_per_token, read_bytes_per_second, io_wait_ms,
+     * prefetch_issued, prefetch_useful, prefetch_accuracy, evictions, budget_bytes, slots).
+     */
     public static String json(List<Result> results) {
         StringBuilder sb = new StringBuilder("[");
         for (int i = 0; i < results.size(); i++) {
@@ -164,9 +207,23 @@ public final class ConcurrencyBench {
                     .append(", \"expert_loads_per_token\": ").append(number(r.expertLoadsPerToken()))
                     .append(", \"steps\": ").append(r.steps())
                     .append(", \"preemptions\": ").append(r.preemptions())
+                    .append(", \"wall_tps\": ").append(number(r.wallTps()))
+                    .append(", \"expert_lookups\": ").append(r.expertLookups())
+                    .append(", \"expert_cache\": ").append(expertCacheJson(r.expertCache()))
                     .append('}');
         }
         return sb.append(']').toString();
+    }
+
+    private static String expertCacheJson(ExpertCacheStats e) {
+        if (e == null) return "null";
+        ExpertCacheStats.Layer t = e.total();
+        return "{\"hits\": " + t.hits() + ", \"misses\": " + t.misses() + ", \"hit_rate\": " + number(t.hitRate())
+                + ", \"bytes_read\": " + t.bytesRead() + ", \"bytes_per_token\": " + number(e.bytesPerToken())
+                + ", \"read_bytes_per_second\": " + number(e.readBandwidth()) + ", \"io_wait_ms\": " + number(t.waitNanos() / 1e6)
+                + ", \"prefetch_issued\": " + t.prefetchIssued() + ", \"prefetch_useful\": " + t.prefetchUseful()
+                + ", \"prefetch_accuracy\": " + number(t.prefetchAccuracy()) + ", \"evictions\": " + t.evictions()
+                + ", \"budget_bytes\": " + e.budgetBytes() + ", \"slots\": " + e.slots() + "}";
     }
 
     private static String number(double v) {

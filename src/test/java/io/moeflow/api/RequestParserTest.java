@@ -38,6 +38,8 @@ class RequestParserTest {
         assertEquals(0.1f, spec.minP());
         assertEquals(-3L, spec.seed());
         assertEquals(List.of("\n"), spec.stop());
+        assertEquals(false, spec.ignoreEos());
+        assertEquals(true, completion("{\"prompt\":\"x\",\"ignore_eos\":true}").ignoreEos());
         PromptSpec defaults = completion("{\"prompt\":\"x\",\"max_tokens\":null}");
         assertNull(defaults.maxTokens());
         assertNull(defaults.temperature());
@@ -57,6 +59,7 @@ class RequestParserTest {
     @Test
     void namesTheFieldOfEveryBadValue() {
         rejects("{\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens", ">= 1");
+        rejects("{\"prompt\":\"x\",\"ignore_eos\":\"yes\"}", "ignore_eos", "must be a boolean");
         rejects("{\"prompt\":\"x\",\"max_tokens\":1e12}", "max_tokens", "<=");
         rejects("{\"prompt\":\"x\",\"max_tokens\":true}", "max_tokens", "integer");
         rejects("{\"prompt\":\"x\",\"temperature\":-0.1}", "temperature", "[0.0, 100.0]");

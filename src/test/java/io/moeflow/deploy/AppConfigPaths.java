@@ -3,7 +3,7 @@ package io.moeflow.deploy;
 import io.smallrye.config.SmallRyeConfig;
 import java.util.Map;
 
-/** The health endpoints' paths as the application's configuration makes them (Quarkus defaults unless overridden). */
+/** The health and metrics endpoints' paths as the application's configuration makes them (Quarkus defaults unless overridden). */
 final class AppConfigPaths {
     private AppConfigPaths() {}
 
@@ -18,6 +18,13 @@ final class AppConfigPaths {
 
     static String readiness(SmallRyeConfig c) {
         return health(c) + "/" + c.getOptionalValue("quarkus.smallrye-health.readiness-path", String.class).orElse("ready");
+    }
+
+    /** Where Prometheus scrapes: the Micrometer Prometheus endpoint, relative to the non-application root unless absolute. */
+    static String metrics(SmallRyeConfig c) {
+        String path = c.getOptionalValue("quarkus.micrometer.export.prometheus.path", String.class).orElse("metrics");
+        if (path.startsWith("/")) return path;
+        return "/" + c.getOptionalValue("quarkus.http.non-application-root-path", String.class).orElse("q") + "/" + path;
     }
 
     static String readiness() {

@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.moeflow.api.GgufModelRuntime;
 import io.moeflow.api.MoeflowConfig;
+import io.moeflow.experts.ExpertCacheBudget;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.smallrye.config.SmallRyeConfig;
 import java.math.BigDecimal;
 import java.nio.file.Path;
@@ -25,8 +28,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * k8s/: every manifest parses, and each overlay, rendered as kustomize would, agrees with the application: the
- * environment variables are real config properties with values of the right type, ports, probe paths, topic,
- * consumer group and cluster agree between the Deployment, Service, NetworkPolicy, KEDA ScaledObject,
+ * environment variables are real config properties with values of the right type, ports, probe and metrics
+ * paths, topic, consumer group and cluster agree between the Deployment, Service, NetworkPolicy, KEDA ScaledObject,
  * kafka-topics/ and the service's configuration, and the resources follow the documented sizing formula.
  */
 class KubernetesManifestsTest {
@@ -128,6 +131,12 @@ class KubernetesManifestsTest {
             assertEquals(httpPort, resolvePort(Repo.string(get, "port"), named), dir + ": " + probe + " port");
             assertEquals(probe.equals("readinessProbe") ? ready : live, Repo.string(get, "path"), dir + ": " + probe + " path");
         }
+
+        // Prometheus scrapes the metrics endpoint on the HTTP port.
+        Map<String, Object> podAnnotations = Repo.map(Repo.map(Repo.map(Repo.map(r.deployment(), "spec"), "template"), "metadata"), "annotations");
+        assertEquals("true", Repo.string(podAnnotations, "prometheus.io/scrape"), dir + ": prometheus.io/scrape");
+        assertEquals(httpPort, resolvePort(Repo.string(podAnnotations, "prometheus.io/port"), named), dir + ": prometheus.io/port");
+        assertEquals(AppConfigPaths.metrics(r.config()), Repo.string(podAnnotations, "prometheus.io/path"), dir + ": prometheus.io/path");
 
         Map<String, Object> service = Kustomize.require(r.resources(), "Service", "moeflow");
         for (Object p : Repo.list(Repo.map(service, "spec"), "ports")) {
@@ -242,6 +251,31 @@ class KubernetesManifestsTest {
             assertEquals(new BigDecimal(r.moeflow().engine().threads()), cpu(Repo.string(Repo.map(resources, kind), "cpu")),
                     dir + ": " + kind + ".cpu = MOEFLOW_ENGINE_THREADS");
         }
+    }
+
+    /**
+     * The experts settings parse as the service parses them, and a budget in bytes is the expert-cache of the
+     * sizing formula (the off-heap cache is exactly that big); a share of the model cannot be checked here.
+     */
+    @ParameterizedTest
+    @MethodSource("kustomizations")
+    void theExpertCacheBudgetIsTheSizedExpertCache(String dir) {
+        Rendered r = render(dir);
+        ExpertStoreConfig experts = GgufModelRuntime.expertStoreConfig(r.moeflow().experts());
+        if (experts.mode() != ExpertStoreConfig.Mode.BUDGETED || experts.budget().endsWith("%")) return;
+        String sized = Repo.string(Repo.map(Repo.map(r.deployment(), "metadata"), "annotations"), "sizing.moeflow.io/expert-cache");
+        assertEquals(bytes(sized), ExpertCacheBudget.parse(experts.budget(), 1),
+                dir + ": MOEFLOW_EXPERTS_CACHE " + experts.budget() + " vs sizing.moeflow.io/expert-cache " + sized);
+    }
+
+    /** The base ConfigMap shows every moeflow.experts.* variable (set, or commented with its default). */
+    @Test
+    void theBaseConfigMapShowsEveryExpertsSetting() {
+        String configMap = Repo.read("k8s/base/configmap.yaml");
+        List<String> missing = AppConfig.propertyNames().stream()
+                .filter(p -> p.startsWith("moeflow.experts.") && !p.equals("moeflow.experts.mode"))
+                .map(AppConfig::envName).filter(v -> !configMap.contains(v + ":")).toList();
+        assertEquals(List.of(), missing, "k8s/base/configmap.yaml does not show these experts settings");
     }
 
     private static long bytes(String quantity) {

@@ -1,5 +1,6 @@
 package io.moeflow.experts;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -140,6 +141,63 @@ class ExpertStoreTest {
             other.join();
             assertNull(violation.get());
             assertEquals(1, readers.readsAt(position(1, "gate", 5)));
+        }
+    }
+
+    @Test
+    void requestedExpertsAreHandedOutAsTheyArriveCachedOnesFirst() throws Exception {
+        TestReaders readers = new TestReaders(false);
+        try (ExpertStore s = store(slots(4), EvictionPolicy.LFU, readers)) {
+            ExpertWeights w = s.layer(0);
+            int[] warm = {9};
+            w.acquire(warm, 0, 1);
+            w.release(warm, 0, 1);
+            readers.gate = new CountDownLatch(1); // the misses below stay in flight until the gate opens
+            int[] ids = {3, 9, 12};
+            w.request(ids, 0, 3);
+            try {
+                // only the cached expert is ready while both reads are held: it comes first, the call does not wait
+                assertEquals(1, w.ready(ids, 0, 3));
+                assertEquals(9, ids[0]);
+                assertHolds(w, 0, 9);
+                readers.gate.countDown();
+                int done = 1;
+                while (done < 3) done += w.ready(ids, done, 3 - done);
+                assertEquals(Set.of(3, 9, 12), Set.of(ids[0], ids[1], ids[2]), "the range is reordered, not changed");
+                for (int e : ids) assertHolds(w, 0, e);
+            } finally {
+                w.release(ids, 0, 3);
+            }
+            assertEquals(1, readers.readsAt(position(0, "gate", 9)), "the cached expert was not read again");
+            ExpertCacheStats.Layer l = s.stats().layers().get(0);
+            assertEquals(3, l.misses());
+            assertEquals(1, l.hits());
+        }
+    }
+
+    @Test
+    void aFailedRequestedExpertIsNamedAfterTheHealthyOnesAreHandedOut() {
+        TestReaders readers = new TestReaders(false);
+        long bad = position(0, "up", 5);
+        readers.failAt = p -> p == bad;
+        try (ExpertStore s = store(slots(4), EvictionPolicy.LFU, readers)) {
+            ExpertWeights w = s.layer(0);
+            int[] ids = {5, 6};
+            w.request(ids, 0, 2);
+            try {
+                assertEquals(1, w.ready(ids, 0, 2));
+                assertEquals(6, ids[0]);
+                var e = assertThrows(ExpertReadException.class, () -> w.ready(ids, 1, 1));
+                assertArrayEquals(new int[] {5}, e.experts());
+                assertTrue(e.getMessage().contains("expert 5 of layer 0"), e.getMessage());
+            } finally {
+                w.release(ids, 0, 2);
+            }
+            readers.failAt = p -> false; // a transient fault: the released failed slot is read again next time
+            int[] again = {5};
+            w.acquire(again, 0, 1);
+            assertHolds(w, 0, 5);
+            w.release(again, 0, 1);
         }
     }
 

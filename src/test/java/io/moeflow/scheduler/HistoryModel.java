@@ -1,5 +1,6 @@
 package io.moeflow.scheduler;
 
+import io.moeflow.experts.ExpertReadException;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
 import io.moeflow.model.Model;
@@ -37,6 +38,7 @@ final class HistoryModel implements Model {
     private final List<Step> steps = new ArrayList<>();
     private volatile Semaphore gate;
     private volatile IntPredicate poison = t -> false;
+    private volatile java.util.function.Function<Step, int[]> failRows = st -> null;
     private long reportedDistinctExperts;
 
     HistoryModel(int vocab, int contextLength) {
@@ -78,6 +80,15 @@ final class HistoryModel implements Model {
         poison = p;
     }
 
+    /**
+     * Before every step, {@code rows} sees it; rows it returns (non-null) fail the step as an expert read fault of
+     * the experts those rows were routed to ({@link ExpertReadException#withRows}), after scribbling over the KV
+     * positions of the whole step, unmarked, as the layers before a failing MoE layer would have written them.
+     */
+    void failRows(java.util.function.Function<Step, int[]> rows) {
+        failRows = rows;
+    }
+
     synchronized List<Step> steps() {
         return List.copyOf(steps);
     }
@@ -91,12 +102,23 @@ final class HistoryModel implements Model {
         Semaphore g = gate;
         if (g != null) g.acquireUninterruptibly();
         int n = batch.size;
+        Step step = new Step(java.util.Arrays.copyOf(batch.seqIds, n), java.util.Arrays.copyOf(batch.positions, n),
+                java.util.Arrays.copyOf(batch.tokens, n), java.util.Arrays.copyOf(batch.wantLogits, n));
         synchronized (this) {
-            steps.add(new Step(java.util.Arrays.copyOf(batch.seqIds, n), java.util.Arrays.copyOf(batch.positions, n),
-                    java.util.Arrays.copyOf(batch.tokens, n), java.util.Arrays.copyOf(batch.wantLogits, n)));
+            steps.add(step);
         }
         for (int i = 0; i < n; i++) {
             if (poison.test(batch.tokens[i])) throw new IllegalStateException("poison token " + batch.tokens[i]);
+        }
+        int[] failed = failRows.apply(step);
+        if (failed != null) {
+            for (int i = 0; i < n; i++) {
+                float[] block = kv.block(batch.seqIds[i], batch.positions[i]);
+                block[kv.offset(0, batch.positions[i])] = -1;
+                block[kv.offset(1, batch.positions[i])] = -1;
+            }
+            var cause = new java.io.IOException("injected I/O error");
+            throw new ExpertReadException(1, 5, java.nio.file.Path.of("history.gguf"), cause.getMessage(), cause).withRows(failed);
         }
         int vocab = info.vocabSize();
         int row = 0;

@@ -9,6 +9,7 @@ import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.ServiceUnavailableException;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
@@ -35,9 +36,10 @@ import org.jboss.logging.Logger;
 
 /**
  * The HTTP API: OpenAI-compatible POST /v1/completions and /v1/chat/completions (whole answers or Server-Sent
- * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka) and
- * llama-server's GET /health. Plain Vert.x routes, because one endpoint answers either JSON or an event stream
- * depending on the body, and a closed connection must cancel the generation at once.
+ * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka), GET
+ * /v1/stats (live figures for the playground page at /) and llama-server's GET /health. Plain Vert.x routes,
+ * because one endpoint answers either JSON or an event stream depending on the body, and a closed connection must
+ * cancel the generation at once.
  */
 @ApplicationScoped
 public class OpenAiRoutes {
@@ -51,6 +53,10 @@ public class OpenAiRoutes {
     MoeflowConfig config;
     @Inject
     TokenEventTail tail;
+    @Inject
+    LiveStats liveStats;
+    @Inject
+    ServiceMetrics metrics;
 
     private final SecureRandom seeds = new SecureRandom();
 
@@ -61,6 +67,7 @@ public class OpenAiRoutes {
         router.post("/v1/chat/completions").handler(body).handler(ctx -> generate(ctx, true));
         router.get("/v1/models").handler(this::models);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
+        router.get("/v1/stats").handler(this::stats);
         router.get("/health").handler(this::health);
         router.route("/v1/*").failureHandler(this::failure);
     }
@@ -114,20 +121,20 @@ public class OpenAiRoutes {
             spec = chat ? parser.chat(body) : parser.completion(body);
             service.engine(); // 503 while the model loads, before spending time on the prompt
         } catch (RuntimeException e) {
-            sendError(ctx, e);
+            refuse(ctx, e);
             return;
         }
         long seed = seeds.nextLong();
         // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
         ctx.vertx().<GenerationRequest>executeBlocking(() -> service.prepare(id, spec, seed), false)
-                .onFailure(e -> sendError(ctx, e))
+                .onFailure(e -> refuse(ctx, e))
                 .onSuccess(request -> {
                     GenerationService.Generation generation;
                     try {
                         generation = service.start(request, config.kafka().publishHttpEvents()
                                 ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE);
                     } catch (RuntimeException e) {
-                        sendError(ctx, e);
+                        refuse(ctx, e);
                         return;
                     }
                     if (stream) {
@@ -245,6 +252,13 @@ public class OpenAiRoutes {
         sendJson(ctx, 200, root);
     }
 
+    /** Answers in every model state (the page shows "loading"); the expert store's lock is taken off the event loop. */
+    private void stats(RoutingContext ctx) {
+        ctx.vertx().executeBlocking(liveStats::snapshot, false)
+                .onSuccess(body -> sendJson(ctx, 200, body))
+                .onFailure(e -> sendError(ctx, e));
+    }
+
     private static final long STARTED = System.currentTimeMillis() / 1000;
 
     /** Like llama-server: 200 {"status":"ok"} when the model is loaded, 503 while it loads. */
@@ -264,6 +278,12 @@ public class OpenAiRoutes {
         error.put("message", message);
         error.put("type", "unavailable_error");
         sendJson(ctx, 503, root);
+    }
+
+    /** A generation request that never reached the engine: counted, then answered like any error. */
+    private void refuse(RoutingContext ctx, Throwable e) {
+        metrics.refused(ServiceMetrics.Api.HTTP, e);
+        sendError(ctx, e);
     }
 
     private void sendError(RoutingContext ctx, Throwable e) {

@@ -6,6 +6,7 @@ import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.ServiceUnavailableException;
 import io.moeflow.scheduler.GenerationRequest;
 import io.smallrye.common.annotation.Blocking;
@@ -42,6 +43,8 @@ public class PromptConsumer {
     MoeflowConfig config;
     @Inject
     TokenEventPublisher publisher;
+    @Inject
+    ServiceMetrics metrics;
 
     private RecentIds seen;
     private RequestParser parser;
@@ -72,6 +75,7 @@ public class PromptConsumer {
             record = PromptRecord.parse(message.getPayload());
         } catch (UnparseableRecordException e) {
             deadLettered.incrementAndGet();
+            metrics.rejected(ServiceMetrics.Api.KAFKA);
             LOG.warnf("prompt record sent to the dead letter topic: %s", e.getMessage());
             return message.nack(e);
         }
@@ -106,6 +110,7 @@ public class PromptConsumer {
             return unacknowledged();
         } catch (InvalidRequestException | IllegalArgumentException e) {
             rejected.incrementAndGet();
+            metrics.rejected(ServiceMetrics.Api.KAFKA);
             publisher.publish(GenerationService.errorEvent(record.id(), 0, 0, "invalid_request", e.getMessage()))
                     .whenComplete((ok, failure) -> ackOnceWritten(message, record.id(), written, failure));
             return CompletableFuture.completedFuture(null);

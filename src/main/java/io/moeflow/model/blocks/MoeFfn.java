@@ -1,5 +1,6 @@
 package io.moeflow.model.blocks;
 
+import io.moeflow.experts.ExpertReadException;
 import io.moeflow.experts.ExpertWeights;
 import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.VectorMath;
@@ -143,19 +144,29 @@ public final class MoeFfn implements FeedForward {
         // Gate and up of every active expert over its group, then down; in waves of what the expert store can
         // hold at once (one wave unless a RAM-budgeted store is smaller than the step's active set).
         int wave = Math.max(1, Math.min(active, experts.maxAcquired()));
+        task.invocations.set(0); // a step that failed in a later wave must not leave its count to the next one
         for (int w0 = 0; w0 < active; w0 += wave) {
             int w = Math.min(wave, active - w0);
-            experts.acquire(m.active, w0, w);
+            // Issue the wave's reads, then run its experts as they arrive (cached ones at once), so a budgeted
+            // store's I/O overlaps the compute of the experts already in memory.
+            experts.request(m.active, w0, w);
             try {
-                task.set(m, w0, w, ffn, embd, ws.pool.threads(), true);
-                ws.pool.run(task.chunks, task);
-                for (int a = w0; a < w0 + w; a++) {
-                    int e = m.active[a];
-                    if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
-                    else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
+                for (int done = w0, end = w0 + w; done < end; ) {
+                    int k = experts.ready(m.active, done, end - done);
+                    task.set(m, done, k, ffn, embd, ws.pool.threads(), true);
+                    ws.pool.run(task.chunks, task);
+                    for (int a = done; a < done + k; a++) {
+                        int e = m.active[a];
+                        if (opt.activation() == Activation.SWIGLU_OAI) swigluOai(m.gate[e], m.up[e], m.count[e] * ffn);
+                        else SwiGlu.silu(m.gate[e], m.up[e], m.count[e] * ffn);
+                    }
+                    task.set(m, done, k, embd, ffn, ws.pool.threads(), false);
+                    ws.pool.run(task.chunks, task);
+                    done += k;
                 }
-                task.set(m, w0, w, embd, ffn, ws.pool.threads(), false);
-                ws.pool.run(task.chunks, task);
+            } catch (ExpertReadException e) {
+                // name the tokens that needed the failed experts, so only their sequences fail
+                throw e.withRows(rowsRoutedTo(m, n, e.experts()));
             } finally {
                 task.m = null;
                 experts.release(m.active, w0, w);
@@ -176,6 +187,19 @@ public final class MoeFfn implements FeedForward {
                 int e = m.selected[t * nUsed + i];
                 VectorMath.axpy(m.weights[t * nUsed + i], m.out[e], m.slot[t * nUsed + i] * embd, ws.out, t * embd, embd);
             }
+    }
+
+    /** The batch rows (ascending) with at least one of {@code failed} among their selected experts. */
+    private int[] rowsRoutedTo(MoeScratch m, int n, int[] failed) {
+        int[] rows = new int[n];
+        int k = 0;
+        for (int t = 0; t < n; t++) {
+            boolean hit = false;
+            for (int i = 0; i < nUsed && !hit; i++)
+                for (int e : failed) hit |= m.selected[t * nUsed + i] == e;
+            if (hit) rows[k++] = t;
+        }
+        return Arrays.copyOf(rows, k);
     }
 
     /** Routes one token: probabilities, (group-limited) top-k on the selection scores (ties to the lower id), weights. */
