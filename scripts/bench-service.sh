@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The service against the engine alone (docs/BENCHMARKS.md, "Service"): first `moeflow bench --concurrency` runs the
-# engine directly, then `moeflow serve` starts with an embedded Kafka broker on spare ports and `moeflow loadgen`
+# The service against the engine alone (docs/BENCHMARKS.md, "Service"): first `moeflow loadgen --via engine` runs
+# the same closed loop on the engine in its own process (no HTTP, Kafka or broker), then `moeflow serve` starts with an embedded Kafka broker on spare ports and `moeflow loadgen`
 # drives it over HTTP SSE and over Kafka at the same concurrencies, prompt length and generated tokens; the table
 # shows each level's aggregate tokens/s as a share of the engine's. The service is stopped at the end.
 # Usage: scripts/bench-service.sh [model.gguf] [outdir]
@@ -37,10 +37,10 @@ controller_port="$(free_port $((kafka_port + 1)))"
 kafka_dir="$(mktemp -d "${TMPDIR:-/tmp}/moeflow-bench-kafka.XXXXXX")"
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), model $(basename "$model")"
-echo "# engine alone: ./moeflow bench --concurrency $concurrency --prompt-tokens $prompt_tokens --gen-tokens $gen_tokens --threads $threads"
-./moeflow bench --model "$model" --threads "$threads" --concurrency "$concurrency" \
-  --prompt-tokens "$prompt_tokens" --gen-tokens "$gen_tokens" --json > "$out/engine.json"
-cat "$out/engine.json"
+echo "# engine alone: ./moeflow loadgen --via engine --concurrency $concurrency --prompt-tokens $prompt_tokens --max-tokens $gen_tokens --threads $threads"
+./moeflow loadgen --via engine --model "$model" --threads "$threads" --concurrency "$concurrency" \
+  --requests "$requests" --prompt-tokens "$prompt_tokens" --max-tokens "$gen_tokens" --temperature 0 \
+  --json "$out/engine.json"
 
 server_pid=""
 stop_service() {

@@ -3,7 +3,9 @@ package io.moeflow.cli;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.loadgen.ClosedLoop;
+import io.moeflow.loadgen.EngineTarget;
 import io.moeflow.loadgen.HttpTarget;
 import io.moeflow.loadgen.KafkaTarget;
 import io.moeflow.loadgen.LevelResult;
@@ -35,7 +37,7 @@ import picocli.CommandLine.Option;
 @Command(name = "loadgen", mixinStandardHelpOptions = true,
         description = "Load a running service over HTTP SSE and/or Kafka: aggregate tokens/s, TTFT and ITL percentiles per concurrency.")
 final class LoadgenCommand implements Callable<Integer> {
-    enum Via { http, kafka, both }
+    enum Via { http, kafka, both, engine }
 
     @Option(names = "--url", defaultValue = "http://localhost:8080", description = "The service's HTTP base URL (default: ${DEFAULT-VALUE}).")
     URI url;
@@ -50,8 +52,15 @@ final class LoadgenCommand implements Callable<Integer> {
     @Option(names = "--tokens-topic", defaultValue = "moeflow.tokens", description = "Default: ${DEFAULT-VALUE}.")
     String tokensTopic;
 
-    @Option(names = "--via", defaultValue = "both", description = "http, kafka or both (HTTP first, then Kafka; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--via", defaultValue = "both", description = "http, kafka, both (HTTP first, then Kafka; default: ${DEFAULT-VALUE}), "
+            + "or engine: the same closed loop on the engine alone in this process (needs --model), the service's baseline.")
     Via via;
+
+    @Option(names = "--model", description = "With --via engine: the GGUF file to load.")
+    Path model;
+
+    @Option(names = "--threads", defaultValue = "0", description = "With --via engine: compute threads; 0 = available processors.")
+    int threads;
 
     @Option(names = "--concurrency", split = ",", defaultValue = "1,4,16", description = "Requests in flight, one level each (default: ${DEFAULT-VALUE}).")
     int[] concurrency;
@@ -102,9 +111,12 @@ final class LoadgenCommand implements Callable<Integer> {
         List<LevelResult> results = new ArrayList<>();
         boolean sized = prompt != null;
         for (Via path : via == Via.both ? List.of(Via.http, Via.kafka) : List.of(via)) {
-            try (LoadTarget target = path == Via.http ? new HttpTarget(url, apiKey, timeout)
-                    : new KafkaTarget(kafka, promptsTopic, tokensTopic, timeout)) {
-                System.err.printf(Locale.ROOT, "loadgen: %s via %s%n", path == Via.http ? url : kafka + " (" + promptsTopic + " -> " + tokensTopic + ")", path);
+            try (LoadTarget target = target(path, timeout)) {
+                System.err.printf(Locale.ROOT, "loadgen: %s via %s%n", switch (path) {
+                    case http -> url.toString();
+                    case engine -> model + " (in this process)";
+                    default -> kafka + " (" + promptsTopic + " -> " + tokensTopic + ")";
+                }, path);
                 if (!sized) {
                     PromptSizer.Sized s = PromptSizer.size(target, spec, promptTokens, run + "-" + path);
                     spec = spec.withPrompt(s.prompt());
@@ -138,6 +150,20 @@ final class LoadgenCommand implements Callable<Integer> {
         return results.stream().anyMatch(r -> r.errors() > 0) ? 1 : 0;
     }
 
+    private LoadTarget target(Via path, Duration timeout) {
+        return switch (path) {
+            case http -> new HttpTarget(url, apiKey, timeout);
+            case kafka -> new KafkaTarget(kafka, promptsTopic, tokensTopic, timeout);
+            case engine -> {
+                if (model == null) throw new IllegalArgumentException("--via engine needs --model");
+                int n = CliSupport.threads(threads);
+                System.err.printf(Locale.ROOT, "loadgen: loading %s (%d threads)%n", model, n);
+                yield new EngineTarget(model, n, ExpertStoreConfig.RESIDENT, EngineTarget.SERVICE_DEFAULTS);
+            }
+            case both -> throw new IllegalStateException("both is two paths");
+        };
+    }
+
     /** concurrency → wall_tps from the JSON list `moeflow bench --concurrency --json` prints. */
     static Map<Integer, Double> engineTps(Path file) throws IOException {
         JsonNode rows;
@@ -149,10 +175,12 @@ final class LoadgenCommand implements Callable<Integer> {
         if (rows == null || !rows.isArray()) throw new IllegalArgumentException("--baseline " + file + " must hold the JSON list of `moeflow bench --concurrency ... --json`");
         Map<Integer, Double> tps = new TreeMap<>();
         for (JsonNode row : rows) {
-            if (!row.path("concurrency").canConvertToInt() || !row.path("wall_tps").isNumber()) {
-                throw new IllegalArgumentException("--baseline " + file + ": every entry needs numeric \"concurrency\" and \"wall_tps\", got " + row);
+            // loadgen's own --via engine rows (the same closed loop: the fair baseline) or bench's wall_tps
+            String field = "engine".equals(row.path("via").asText()) ? "aggregate_tps" : "wall_tps";
+            if (!row.path("concurrency").canConvertToInt() || !row.path(field).isNumber()) {
+                throw new IllegalArgumentException("--baseline " + file + ": every entry needs numeric \"concurrency\" and \"" + field + "\", got " + row);
             }
-            tps.put(row.get("concurrency").asInt(), row.get("wall_tps").asDouble());
+            tps.put(row.get("concurrency").asInt(), row.get(field).asDouble());
         }
         return tps;
     }
