@@ -3,7 +3,6 @@ package io.moeflow.cli;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.loadgen.ClosedLoop;
 import io.moeflow.loadgen.EngineTarget;
 import io.moeflow.loadgen.HttpTarget;
@@ -26,6 +25,7 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -61,6 +61,10 @@ final class LoadgenCommand implements Callable<Integer> {
 
     @Option(names = "--threads", defaultValue = "0", description = "With --via engine: compute threads; 0 = available processors.")
     int threads;
+
+    /** With --via engine: the expert store, as `serve --expert-cache` would use it. */
+    @Mixin
+    ExpertCacheOptions expertCache = new ExpertCacheOptions();
 
     @Option(names = "--concurrency", split = ",", defaultValue = "1,4,16", description = "Requests in flight, one level each (default: ${DEFAULT-VALUE}).")
     int[] concurrency;
@@ -158,7 +162,7 @@ final class LoadgenCommand implements Callable<Integer> {
                 if (model == null) throw new IllegalArgumentException("--via engine needs --model");
                 int n = CliSupport.threads(threads);
                 System.err.printf(Locale.ROOT, "loadgen: loading %s (%d threads)%n", model, n);
-                yield new EngineTarget(model, n, ExpertStoreConfig.RESIDENT, EngineTarget.SERVICE_DEFAULTS);
+                yield new EngineTarget(model, n, expertCache.config(), EngineTarget.SERVICE_DEFAULTS);
             }
             case both -> throw new IllegalStateException("both is two paths");
         };
