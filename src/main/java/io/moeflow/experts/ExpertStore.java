@@ -268,28 +268,33 @@ public final class ExpertStore implements AutoCloseable {
         if (pendingAfter == l.index) issuePendingPrefetch();
     }
 
+    /** See {@link ExpertWeights#request}; waiting here for a free slot counts as I/O wait. */
     private synchronized void request(CachedLayer l, int[] ids, int from, int n) {
-        pin(l, ids, from, n);
+        long t0 = System.nanoTime();
+        try {
+            pin(l, ids, from, n);
+        } finally {
+            l.waitNanos += System.nanoTime() - t0;
+        }
     }
 
-    /** See {@link ExpertWeights#ready}: moves the READY experts of the range to its front; pins stay on failure. */
+    /**
+     * See {@link ExpertWeights#ready}: moves the READY experts of the range to its front, keeping the order of both
+     * parts (so a failure names the failed experts in the order they were asked for); pins stay on failure.
+     */
     private int ready(CachedLayer l, int[] ids, int from, int n) {
         long t0 = System.nanoTime();
-        Throwable failure = null;
-        int[] failedExperts = null;
-        int failedCount = 0;
         synchronized (this) {
             try {
                 while (true) {
                     if (closed) throw new IllegalStateException("the expert store of " + file + " was closed");
                     int k = 0, pending = 0;
                     for (int i = 0; i < n; i++) {
-                        int s = l.slotOf[ids[from + i]];
+                        int e = ids[from + i], s = l.slotOf[e];
                         if (state[s] == LOADING) pending++;
                         else if (state[s] == READY) {
-                            int t = ids[from + k];
-                            ids[from + k++] = ids[from + i];
-                            ids[from + i] = t;
+                            System.arraycopy(ids, from + k, ids, from + k + 1, i - k);
+                            ids[from + k++] = e;
                         }
                     }
                     if (k > 0) return k;
@@ -302,56 +307,20 @@ public final class ExpertStore implements AutoCloseable {
             } finally {
                 l.waitNanos += System.nanoTime() - t0;
             }
-            failedExperts = new int[n];
-            for (int i = 0; i < n; i++) {
-                int s = l.slotOf[ids[from + i]];
-                if (failure == null) failure = slotError[s];
-                failedExperts[failedCount++] = ids[from + i];
-            }
+            Throwable failure = slotError[l.slotOf[ids[from]]];
+            if (failure == null) failure = new java.io.IOException("read failed");
+            throw new ExpertReadException(l.index, java.util.Arrays.copyOfRange(ids, from, from + n), file, failure.getMessage(), failure);
         }
-        if (failure == null) failure = new java.io.IOException("read failed");
-        throw new ExpertReadException(l.index, java.util.Arrays.copyOf(failedExperts, failedCount), file, failure.getMessage(), failure);
     }
 
+    /** {@link #request} and {@link #ready} until all are readable; on a failure unpins them itself. */
     private void acquire(CachedLayer l, int[] ids, int from, int n) {
-        long t0 = System.nanoTime();
-        Throwable failure = null;
-        // experts of this call whose reads failed (allocated only on a failure)
-        int[] failedExperts = null;
-        int failedCount = 0;
-        synchronized (this) {
-            pin(l, ids, from, n);
-
-            // wait for exactly the experts of this call; all of them, so a failure names every expert that failed
-            try {
-                for (int i = 0; i < n; i++) {
-                    int s = l.slotOf[ids[from + i]];
-                    Load ld = loading[s];
-                    while (ld != null && !ld.finished && !closed) wait();
-                    if (closed) {
-                        if (failure == null) failure = new IllegalStateException("the expert store of " + file + " was closed");
-                        break;
-                    }
-                    Throwable error = ld != null && ld.error != null ? ld.error : state[s] == FAILED ? slotError[s] : null;
-                    if (error == null) continue;
-                    if (failure == null) {
-                        failure = error;
-                        failedExperts = new int[n - i];
-                    }
-                    failedExperts[failedCount++] = ids[from + i];
-                }
-            } catch (InterruptedException ex) {
-                Thread.currentThread().interrupt();
-                failure = ex;
-            }
-            l.waitNanos += System.nanoTime() - t0;
-            if (failure != null) unpin(l, ids, from, n); // a failed slot is dropped with its last pin: the next acquire reads again
-        }
-        if (failure != null) {
-            if (failure instanceof InterruptedException)
-                throw new IllegalStateException("interrupted while waiting for experts of layer " + l.index, failure);
-            if (failedCount == 0) throw (IllegalStateException) failure;
-            throw new ExpertReadException(l.index, java.util.Arrays.copyOf(failedExperts, failedCount), file, failure.getMessage(), failure);
+        request(l, ids, from, n);
+        try {
+            for (int done = 0; done < n; ) done += ready(l, ids, from + done, n - done);
+        } catch (RuntimeException e) {
+            release(l, ids, from, n); // a failed slot is dropped with its last pin: the next acquire reads again
+            throw e;
         }
     }
 

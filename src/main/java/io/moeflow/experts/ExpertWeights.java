@@ -38,7 +38,10 @@ public interface ExpertWeights {
         return Integer.MAX_VALUE;
     }
 
-    /** Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O. */
+    /**
+     * Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O and may reorder
+     * that range (as {@link #ready} does).
+     */
     default void acquire(int[] ids, int from, int n) {}
 
     /**
