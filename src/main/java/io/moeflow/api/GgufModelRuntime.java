@@ -87,9 +87,7 @@ public class GgufModelRuntime implements ModelRuntime {
             bosText = tokenText(tokenizer.bos());
             eosText = tokenText(tokenizer.eos());
             contextLength = Math.min(model.info().contextLength(), config.model().contextLength().orElse(Integer.MAX_VALUE));
-            scheduler = new BatchScheduler(model, Detokenizer.of(tokenizer), new SchedulerConfig(
-                    config.engine().kvCacheBytes(), config.engine().maxBatchTokens(),
-                    config.engine().maxSequences(), config.engine().maxQueued()));
+            scheduler = new BatchScheduler(model, Detokenizer.of(tokenizer), schedulerConfig(config.engine()));
             logExperts();
             state = State.READY;
             LOG.infof("model %s loaded from %s in %d ms: %s, context %d, %d threads", modelName(), path,
@@ -129,6 +127,11 @@ public class GgufModelRuntime implements ModelRuntime {
     /** The loaded model (its {@link DecoderModel#expertStore()} for metrics and tests); null until loaded. */
     public DecoderModel model() {
         return state == State.READY ? model : null;
+    }
+
+    /** The batch scheduler's settings from {@code moeflow.engine.*}. */
+    public static SchedulerConfig schedulerConfig(MoeflowConfig.Engine engine) {
+        return new SchedulerConfig(engine.kvCacheBytes(), engine.maxBatchTokens(), engine.maxSequences(), engine.maxQueued());
     }
 
     /** The scheduler, for metrics; null until loaded. */

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.moeflow.experts.EvictionPolicy;
 import io.moeflow.experts.ExpertCacheBudget;
 import io.moeflow.experts.ExpertStoreConfig;
+import io.moeflow.loadgen.EngineTarget;
 import io.quarkus.runtime.configuration.DurationConverter;
 import io.smallrye.config.PropertiesConfigSource;
 import io.smallrye.config.SmallRyeConfigBuilder;
@@ -20,12 +21,20 @@ import org.junit.jupiter.api.Test;
 /** moeflow.experts.* as the service reads them (the real mapping and its defaults) → the expert store configuration. */
 class ExpertsConfigTest {
     static ExpertStoreConfig configOf(Map<String, String> properties) {
-        MoeflowConfig config = new SmallRyeConfigBuilder()
+        return GgufModelRuntime.expertStoreConfig(mapping(properties).experts());
+    }
+
+    static MoeflowConfig mapping(Map<String, String> properties) {
+        return new SmallRyeConfigBuilder()
                 .withSources(new PropertiesConfigSource(properties, "test", 300))
                 .withConverter(Duration.class, 200, new DurationConverter()) // the defaults' "30s", as Quarkus reads it
                 .withMapping(MoeflowConfig.class)
                 .build().getConfigMapping(MoeflowConfig.class);
-        return GgufModelRuntime.expertStoreConfig(config.experts());
+    }
+
+    @Test
+    void loadgensEngineBaselineRunsTheServicesSchedulerDefaults() {
+        assertEquals(EngineTarget.SERVICE_DEFAULTS, GgufModelRuntime.schedulerConfig(mapping(Map.of()).engine()));
     }
 
     @Test
