@@ -175,7 +175,8 @@ public final class RequestParser {
         return node.intValue();
     }
 
-    private static boolean booleanField(ObjectNode body, String field) {
+    /** An optional boolean field: false when absent or null. */
+    public static boolean booleanField(ObjectNode body, String field) {
         JsonNode node = body.get(field);
         if (node == null || node.isNull()) return false;
         if (!node.isBoolean()) throw new InvalidRequestException(field, field + " must be a boolean, got " + kind(node));

@@ -111,12 +111,12 @@ public class OpenAiRoutes {
         boolean includeUsage;
         try {
             ObjectNode body = RequestParser.parseObject(ctx.body().asString(StandardCharsets.UTF_8.name()));
-            stream = bool(body, "stream");
+            stream = RequestParser.booleanField(body, "stream");
             JsonNode options = body.get("stream_options");
             if (options != null && !options.isNull() && !options.isObject()) {
                 throw new InvalidRequestException("stream_options", "stream_options must be an object");
             }
-            includeUsage = options != null && options.isObject() && bool((ObjectNode) options, "include_usage");
+            includeUsage = options != null && options.isObject() && RequestParser.booleanField((ObjectNode) options, "include_usage");
             RequestParser parser = service.parser();
             spec = chat ? parser.chat(body) : parser.completion(body);
             service.engine(); // 503 while the model loads, before spending time on the prompt
@@ -343,13 +343,6 @@ public class OpenAiRoutes {
     /** A client that goes away cancels its generation: the sequence leaves the batch at the next step. */
     private static void cancelOnClose(RoutingContext ctx, Cancellable subscription) {
         ctx.response().closeHandler(v -> subscription.cancel());
-    }
-
-    private static boolean bool(ObjectNode body, String field) {
-        JsonNode node = body.get(field);
-        if (node == null || node.isNull()) return false;
-        if (!node.isBoolean()) throw new InvalidRequestException(field, field + " must be a boolean");
-        return node.booleanValue();
     }
 
 }
