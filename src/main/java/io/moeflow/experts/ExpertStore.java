@@ -484,12 +484,16 @@ public final class ExpertStore implements AutoCloseable {
         CachedLayer l = ld.layer;
         MemorySegment m = slotMemory[ld.slot];
         long total = 0;
+        Source checked = null;
         for (int i = 0; i < 3; i++) {
             Source src = sources.get(l.slices[i].file());
-            BasicFileAttributes a = Files.readAttributes(src.file(), BasicFileAttributes.class);
-            if (a.size() != src.size() || !a.lastModifiedTime().equals(src.modified()))
-                throw new ReadFailure(src.file(), "the model file " + src.file() + " changed since it was opened (size " + src.size() + " -> " + a.size()
-                        + " bytes, modified " + src.modified() + " -> " + a.lastModifiedTime() + "); refusing to read experts from it", null);
+            if (src != checked) { // once per file and read
+                BasicFileAttributes a = Files.readAttributes(src.file(), BasicFileAttributes.class);
+                if (a.size() != src.size() || !a.lastModifiedTime().equals(src.modified()))
+                    throw new ReadFailure(src.file(), "the model file " + src.file() + " changed since it was opened (size " + src.size() + " -> " + a.size()
+                            + " bytes, modified " + src.modified() + " -> " + a.lastModifiedTime() + "); refusing to read experts from it", null);
+                checked = src;
+            }
             long pos = l.fileOffset(i, ld.expert), len = l.bytes[i];
             long start = pos - pos % align, end = roundUp(pos + len, align);
             long need = pos + len - start;

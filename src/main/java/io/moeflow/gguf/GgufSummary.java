@@ -22,6 +22,15 @@ public final class GgufSummary {
         StringBuilder sb = new StringBuilder();
         String arch = f.has("general.architecture") ? f.getString("general.architecture") : null;
         line(sb, "file", f.path() + " (" + bytes(f.fileSize()) + ", GGUF v" + f.version() + ", alignment " + f.alignment() + ")");
+        if (f.isSplit()) {
+            long total = 0;
+            for (GgufFile.Part p : f.parts()) total += p.fileSize();
+            line(sb, "parts", f.parts().size() + " files of a split model, " + bytes(total) + " in all");
+            for (GgufFile.Part p : f.parts())
+                sb.append("  part ").append(p.index() + 1).append(": ").append(p.path().getFileName()).append(", ")
+                        .append(bytes(p.fileSize())).append(", ").append(p.tensorCount()).append(" tensors (")
+                        .append(bytes(p.tensorBytes())).append(")\n");
+        }
         line(sb, "architecture", arch == null ? "(missing)" : arch);
         line(sb, "name", f.has("general.name") ? String.valueOf(f.metadata().get("general.name").value()) : "(none)");
 
