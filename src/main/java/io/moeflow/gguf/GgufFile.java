@@ -65,6 +65,8 @@ public final class GgufFile implements AutoCloseable {
     private final Map<String, GgufValue> metadata;
     private final List<GgufTensor> tensors;
     private final Map<String, GgufTensor> tensorsByName;
+    /** Names asked for through {@link #tensor} or {@link #findTensor} and found. */
+    private final Set<String> lookedUp = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private boolean closed;
 
     private GgufFile(List<Header> headers, List<Arena> arenas) {
@@ -510,11 +512,24 @@ public final class GgufFile implements AutoCloseable {
         GgufTensor t = tensorsByName.get(name);
         if (t == null)
             throw new GgufException(path + (isSplit() ? " (and its other " + (parts.size() - 1) + " parts)" : "") + ": missing tensor '" + name + "'");
+        lookedUp.add(name);
         return t;
     }
 
     public Optional<GgufTensor> findTensor(String name) {
-        return Optional.ofNullable(tensorsByName.get(name));
+        GgufTensor t = tensorsByName.get(name);
+        if (t != null) lookedUp.add(name);
+        return Optional.ofNullable(t);
+    }
+
+    /**
+     * The tensors nobody asked for by name ({@link #tensor}, {@link #findTensor}) so far, in file order: after a
+     * model is built, the ones it does not use.
+     */
+    public List<GgufTensor> tensorsNotLookedUp() {
+        List<GgufTensor> out = new ArrayList<>();
+        for (GgufTensor t : tensors) if (!lookedUp.contains(t.name())) out.add(t);
+        return out;
     }
 
     /** Unmaps the file (every part); tensor data segments become invalid. Closing twice is harmless. */

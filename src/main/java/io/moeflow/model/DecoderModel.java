@@ -58,9 +58,36 @@ public abstract class DecoderModel implements Model, ExpertRouting {
                 config.expertCount(), config.expertUsedCount());
     }
 
-    /** Called by subclass constructors once their layers are built. */
+    /**
+     * Called by subclass constructors once their layers are built. Refuses a file with a tensor the model does not
+     * use (llama.cpp refuses those too, "wrong number of tensors"): an ignored bias, scale or projection would
+     * silently change the numbers. Exempt are the MTP blocks decoding skips (llama.cpp skips them unloaded) and
+     * {@code .input_scale} tensors, which llama.cpp loads and never applies.
+     */
     protected final void setLayers(Layer[] layers) {
         this.layers = layers;
+        List<String> unused = new ArrayList<>();
+        for (GgufTensor t : gguf.tensorsNotLookedUp()) {
+            if (t.name().endsWith(".input_scale") || inSkippedBlock(t.name())) continue;
+            unused.add(t.name());
+        }
+        if (!unused.isEmpty())
+            throw new IllegalArgumentException(config.arch() + ": tensor '" + unused.get(0) + "'"
+                    + (unused.size() > 1 ? " (and " + (unused.size() - 1) + " more: " + String.join(", ", unused.subList(1, Math.min(unused.size(), 6)))
+                    + (unused.size() > 6 ? ", ..." : "") + ")" : "")
+                    + " is not used by moeflow's " + config.arch() + " model; refusing the file rather than computing without it");
+    }
+
+    /** Whether {@code name} is a tensor of an MTP block ({@code blk.N.*}, N at or past the decoder's layers). */
+    private boolean inSkippedBlock(String name) {
+        if (config.nextnLayers() == 0 || !name.startsWith("blk.")) return false;
+        int dot = name.indexOf('.', 4);
+        if (dot < 0) return false;
+        try {
+            return Integer.parseInt(name.substring(4, dot)) >= config.layers();
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     public final java.util.List<Layer> layers() {
