@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Independent numpy (float64) forward pass for the MoE architectures moeflow added after the golden set:
-glm4moe, dots1, ernie4_5-moe and deepseek2 as Kimi-K2 ships it.
+glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 as Kimi-K2 ships it.
 
-Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, deepseek2.cpp,
+Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, deepseek2.cpp,
 the loaders' parts of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
 rope, attention, ffn, moe) and the deepseek2 MLA block are copied from the golden set's reference,
 ../shared/golden/reference/forward_f64.py; this copy adds partial NeoX RoPE, per-head q/k norm, optional
@@ -148,7 +148,10 @@ def gqa(M, p, n, pos, neox):
     base = M.hp("rope.freq_base", 10000.0)
     eps = M.hp("attention.layer_norm_rms_epsilon")
     qkv = []
-    for name in ("attn_q", "attn_k", "attn_v"):
+    if M.has(p + "attn_qkv.weight"):  # fused (bailingmoe2): q rows, then k, then v; no bias
+        y = n @ M.t(p + "attn_qkv.weight").T
+        qkv = [y[:, :H * hd], y[:, H * hd:(H + Hkv) * hd], y[:, (H + Hkv) * hd:]]
+    for name in ("attn_q", "attn_k", "attn_v") if not qkv else ():
         y = n @ M.t(p + name + ".weight").T
         b = M.opt(p + name + ".bias")
         qkv.append(y + b if b is not None else y)
@@ -205,15 +208,15 @@ def forward(M: Model, tokens):
     T = len(tokens)
     pos = np.arange(T)
     eps = M.hp("attention.layer_norm_rms_epsilon")
-    # glm4moe, deepseek2: the last nextn_predict_layers blocks are MTP blocks decoding skips.
-    L = M.hp("block_count") - (M.hp("nextn_predict_layers", 0) if arch in ("glm4moe", "deepseek2") else 0)
+    # glm4moe, bailingmoe2, deepseek2: the last nextn_predict_layers blocks are MTP blocks decoding skips.
+    L = M.hp("block_count") - (M.hp("nextn_predict_layers", 0) if arch in ("glm4moe", "bailingmoe2", "deepseek2") else 0)
     dense_lead = M.hp("leading_dense_block_count", 0)
     norm_w = bool(M.hp("expert_weights_norm", False))
     w_scale = float(M.hp("expert_weights_scale", 0.0))
     if arch == "glm4moe":
         gating = GATING[M.hp("expert_gating_func", 2) or 2]  # glm4-moe.cpp: none -> sigmoid
-    elif arch == "dots1":
-        gating = GATING[M.hp("expert_gating_func")]  # dots1.cpp passes the file's value; llama.cpp has no default
+    elif arch in ("dots1", "bailingmoe2"):
+        gating = GATING[M.hp("expert_gating_func")]  # the file's value (bailingmoe2: a required key; dots1: no default)
     elif arch == "deepseek2":
         gating = GATING[M.hp("expert_gating_func", 1) or 1]
     elif arch == "ernie4_5-moe":
@@ -227,7 +230,7 @@ def forward(M: Model, tokens):
         n = rmsnorm(x, M.t(p + "attn_norm.weight"), eps)
         if arch == "deepseek2":
             attn = mla(M, p, n, pos)
-        else:  # llama_model_rope_type: ernie4_5-moe is NORM, glm4moe and dots1 NEOX
+        else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
             attn = gqa(M, p, n, pos, neox=arch != "ernie4_5-moe")  # none of these graphs adds an output bias
         h = x + attn
         # glm4moe's FFN input norm is post_attention_norm (LLM_TENSOR_ATTN_POST_NORM), the others' ffn_norm.

@@ -2,6 +2,7 @@ package io.moeflow.model.arch;
 
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
+import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
@@ -12,7 +13,7 @@ import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SwiGlu;
 
 /**
- * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe) share: GQA attention with
+ * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2) share: GQA attention with
  * optional q/k/v biases and per-head q/k RMSNorm, leading dense SwiGLU layers, then MoE layers routed as llama.cpp's
  * build_moe_ffn does ({@code expert_gating_func}, {@code expert_weights_norm}, {@code expert_weights_scale},
  * {@code expert_group_count}/{@code _used_count}, the {@code exp_probs_b} selection bias) plus shared experts
@@ -67,11 +68,35 @@ abstract class SharedExpertMoeModel extends DecoderModel {
     }
 
     /**
+     * GQA attention of {@code layer} over a fused {@code attn_qkv} ({@code ne = {n_embd, q + k + v}}: the q rows, then
+     * k, then v, as llama.cpp's build_qkv splits it; zero-copy row slices), without biases, with per-head q/k norm as
+     * {@code qkNorm} says.
+     */
+    protected final Attention gqaFused(int layer, Rope rope, QkNorm qkNorm) {
+        var c = config;
+        GgufTensor qkv = t(layer, "attn_qkv");
+        int q = c.qDim(), k = c.kvDim(), v = c.vDim();
+        if (qkv.dims() != 2 || qkv.ne(1) != (long) q + k + v)
+            throw new IllegalArgumentException(c.arch() + ": tensor " + qkv.name() + " " + java.util.Arrays.toString(qkv.ne())
+                    + " is not {n_embd, q " + q + " + k " + k + " + v " + v + "}");
+        QMatrix m = qkv.matrix();
+        return gqa(layer, rope, qkNorm, rows(m, 0, q), rows(m, q, k), rows(m, q + k, v), false);
+    }
+
+    private static QMatrix rows(QMatrix m, int first, int count) {
+        return new QMatrix(m.type(), m.data(), m.rowOffset(first), m.cols(), count);
+    }
+
+    /**
      * GQA attention of {@code layer} over {@code attn_q/k/v/output}, with the q/k/v biases where the file has them
      * and per-head {@code attn_q_norm}/{@code attn_k_norm} as {@code qkNorm} says. None of these graphs adds an
      * output bias (a file with one is refused as carrying an unused tensor).
      */
     protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm) {
+        return gqa(layer, rope, qkNorm, t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(), true);
+    }
+
+    private Attention gqa(int layer, Rope rope, QkNorm qkNorm, QMatrix wq, QMatrix wk, QMatrix wv, boolean biases) {
         var c = config;
         float[] qNorm = switch (qkNorm) {
             case REQUIRED -> norm(layer, "attn_q_norm");
@@ -86,10 +111,9 @@ abstract class SharedExpertMoeModel extends DecoderModel {
         if ((qNorm == null) != (kNorm == null))
             throw new IllegalArgumentException(c.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
         Attention.Options opt = Attention.Options.NONE
-                .withBiases(bias(layer, "attn_q"), bias(layer, "attn_k"), bias(layer, "attn_v"), null)
+                .withBiases(biases ? bias(layer, "attn_q") : null, biases ? bias(layer, "attn_k") : null, biases ? bias(layer, "attn_v") : null, null)
                 .withQkNorm(qNorm, kNorm, Attention.NormScope.PER_HEAD);
-        return new Attention(t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(),
-                t(layer, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+        return new Attention(wq, wk, wv, t(layer, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
     }
 
     /** The dense SwiGLU {@code ffn_{gate,up,down}<suffix>} of a layer. */
