@@ -1,5 +1,6 @@
 package io.moeflow.gguf;
 
+import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -11,6 +12,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -530,6 +532,28 @@ public final class GgufFile implements AutoCloseable {
         List<GgufTensor> out = new ArrayList<>();
         for (GgufTensor t : tensors) if (!lookedUp.contains(t.name())) out.add(t);
         return out;
+    }
+
+    /**
+     * Empty when moeflow computes with the type of every tensor; else, per type it lacks, the first tensor of that
+     * type (and how many more there are), followed by the types it supports: the reason a load refuses the file.
+     */
+    public Optional<String> unsupportedTensorTypes() {
+        Map<GgmlType, GgufTensor> first = new EnumMap<>(GgmlType.class);
+        Map<GgmlType, Integer> count = new EnumMap<>(GgmlType.class);
+        for (GgufTensor t : tensors) {
+            if (Formats.supports(t.type())) continue;
+            first.putIfAbsent(t.type(), t);
+            count.merge(t.type(), 1, Integer::sum);
+        }
+        if (first.isEmpty()) return Optional.empty();
+        List<String> parts = new ArrayList<>();
+        first.forEach((type, t) -> {
+            int more = count.get(type) - 1;
+            parts.add("tensor '" + t.name() + "' has type " + type + ", which moeflow does not support"
+                    + (more == 0 ? "" : " (nor " + more + " more tensor" + (more == 1 ? "" : "s") + " of that type)"));
+        });
+        return Optional.of(String.join("; ", parts) + "; supported types: " + Formats.supported());
     }
 
     /** Unmaps the file (every part); tensor data segments become invalid. Closing twice is harmless. */

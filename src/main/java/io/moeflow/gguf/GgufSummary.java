@@ -57,7 +57,7 @@ public final class GgufSummary {
         }
         line(sb, "tensors", f.tensors().size() + ", " + bytes(total));
         perType.forEach((type, c) -> sb.append("  ").append(type).append(": ").append(c[0]).append(" tensors, ")
-                .append(bytes(c[1])).append('\n'));
+                .append(bytes(c[1])).append(Formats.supports(type) ? "" : " (not supported)").append('\n'));
 
         int nextn = Architectures.nextnLayers(f);
         int decoderBlocks = arch == null ? Integer.MAX_VALUE : f.getInt(arch + ".block_count", Integer.MAX_VALUE) - nextn;
@@ -69,8 +69,7 @@ public final class GgufSummary {
         List<String> problems = new ArrayList<>();
         if (!Architectures.isSupported(arch))
             problems.add("architecture " + (arch == null ? "(missing)" : arch) + " is not supported (supported: " + Architectures.supportedList() + ")");
-        for (GgmlType type : perType.keySet())
-            if (!Formats.supports(type)) problems.add("tensor type " + type + " not supported");
+        f.unsupportedTensorTypes().ifPresent(problems::add);
         line(sb, "supported", problems.isEmpty() ? "yes" : "no — " + String.join("; ", problems));
         return sb.toString();
     }

@@ -68,6 +68,9 @@ public final class Models {
         var ctor = ARCHITECTURES.get(arch);
         if (ctor == null)
             throw new IllegalArgumentException("architecture '" + arch + "' is not supported (supported: " + String.join(", ", ARCHITECTURES.keySet()) + ")");
+        f.unsupportedTensorTypes().ifPresent(why -> {
+            throw new IllegalArgumentException(f.path() + ": " + why);
+        });
         return ctor.apply(f, pool);
     }
 }
