@@ -1,5 +1,6 @@
 package io.moeflow.model;
 
+import io.moeflow.gguf.Architectures;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.model.blocks.Rope;
 
@@ -7,6 +8,10 @@ import io.moeflow.model.blocks.Rope;
  * Hyper-parameters of a decoder-only transformer, read from GGUF metadata keys {@code <arch>.*} as llama.cpp
  * names them. Head dimensions default to {@code n_embd / n_head}; the vocabulary size falls back to the
  * token embedding's row count (llama2.c conversions store no {@code vocab_size}).
+ *
+ * <p>{@code layers} are the decoder blocks; the last {@code nextnLayers} of the file's {@code block_count} blocks
+ * are multi-token-prediction blocks ({@code nextn_predict_layers}, DeepSeek-V3/R1, GLM-4.7-Flash) that decoding
+ * skips, as llama.cpp does.
  *
  * <p>RoPE scaling follows llama.cpp's context set-up: {@code ropeScale} is the frequency scale
  * ({@code 1 / rope.scaling.factor}, 1 without scaling); for YaRN, {@code yarn} carries ggml's ext/attn
@@ -16,7 +21,7 @@ public record DecoderConfig(String arch, int vocabSize, int contextLength, int e
                             int heads, int kvHeads, int keyLength, int valueLength, int ropeDims,
                             float ropeBase, float ropeScale, boolean ropeNeox, float rmsEps,
                             int ffnLength, int expertCount, int expertUsedCount, int expertFfnLength,
-                            Rope.Yarn yarn, float yarnLogMul) {
+                            Rope.Yarn yarn, float yarnLogMul, int nextnLayers) {
 
     public static DecoderConfig read(GgufFile f, boolean ropeNeox) {
         String a = f.architecture();
@@ -57,13 +62,14 @@ public record DecoderConfig(String arch, int vocabSize, int contextLength, int e
         else if (attnFactor != 1f)
             yarn = new Rope.Yarn(0f, attnFactor, 32f, 1f, context);
 
+        int nextn = Architectures.nextnLayers(f);
         int nExpert = f.getInt(a + ".expert_count", 0);
         int ffn = f.getInt(a + ".feed_forward_length", 0);
         return new DecoderConfig(a, vocab, context, embd,
-                f.getInt(a + ".block_count"), heads, kvHeads, keyLength, valueLength,
+                f.getInt(a + ".block_count") - nextn, heads, kvHeads, keyLength, valueLength,
                 f.getInt(a + ".rope.dimension_count", keyLength), f.getFloat(a + ".rope.freq_base", 10000f), freqScale,
                 ropeNeox, f.getFloat(a + ".attention.layer_norm_rms_epsilon", 1e-5f), ffn, nExpert,
-                f.getInt(a + ".expert_used_count", 0), f.getInt(a + ".expert_feed_forward_length", ffn), yarn, logMul);
+                f.getInt(a + ".expert_used_count", 0), f.getInt(a + ".expert_feed_forward_length", ffn), yarn, logMul, nextn);
     }
 
     /** YaRN's magnitude correction {@code 0.1 * mscale * ln(scale) + 1} (1 when not extending). */

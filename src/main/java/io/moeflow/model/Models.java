@@ -1,6 +1,5 @@
 package io.moeflow.model;
 
-import io.moeflow.experts.ExpertStore;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
@@ -46,7 +45,7 @@ public final class Models {
     public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(path, pool);
         try {
-            ExpertStore.attach(m, pool, experts);
+            m.attachExpertStore(experts);
             return m;
         } catch (RuntimeException e) {
             m.close();
@@ -60,7 +59,7 @@ public final class Models {
      */
     public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(f, pool);
-        ExpertStore.attach(m, pool, experts);
+        m.attachExpertStore(experts);
         return m;
     }
 

@@ -136,10 +136,10 @@ final class KQuants {
                 a2 = wv.fma(FloatVector.fromArray(FS, x, x2 + c), a2);
                 a3 = wv.fma(FloatVector.fromArray(FS, x, x3 + c), a3);
             }
-            out[v * outStride + r] = a0.reduceLanes(VectorOperators.ADD);
-            out[(v + 1) * outStride + r] = a1.reduceLanes(VectorOperators.ADD);
-            out[(v + 2) * outStride + r] = a2.reduceLanes(VectorOperators.ADD);
-            out[(v + 3) * outStride + r] = a3.reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a0);
+            out[(v + 1) * outStride + r] = VectorMath.sum(a1);
+            out[(v + 2) * outStride + r] = VectorMath.sum(a2);
+            out[(v + 3) * outStride + r] = VectorMath.sum(a3);
         }
         for (; v < nVec; v++) {
             int xo = v * xStride;
@@ -149,7 +149,7 @@ final class KQuants {
                 a = FloatVector.fromArray(FS, row, c).fma(FloatVector.fromArray(FS, x, xo + c), a);
                 b = FloatVector.fromArray(FS, row, c + len).fma(FloatVector.fromArray(FS, x, xo + c + len), b);
             }
-            out[v * outStride + r] = a.add(b).reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a.add(b));
         }
     }
 

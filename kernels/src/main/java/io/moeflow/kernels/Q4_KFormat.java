@@ -126,13 +126,13 @@ final class Q4_KFormat implements TensorFormat {
                 }
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc0.add(acc1));
     }
 
     /** {@code sm[j] = d * sc_j}, {@code sm[8 + j] = dmin * m_j} for the block at {@code o}. */
     static void scalesMins(MemorySegment s, long o, float[] sm) {
         if (!VECTOR_SCALES) {
-            scalesMins(s, o, sm);
+            KQuants.scalesMinsK4(s, o, sm); // the shuffles below are written for 16 int lanes
             return;
         }
         // bytes 4..19 of the block: the 12 scale bytes (and 4 bytes of nibbles, unused)

@@ -60,7 +60,7 @@ public final class DeepSeek2Model extends DecoderModel {
                 FeedForward shared = has(l, "ffn_gate_shexp")
                         ? new SwiGlu(t(l, "ffn_gate_shexp").matrix(), t(l, "ffn_up_shexp").matrix(), t(l, "ffn_down_shexp").matrix())
                         : null;
-                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, true, false), c.expertUsedCount(),
                         routing.withSelectionBias(selectionBias), shared);
             }
             if (attn.cacheDim() != rank + ropeDims)

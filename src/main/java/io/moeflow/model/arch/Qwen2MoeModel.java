@@ -25,7 +25,7 @@ public final class Qwen2MoeModel extends DecoderModel {
             SigmoidGatedFfn shared = new SigmoidGatedFfn(
                     new SwiGlu(t(l, "ffn_gate_shexp").matrix(), t(l, "ffn_up_shexp").matrix(), t(l, "ffn_down_shexp").matrix()),
                     t(l, "ffn_gate_inp_shexp").matrix());
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(), routing, shared);
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, false), c.expertUsedCount(), routing, shared);
             layers[l] = new Layer(norm(l, "attn_norm"), attention(l, attentionBiases(l), rope), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
