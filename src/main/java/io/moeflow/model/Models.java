@@ -4,6 +4,8 @@ import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.DeepSeek2Model;
+import io.moeflow.model.arch.Dots1Model;
+import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.LlamaModel;
 import io.moeflow.model.arch.OlmoeModel;
@@ -24,7 +26,9 @@ public final class Models {
             "qwen2moe", Qwen2MoeModel::new,
             "olmoe", OlmoeModel::new,
             "deepseek2", DeepSeek2Model::new,
-            "gpt-oss", GptOssModel::new));
+            "gpt-oss", GptOssModel::new,
+            "glm4moe", Glm4MoeModel::new,
+            "dots1", Dots1Model::new));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();
