@@ -50,16 +50,15 @@ final class IQ1_MFormat extends Int8LevelFormat {
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
         float d = superScale(s, o);
         for (int ib = 0; ib < 8; ++ib) {
-            int scale = u16(s, o + SCALES + 2 * (ib / 2));
-            float dl1 = d * (2 * ((scale >> (6 * (ib % 2))) & 0x7) + 1) * 0.125f;
-            float dl2 = d * (2 * ((scale >> (6 * (ib % 2) + 3)) & 0x7) + 1) * 0.125f;
+            int scale = u16(s, o + SCALES + 2 * (ib / 2)) >> 6 * (ib % 2);
+            int qs4 = s.get(U32, o + QS + 4 * ib), qh2 = u16(s, o + QH + 2 * ib);
             for (int l = 0; l < 4; ++l) {
-                int qh = u8(s, o + QH + 2 * ib + l / 2) >> 4 * (l % 2); // this group's 3 index bits and delta bit
-                int idx = u8(s, o + QS + 4 * ib + l) | ((qh << 8) & 0x700);
-                long[] levels = (qh & 0x08) != 0 ? IQ1_SFormat.LEVELS_MINUS : IQ1_SFormat.LEVELS_PLUS;
-                putLevels(q, qo + 32 * ib + 8 * l, levels[idx]);
-                sc[so + 4 * ib + l] = l < 2 ? dl1 : dl2;
+                int qh = qh2 >> 4 * l; // this group's 3 index bits and delta bit
+                int idx = (qs4 >>> 8 * l) & 0xFF | ((qh << 8) & 0x700);
+                putLevels(q, qo + 32 * ib + 8 * l, ((qh & 0x08) != 0 ? IQ1_SFormat.LEVELS_MINUS : IQ1_SFormat.LEVELS_PLUS)[idx]);
             }
+            sc[so + 2 * ib] = d * (2 * (scale & 0x7) + 1) * 0.125f;
+            sc[so + 2 * ib + 1] = d * (2 * ((scale >> 3) & 0x7) + 1) * 0.125f;
         }
     }
 }

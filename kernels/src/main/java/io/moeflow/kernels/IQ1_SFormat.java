@@ -52,13 +52,11 @@ final class IQ1_SFormat extends Int8LevelFormat {
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
         float d = f16(s, o);
         for (int ib = 0; ib < 8; ++ib) {
-            int qh = u16(s, o + QH + 2 * ib);
-            float dl8 = d * (2 * ((qh >> 12) & 7) + 1) * 0.125f;
+            int qh = u16(s, o + QH + 2 * ib), qs4 = s.get(U32, o + QS + 4 * ib);
             long[] levels = (qh & 0x8000) != 0 ? LEVELS_MINUS : LEVELS_PLUS;
-            for (int l = 0; l < 4; ++l) {
-                putLevels(q, qo + 32 * ib + 8 * l, levels[u8(s, o + QS + 4 * ib + l) | (((qh >> 3 * l) & 7) << 8)]);
-                sc[so + 4 * ib + l] = dl8;
-            }
+            for (int l = 0; l < 4; ++l)
+                putLevels(q, qo + 32 * ib + 8 * l, levels[(qs4 >>> 8 * l) & 0xFF | (((qh >> 3 * l) & 7) << 8)]);
+            sc[so + 2 * ib] = sc[so + 2 * ib + 1] = d * (2 * ((qh >> 12) & 7) + 1) * 0.125f;
         }
     }
 }

@@ -42,12 +42,13 @@ final class IQ2_SFormat extends Int8LevelFormat {
         float d = f16(s, o);
         for (int ib32 = 0; ib32 < 8; ++ib32) {
             int scale = u8(s, o + SCALES + ib32), qh = u8(s, o + QH + ib32);
-            float db0 = d * (0.5f + (scale & 0xf)) * 0.25f, db1 = d * (0.5f + (scale >> 4)) * 0.25f;
+            int qs4 = s.get(U32, o + QS + 4 * ib32), signs4 = s.get(U32, o + SIGNS + 4 * ib32);
             for (int l = 0; l < 4; ++l) {
-                long g = grid[u8(s, o + QS + 4 * ib32 + l) | (qh << (8 - 2 * l) & 0x300)];
-                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, SIGN_MASKS[u8(s, o + SIGNS + 4 * ib32 + l)]));
-                sc[so + 4 * ib32 + l] = l < 2 ? db0 : db1;
+                long g = grid[(qs4 >>> 8 * l) & 0xFF | (qh << (8 - 2 * l) & 0x300)];
+                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, SIGN_MASKS[(signs4 >>> 8 * l) & 0xFF]));
             }
+            sc[so + 2 * ib32] = d * (0.5f + (scale & 0xf)) * 0.25f;
+            sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
     }
 }

@@ -38,16 +38,16 @@ final class IQ2_XSFormat extends Int8LevelFormat {
     @Override
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
         long[] grid = IQGrids.Iq2xsGrid.TABLE;
-        int[] ksigns = IQGrids.KsignsIq2xs.TABLE;
         float d = f16(s, o);
         for (int ib32 = 0; ib32 < 8; ++ib32) {
             int scale = u8(s, o + SCALES + ib32);
-            float db0 = d * (0.5f + (scale & 0xf)) * 0.25f, db1 = d * (0.5f + (scale >> 4)) * 0.25f;
+            long qs4 = s.get(U64, o + QS + 8 * ib32); // the four uint16 of these 32 values
             for (int l = 0; l < 4; ++l) {
-                int qs = u16(s, o + QS + 2 * (4 * ib32 + l));
-                putLevels(q, qo + 32 * ib32 + 8 * l, signed(grid[qs & 511], SIGN_MASKS[ksigns[qs >> 9]]));
-                sc[so + 4 * ib32 + l] = l < 2 ? db0 : db1;
+                int qs = (int) (qs4 >>> 16 * l) & 0xFFFF;
+                putLevels(q, qo + 32 * ib32 + 8 * l, signed(grid[qs & 511], KSIGN_MASKS[qs >> 9]));
             }
+            sc[so + 2 * ib32] = d * (0.5f + (scale & 0xf)) * 0.25f;
+            sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
     }
 }

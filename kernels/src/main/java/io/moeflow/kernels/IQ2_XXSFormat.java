@@ -38,15 +38,13 @@ final class IQ2_XXSFormat extends Int8LevelFormat {
     @Override
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
         long[] grid = IQGrids.Iq2xxsGrid.TABLE;
-        int[] ksigns = IQGrids.KsignsIq2xs.TABLE;
         float d = f16(s, o);
         for (int ib32 = 0; ib32 < 8; ++ib32) {
             int aux0 = s.get(U32, o + 2 + 8 * ib32), aux1 = s.get(U32, o + 2 + 8 * ib32 + 4);
             float db = d * (0.5f + (aux1 >>> 28)) * 0.25f;
-            for (int l = 0; l < 4; ++l) {
-                putLevels(q, qo + 32 * ib32 + 8 * l, signed(grid[(aux0 >>> 8 * l) & 0xFF], SIGN_MASKS[ksigns[(aux1 >>> 7 * l) & 127]]));
-                sc[so + 4 * ib32 + l] = db;
-            }
+            for (int l = 0; l < 4; ++l)
+                putLevels(q, qo + 32 * ib32 + 8 * l, signed(grid[(aux0 >>> 8 * l) & 0xFF], KSIGN_MASKS[(aux1 >>> 7 * l) & 127]));
+            sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = db;
         }
     }
 }

@@ -51,15 +51,15 @@ final class IQ3_SFormat extends Int8LevelFormat {
         int[] grid = IQGrids.Iq3sGrid.TABLE;
         float d = f16(s, o);
         for (int ib32 = 0; ib32 < 8; ++ib32) {
-            float db = d * (1 + 2 * ((u8(s, o + SCALES + ib32 / 2) >> 4 * (ib32 % 2)) & 0xf));
-            int h = u8(s, o + QH + ib32);
-            long qs = o + QS + 8 * ib32;
+            int h = u8(s, o + QH + ib32), signs4 = s.get(U32, o + SIGNS + 4 * ib32);
+            long qs8 = s.get(U64, o + QS + 8 * ib32);
             for (int l = 0; l < 4; ++l) {
-                long g = (grid[u8(s, qs + 2 * l) | ((h << (8 - 2 * l)) & 256)] & 0xFFFFFFFFL)
-                        | (long) grid[u8(s, qs + 2 * l + 1) | ((h << (7 - 2 * l)) & 256)] << 32;
-                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, SIGN_MASKS[u8(s, o + SIGNS + 4 * ib32 + l)]));
-                sc[so + 4 * ib32 + l] = db;
+                int i1 = (int) (qs8 >>> 16 * l) & 0xFF | ((h << (8 - 2 * l)) & 256);
+                int i2 = (int) (qs8 >>> 16 * l + 8) & 0xFF | ((h << (7 - 2 * l)) & 256);
+                long g = (grid[i1] & 0xFFFFFFFFL) | (long) grid[i2] << 32;
+                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, SIGN_MASKS[(signs4 >>> 8 * l) & 0xFF]));
             }
+            sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (1 + 2 * ((u8(s, o + SCALES + ib32 / 2) >> 4 * (ib32 % 2)) & 0xf));
         }
     }
 }

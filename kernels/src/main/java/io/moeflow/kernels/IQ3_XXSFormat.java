@@ -40,17 +40,16 @@ final class IQ3_XXSFormat extends Int8LevelFormat {
 
     @Override
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
-        int[] grid = IQGrids.Iq3xxsGrid.TABLE, ksigns = IQGrids.KsignsIq2xs.TABLE;
+        int[] grid = IQGrids.Iq3xxsGrid.TABLE;
         float d = f16(s, o);
         for (int ib32 = 0; ib32 < 8; ++ib32) {
             int aux32 = s.get(U32, o + SCALES_AND_SIGNS + 4 * ib32);
-            float db = d * (0.5f + (aux32 >>> 28)) * 0.5f;
-            long qs = o + QS + 8 * ib32;
+            long qs8 = s.get(U64, o + QS + 8 * ib32); // two grid indices per 8 values
             for (int l = 0; l < 4; ++l) {
-                long g = (grid[u8(s, qs + 2 * l)] & 0xFFFFFFFFL) | (long) grid[u8(s, qs + 2 * l + 1)] << 32;
-                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, SIGN_MASKS[ksigns[(aux32 >>> 7 * l) & 127]]));
-                sc[so + 4 * ib32 + l] = db;
+                long g = (grid[(int) (qs8 >>> 16 * l) & 0xFF] & 0xFFFFFFFFL) | (long) grid[(int) (qs8 >>> 16 * l + 8) & 0xFF] << 32;
+                putLevels(q, qo + 32 * ib32 + 8 * l, signed(g, KSIGN_MASKS[(aux32 >>> 7 * l) & 127]));
             }
+            sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (0.5f + (aux32 >>> 28)) * 0.5f;
         }
     }
 }

@@ -45,7 +45,7 @@ final class IQ4_NLFormat extends Int8LevelFormat {
     void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
         levels(s, o + 2, q, qo);
         float d = f16(s, o);
-        for (int g = 0; g < QK / GROUP; g++) sc[so + g] = d;
+        sc[so] = sc[so + 1] = d;
     }
 
     /** The 32 levels kvalues[code] of 16 code bytes at {@code o}: low nibbles first, then high nibbles. */

@@ -41,8 +41,7 @@ final class IQ4_XSFormat extends Int8LevelFormat {
         float d = f16(s, o);
         for (int ib = 0; ib < 8; ++ib) {
             IQ4_NLFormat.levels(s, o + QS + 16 * ib, q, qo + 32 * ib);
-            float dl = d * (subScale(s, o, ib) - 32);
-            for (int g = 0; g < 4; g++) sc[so + 4 * ib + g] = dl;
+            sc[so + 2 * ib] = sc[so + 2 * ib + 1] = d * (subScale(s, o, ib) - 32);
         }
     }
 

@@ -11,13 +11,13 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The IQ and ternary formats, whose every weight is an int8 level times one float scale per 8 consecutive values
- * (the grid, sign, nibble-table or trit decoding is all in the level; ggml's scale arithmetic in the scale). A
- * subclass {@link #unpack}s one block into levels and scales, exactly: level * scale is ggml's dequantized float,
- * bit for bit (every such product is exact in float, see each format). The matrix kernels unpack a row once and then
- * apply it to all vectors, 8 lanes at a time (256-bit vectors, also on 512-bit machines: the groups are 8 wide);
- * below 256 bits the scalar kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of ggml's
- * dequantize_row_*, so the two paths are checked against each other.
+ * The IQ and ternary formats, whose every weight is an int8 level times one float scale per 16 consecutive values
+ * (the grid, sign, nibble-table or trit decoding is all in the level; ggml's scale arithmetic in the scale: every
+ * one of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s one block into levels and
+ * scales, exactly: level * scale is ggml's dequantized float, bit for bit (every such product is exact in float, see
+ * each format). The matrix kernels unpack a row once and then apply it to all vectors, 8 or 16 lanes at a time;
+ * below 256-bit vectors the scalar kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of
+ * ggml's dequantize_row_*, so the two paths are checked against each other.
  */
 abstract class Int8LevelFormat implements TensorFormat {
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -26,10 +26,17 @@ abstract class Int8LevelFormat implements TensorFormat {
     static final VarHandle LEVELS8 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     /** Values per scale. */
-    static final int GROUP = 8;
-    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    static final int GROUP = 16;
+    /**
+     * Eight float lanes (256-bit vectors), also where 512 bits exist: measured on AVX-512, sixteen lanes gained ~10 %
+     * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads). Below 256 bits the
+     * scalar kernel runs.
+     */
     static final boolean VECTOR_OK = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+    private static final int L = 8;
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    /** L levels, widened lane for lane to L floats. */
+    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
 
     /** Bytes 0x01 and 0x80 in every lane of a long (SWAR constants). */
     static final long ONES = 0x0101010101010101L, HIGHS = 0x8080808080808080L;
@@ -51,8 +58,8 @@ abstract class Int8LevelFormat implements TensorFormat {
     @Override public final GgmlType type() { return type; }
 
     /**
-     * Writes the block at byte {@code o} as {@code type().blockSize} levels {@code q[qo ..]} and one scale per 8 of
-     * them {@code sc[so ..]}, such that {@code q[qo + i] * sc[so + i / 8]} is the value ggml dequantizes.
+     * Writes the block at byte {@code o} as {@code type().blockSize} levels {@code q[qo ..]} and one scale per 16 of
+     * them {@code sc[so ..]}, such that {@code q[qo + i] * sc[so + i / 16]} is the value ggml dequantizes.
      */
     abstract void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so);
 
@@ -71,6 +78,15 @@ abstract class Int8LevelFormat implements TensorFormat {
             for (int j = 0; j < 8; j++)
                 if ((s & kmask[j]) != 0) SIGN_MASKS[s] |= 0xFFL << (8 * j);
     }
+
+    /** SIGN_MASKS of the 8-bit sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final long[] KSIGN_MASKS = new long[128];
+
+    static {
+        for (int i = 0; i < 128; i++) KSIGN_MASKS[i] = SIGN_MASKS[IQGrids.KsignsIq2xs.TABLE[i]];
+    }
+
+    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /**
      * Eight grid bytes (each 1..127) negated where {@code mask} has 0xFF: per byte {@code (g ^ m) + (m & 1)}, i.e.
@@ -153,18 +169,18 @@ abstract class Int8LevelFormat implements TensorFormat {
         }
     }
 
-    /** Exact weight vector of group {@code g}: its eight levels times its scale. */
-    private static FloatVector weights(byte[] q, float[] scales, int g) {
-        return ((FloatVector) ByteVector.fromArray(B8, q, GROUP * g).convertShape(VectorOperators.B2F, F8, 0)).mul(scales[g]);
+    /** Exact weights {@code c .. c + L - 1}: their levels times their scale (a vector never straddles two scales). */
+    private static FloatVector weights(byte[] q, float[] scales, int c) {
+        return ((FloatVector) ByteVector.fromArray(B, q, c).convertShape(VectorOperators.B2F, F, 0)).mul(scales[c / GROUP]);
     }
 
     /** The unpacked row times the vector at {@code x[xo ..]}; {@code cols} is a multiple of 32. */
     private static float dot1(byte[] q, float[] scales, int cols, float[] x, int xo) {
         // Two accumulators: one FMA chain would be latency-bound.
-        FloatVector a0 = FloatVector.zero(F8), a1 = a0;
-        for (int g = 0, c = xo; g < cols / GROUP; g += 2, c += 2 * GROUP) {
-            a0 = weights(q, scales, g).fma(FloatVector.fromArray(F8, x, c), a0);
-            a1 = weights(q, scales, g + 1).fma(FloatVector.fromArray(F8, x, c + GROUP), a1);
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        for (int c = 0; c < cols; c += 2 * L) {
+            a0 = weights(q, scales, c).fma(FloatVector.fromArray(F, x, xo + c), a0);
+            a1 = weights(q, scales, c + L).fma(FloatVector.fromArray(F, x, xo + c + L), a1);
         }
         return sumLanes(a0.add(a1));
     }
@@ -172,13 +188,13 @@ abstract class Int8LevelFormat implements TensorFormat {
     /** The unpacked row times the four vectors at {@code x[xo + k * xStride ..]}, each weight vector decoded once. */
     private static void dot4(byte[] q, float[] scales, int cols, float[] x, int xo, int xStride, float[] out, int oo, int outStride) {
         int x1 = xo + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
-        FloatVector a0 = FloatVector.zero(F8), a1 = a0, a2 = a0, a3 = a0;
-        for (int g = 0, c = 0; g < cols / GROUP; g++, c += GROUP) {
-            FloatVector wv = weights(q, scales, g);
-            a0 = wv.fma(FloatVector.fromArray(F8, x, xo + c), a0);
-            a1 = wv.fma(FloatVector.fromArray(F8, x, x1 + c), a1);
-            a2 = wv.fma(FloatVector.fromArray(F8, x, x2 + c), a2);
-            a3 = wv.fma(FloatVector.fromArray(F8, x, x3 + c), a3);
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < cols; c += L) {
+            FloatVector wv = weights(q, scales, c);
+            a0 = wv.fma(FloatVector.fromArray(F, x, xo + c), a0);
+            a1 = wv.fma(FloatVector.fromArray(F, x, x1 + c), a1);
+            a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
+            a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
         }
         out[oo] = sumLanes(a0);
         out[oo + outStride] = sumLanes(a1);
@@ -189,7 +205,7 @@ abstract class Int8LevelFormat implements TensorFormat {
     /** Lane sum in lane order (fixed, unlike reduceLanes(ADD)). */
     private static float sumLanes(FloatVector v) {
         float s = v.lane(0);
-        for (int i = 1; i < GROUP; i++) s += v.lane(i);
+        for (int i = 1; i < L; i++) s += v.lane(i);
         return s;
     }
 

@@ -9,7 +9,6 @@ import java.lang.foreign.ValueLayout;
  */
 final class TQ2_0Format extends Int8LevelFormat {
     private static final int BYTES = 66, D = 64;
-    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     TQ2_0Format() { super(GgmlType.TQ2_0); }
 

@@ -151,35 +151,12 @@ class IQFormatsTest {
 
     // ------------------------------------------------------------------ kernels
 
-    /**
-     * Random blocks: every byte random except the f16 scale, a finite value of either sign between 2^-8 and 2^3, so
-     * every code, grid index, sign and sub-block scale occurs and no value is infinite.
-     */
+    /** A matrix of random blocks ({@link RandomBlocks}) after {@link #OFFSET} bytes. */
     static QMatrix randomMatrix(GgmlType t, int rows, int cols, long seed) {
-        Random rnd = new Random(seed);
-        long bytes = t.bytesFor((long) rows * cols);
-        MemorySegment seg = ARENA.allocate(OFFSET + bytes + 3);
-        for (long i = 0; i < bytes; i++) seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, OFFSET + i, (byte) rnd.nextInt());
-        for (long b = 0; b < bytes / t.typeSize; b++) {
-            long o = OFFSET + b * t.typeSize;
-            short d = Float.floatToFloat16((float) ((1 + rnd.nextDouble()) * Math.scalb(1.0, rnd.nextInt(11) - 8) * (rnd.nextBoolean() ? -1 : 1)));
-            putScale(t, seg, o, d);
-        }
+        long blocks = (long) rows * cols / t.blockSize;
+        MemorySegment seg = ARENA.allocate(OFFSET + blocks * t.typeSize + 3);
+        RandomBlocks.fill(t, seg, OFFSET, blocks, new Random(seed));
         return new QMatrix(t, seg, OFFSET, cols, rows);
-    }
-
-    private static void putScale(GgmlType t, MemorySegment seg, long o, short d) {
-        var u16 = Int8LevelFormat.U16;
-        switch (t) {
-            case IQ1_M -> { // the f16 is the top nibbles of the four scale words
-                for (int k = 0; k < 4; k++) {
-                    long at = o + 48 + 2 * k;
-                    seg.set(u16, at, (short) ((seg.get(u16, at) & 0x0FFF) | ((d >> 4 * k) & 0xF) << 12));
-                }
-            }
-            case TQ1_0, TQ2_0 -> seg.set(u16, o + t.typeSize - 2, d);
-            default -> seg.set(u16, o, d);
-        }
     }
 
     private static final int[] ROWS = {1, 3, 17, 65};
