@@ -179,7 +179,7 @@ class Float64ReferenceArchitecturesTest {
                 GgufValue.ofInt32Array(4, 4, 0, 0)), "glm4moe.rope.dimension_sections");
         assertRefused("glm4moe", t -> t.tensor("blk.1.attn_output.bias", 0.3, 0, TinyArchFiles.EMBD), "blk.1.attn_output.bias");
         assertRefused("glm4moe", t -> t.drop("blk.2.exp_probs_b"), "blk.2.exp_probs_b.bias");
-        assertRefused("glm4moe", t -> t.u32("expert_gating_func", 4), "glm4moe.expert_gating_func");
+        assertRefused("glm4moe", t -> t.u32("expert_gating_func", 5), "glm4moe.expert_gating_func");
         assertRefused("glm4moe", t -> t.drop("blk.1.attn_k_norm"), "attn_k_norm");
         assertRefused("dots1", t -> t.kv.remove("dots1.expert_gating_func"), "dots1.expert_gating_func");
         assertRefused("dots1", t -> t.u32("attention.head_count_kv", 2), "dots1.attention.head_count_kv");
@@ -189,6 +189,20 @@ class Float64ReferenceArchitecturesTest {
         assertRefused("ernie4_5-moe", t -> t.tensor("blk.0.attn_output.bias", 0.3, 0, TinyArchFiles.EMBD), "blk.0.attn_output.bias");
         assertRefused("ernie4_5-moe", t -> t.tensor("blk.1.attn_q_norm.weight", 0.1, 1, 8), "blk.1.attn_q_norm.weight");
         assertRefused("ernie4_5-moe", t -> t.u32("interleave_moe_layer_step", 2), "ernie4_5-moe.interleave_moe_layer_step");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe"})
+    void aFusedAttnQkvGivesTheSameLogits(String name) throws IOException {
+        Reference ref = reference(name);
+        Path file = TinyArchFiles.write(name, dir, TinyArchFiles::fuseQkv);
+        try (GgufFile f = GgufFile.open(file)) {
+            assertTrue(f.findTensor("blk.1.attn_qkv.weight").isPresent() && f.findTensor("blk.1.attn_q.weight").isEmpty());
+        }
+        try (DecoderModel m = Models.load(file, pool)) {
+            float d = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), false, null));
+            assertTrue(d < TOLERANCE, () -> name + " with attn_qkv: max |engine - float64 reference| " + d);
+        }
     }
 
     @Test

@@ -66,6 +66,30 @@ final class TinyArchFiles {
         return this;
     }
 
+    /**
+     * Replaces every layer's attn_q/k/v (and their biases) by attn_qkv (and attn_qkv.bias), rows q then k then v as
+     * llama.cpp's create_tensor_qkv expects: with {@code ne[0]} innermost, the values simply concatenate.
+     */
+    static void fuseQkv(TinyArchFiles t) {
+        for (int l = 0; t.shapes.containsKey("blk." + l + ".attn_q.weight"); l++) {
+            String p = "blk." + l + ".";
+            for (String kind : new String[] {"weight", "bias"}) {
+                if (!t.shapes.containsKey(p + "attn_q." + kind)) continue;
+                float[] q = t.values.remove(p + "attn_q." + kind), k = t.values.remove(p + "attn_k." + kind), v = t.values.remove(p + "attn_v." + kind);
+                long[] ne = t.shapes.remove(p + "attn_q." + kind).clone();
+                t.shapes.remove(p + "attn_k." + kind);
+                t.shapes.remove(p + "attn_v." + kind);
+                float[] all = new float[q.length + k.length + v.length];
+                System.arraycopy(q, 0, all, 0, q.length);
+                System.arraycopy(k, 0, all, q.length, k.length);
+                System.arraycopy(v, 0, all, q.length + k.length, v.length);
+                ne[ne.length - 1] = ne.length == 1 ? all.length : all.length / ne[0];
+                t.shapes.put(p + "attn_qkv." + kind, ne);
+                t.values.put(p + "attn_qkv." + kind, all);
+            }
+        }
+    }
+
     Path write(Path file) throws IOException {
         GgufWriter g = new GgufWriter();
         kv.forEach(g::put);

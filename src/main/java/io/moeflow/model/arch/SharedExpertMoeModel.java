@@ -2,7 +2,6 @@ package io.moeflow.model.arch;
 
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
-import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
@@ -36,7 +35,7 @@ abstract class SharedExpertMoeModel extends DecoderModel {
 
     /**
      * The router's gating from {@code expert_gating_func} as build_moe_ffn applies it: 1 softmax, 2 sigmoid, 3 softmax
-     * over the selected logits; {@code absent} when the key is missing or 0 (null: refuse, as llama.cpp aborts).
+     * over the selected logits, 4 sqrt(softplus); {@code absent} when the key is missing or 0 (null: refuse, as llama.cpp aborts).
      */
     protected final MoeFfn.Gating gating(MoeFfn.Gating absent) {
         String key = config.arch() + ".expert_gating_func";
@@ -49,8 +48,9 @@ abstract class SharedExpertMoeModel extends DecoderModel {
             case 1 -> MoeFfn.Gating.SOFTMAX;
             case 2 -> MoeFfn.Gating.SIGMOID;
             case 3 -> MoeFfn.Gating.SOFTMAX_SELECTED;
+            case 4 -> MoeFfn.Gating.SQRT_SOFTPLUS;
             default -> throw new IllegalArgumentException(config.arch() + ": " + key + " = " + func
-                    + " is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected)");
+                    + " is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected, 4 sqrt-softplus)");
         };
     }
 
@@ -68,36 +68,13 @@ abstract class SharedExpertMoeModel extends DecoderModel {
     }
 
     /**
-     * GQA attention of {@code layer} over a fused {@code attn_qkv} ({@code ne = {n_embd, q + k + v}}: the q rows, then
-     * k, then v, as llama.cpp's build_qkv splits it; zero-copy row slices), without biases, with per-head q/k norm as
-     * {@code qkNorm} says.
-     */
-    protected final Attention gqaFused(int layer, Rope rope, QkNorm qkNorm) {
-        var c = config;
-        GgufTensor qkv = t(layer, "attn_qkv");
-        int q = c.qDim(), k = c.kvDim(), v = c.vDim();
-        if (qkv.dims() != 2 || qkv.ne(1) != (long) q + k + v)
-            throw new IllegalArgumentException(c.arch() + ": tensor " + qkv.name() + " " + java.util.Arrays.toString(qkv.ne())
-                    + " is not {n_embd, q " + q + " + k " + k + " + v " + v + "}");
-        QMatrix m = qkv.matrix();
-        return gqa(layer, rope, qkNorm, rows(m, 0, q), rows(m, q, k), rows(m, q + k, v), false);
-    }
-
-    private static QMatrix rows(QMatrix m, int first, int count) {
-        return new QMatrix(m.type(), m.data(), m.rowOffset(first), m.cols(), count);
-    }
-
-    /**
-     * GQA attention of {@code layer} over {@code attn_q/k/v/output}, with the q/k/v biases where the file has them
-     * and per-head {@code attn_q_norm}/{@code attn_k_norm} as {@code qkNorm} says. None of these graphs adds an
-     * output bias (a file with one is refused as carrying an unused tensor).
+     * GQA attention of {@code layer} as llama.cpp's create_tensor_qkv/build_qkv load it: a fused {@code attn_qkv}
+     * (q rows, then k, then v) or {@code attn_q/k/v}, with their optional biases and {@code .scale} factors, the
+     * output projection with its optional {@code .scale}; per-head {@code attn_q_norm}/{@code attn_k_norm} as
+     * {@code qkNorm} says. None of these graphs adds an output bias (a file with one is refused as carrying an unused
+     * tensor).
      */
     protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm) {
-        return gqa(layer, rope, qkNorm, t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(), true);
-    }
-
-    private Attention gqa(int layer, Rope rope, QkNorm qkNorm, QMatrix wq, QMatrix wk, QMatrix wv, boolean biases) {
-        var c = config;
         float[] qNorm = switch (qkNorm) {
             case REQUIRED -> norm(layer, "attn_q_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_q_norm");
@@ -109,11 +86,8 @@ abstract class SharedExpertMoeModel extends DecoderModel {
             case NONE -> null;
         };
         if ((qNorm == null) != (kNorm == null))
-            throw new IllegalArgumentException(c.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
-        Attention.Options opt = Attention.Options.NONE
-                .withBiases(biases ? bias(layer, "attn_q") : null, biases ? bias(layer, "attn_k") : null, biases ? bias(layer, "attn_v") : null, null)
-                .withQkNorm(qNorm, kNorm, Attention.NormScope.PER_HEAD);
-        return new Attention(wq, wk, wv, t(layer, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+            throw new IllegalArgumentException(config.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
+        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, Attention.NormScope.PER_HEAD), rope, Qkv.LLAMA_CPP, false);
     }
 
     /** The dense SwiGLU {@code ffn_{gate,up,down}<suffix>} of a layer. */
@@ -122,10 +96,13 @@ abstract class SharedExpertMoeModel extends DecoderModel {
     }
 
     /**
-     * The MoE FFN of {@code layer}: routed experts with the {@code exp_probs_b} selection bias (required or optional),
-     * plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when {@code sharedWidth > 0}.
+     * The MoE FFN of {@code layer}: routed experts (with {@code fusedGateUp}, a fused {@code ffn_gate_up_exps} where
+     * the file has one, as llama.cpp's create_tensor_gate_up_exps) with the {@code exp_probs_b} selection bias
+     * (required or optional), plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when
+     * {@code sharedWidth > 0}.
      */
-    protected final MoeFfn moe(int layer, MoeFfn.Options routing, boolean selectionBiasRequired, int sharedWidth, String sharedWidthFrom) {
+    protected final MoeFfn moe(int layer, MoeFfn.Options routing, boolean selectionBiasRequired, boolean fusedGateUp,
+                               int sharedWidth, String sharedWidthFrom) {
         var c = config;
         float[] selectionBias = bias(layer, "exp_probs_b");
         if (selectionBias == null && selectionBiasRequired)
@@ -138,7 +115,7 @@ abstract class SharedExpertMoeModel extends DecoderModel {
                         + sharedWidthFrom + " = " + sharedWidth);
             shared = swiGlu(layer, "_shexp");
         }
-        return new MoeFfn(t(layer, "ffn_gate_inp").matrix(), routedExperts(layer, false, false), c.expertUsedCount(),
+        return new MoeFfn(t(layer, "ffn_gate_inp").matrix(), routedExperts(layer, fusedGateUp, false), c.expertUsedCount(),
                 routing.withSelectionBias(selectionBias), shared);
     }
 }
