@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
+ * glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
  * llama.cpp's graphs (src/test/resources/reference/moe_archs_f64.py): the tiny files of {@link TinyArchFiles}, the
  * logits that script computed from them (committed beside it, with the file's SHA-256 so a changed generator
  * cannot go unnoticed), batch and decode. Each mutation removes one feature of the architecture from the file
@@ -91,7 +91,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "kimi-k2"})
     void logitsMatchTheFloat64Reference(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         String keep = System.getProperty("moeflow.tinyarch.dir"); // to regenerate the reference: copy the files out
@@ -130,6 +130,7 @@ class Float64ReferenceArchitecturesTest {
                 mutation("bailingmoe2", "no expert groups", t -> t.u32("expert_group_count", 0).u32("expert_group_used_count", 0)),
                 mutation("bailingmoe2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("bailingmoe2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
+                mutation("hunyuan-moe", "no shared MLP", t -> t.drop("_shexp").u32("expert_shared_feed_forward_length", 0).u32("feed_forward_length", 0)),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
@@ -158,7 +159,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "kimi-k2"})
     void inspectReportsTheFileSupported(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         try (GgufFile f = GgufFile.open(file)) {
@@ -192,7 +193,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "hunyuan-moe"})
     void aFusedAttnQkvGivesTheSameLogits(String name) throws IOException {
         Reference ref = reference(name);
         Path file = TinyArchFiles.write(name, dir, TinyArchFiles::fuseQkv);

@@ -31,7 +31,7 @@ public final class BailingMoe2Model extends SharedExpertMoeModel {
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             FeedForward ffn = l < dense ? swiGlu(l, "")
-                    : moe(l, routing, false, false, shared, "expert_shared_count x (expert_shared_feed_forward_length or expert_feed_forward_length)");
+                    : moe(l, routing, SelectionBias.OPTIONAL, false, shared, "expert_shared_count x (expert_shared_feed_forward_length or expert_feed_forward_length)");
             // llama.cpp's bailingmoe2 loader takes only the fused attn_qkv, without bias or scale.
             t(l, "attn_qkv");
             for (String unused : new String[] {"bias", "scale"})

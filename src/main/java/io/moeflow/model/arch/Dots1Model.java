@@ -32,7 +32,7 @@ public final class Dots1Model extends SharedExpertMoeModel {
         Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
-            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, false, false, shared, "expert_shared_count x expert_feed_forward_length");
+            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, SelectionBias.OPTIONAL, false, shared, "expert_shared_count x expert_feed_forward_length");
             layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.REQUIRED), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);

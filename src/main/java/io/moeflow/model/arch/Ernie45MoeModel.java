@@ -38,7 +38,7 @@ public final class Ernie45MoeModel extends SharedExpertMoeModel {
             if (l >= dense && !moe)
                 throw new IllegalArgumentException(a + ": blk." + l + " is past leading_dense_block_count " + dense + " but not a MoE layer by "
                         + a + ".interleave_moe_layer_step " + step + "; llama.cpp loads no dense FFN for it");
-            FeedForward ffn = moe ? moe(l, routing, false, false, sharedWidth, "expert_shared_feed_forward_length") : swiGlu(l, "");
+            FeedForward ffn = moe ? moe(l, routing, SelectionBias.OPTIONAL, false, sharedWidth, "expert_shared_feed_forward_length") : swiGlu(l, "");
             layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.NONE), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);

@@ -12,15 +12,21 @@ import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SwiGlu;
 
 /**
- * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2) share: GQA attention with
+ * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe) share: GQA attention with
  * optional q/k/v biases and per-head q/k RMSNorm, leading dense SwiGLU layers, then MoE layers routed as llama.cpp's
  * build_moe_ffn does ({@code expert_gating_func}, {@code expert_weights_norm}, {@code expert_weights_scale},
  * {@code expert_group_count}/{@code _used_count}, the {@code exp_probs_b} selection bias) plus shared experts
  * ({@code ffn_*_shexp}) added unscaled.
  */
 abstract class SharedExpertMoeModel extends DecoderModel {
-    /** Whether a layer's per-head {@code attn_q_norm}/{@code attn_k_norm} are required, optional or not loaded at all. */
-    protected enum QkNorm { REQUIRED, OPTIONAL, NONE }
+    /**
+     * Whether a layer's per-head {@code attn_q_norm}/{@code attn_k_norm} are required (applied before RoPE, or after
+     * it as in hunyuan-moe), optional or not loaded at all.
+     */
+    protected enum QkNorm { REQUIRED, REQUIRED_AFTER_ROPE, OPTIONAL, NONE }
+
+    /** Whether a MoE layer's {@code exp_probs_b} selection bias is required, optional or not loaded at all. */
+    protected enum SelectionBias { REQUIRED, OPTIONAL, NONE }
 
     protected SharedExpertMoeModel(GgufFile f, WorkerPool pool, boolean ropeNeox) {
         super(f, DecoderConfig.read(f, ropeNeox), pool);
@@ -76,18 +82,19 @@ abstract class SharedExpertMoeModel extends DecoderModel {
      */
     protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm) {
         float[] qNorm = switch (qkNorm) {
-            case REQUIRED -> norm(layer, "attn_q_norm");
+            case REQUIRED, REQUIRED_AFTER_ROPE -> norm(layer, "attn_q_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_q_norm");
             case NONE -> null;
         };
         float[] kNorm = switch (qkNorm) {
-            case REQUIRED -> norm(layer, "attn_k_norm");
+            case REQUIRED, REQUIRED_AFTER_ROPE -> norm(layer, "attn_k_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_k_norm");
             case NONE -> null;
         };
         if ((qNorm == null) != (kNorm == null))
             throw new IllegalArgumentException(config.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
-        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, Attention.NormScope.PER_HEAD), rope, Qkv.LLAMA_CPP, false);
+        Attention.NormScope scope = qkNorm == QkNorm.REQUIRED_AFTER_ROPE ? Attention.NormScope.PER_HEAD_AFTER_ROPE : Attention.NormScope.PER_HEAD;
+        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, scope), rope, Qkv.LLAMA_CPP, false);
     }
 
     /** The dense SwiGLU {@code ffn_{gate,up,down}<suffix>} of a layer. */
@@ -97,15 +104,15 @@ abstract class SharedExpertMoeModel extends DecoderModel {
 
     /**
      * The MoE FFN of {@code layer}: routed experts (with {@code fusedGateUp}, a fused {@code ffn_gate_up_exps} where
-     * the file has one, as llama.cpp's create_tensor_gate_up_exps) with the {@code exp_probs_b} selection bias
-     * (required or optional), plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when
+     * the file has one, as llama.cpp's create_tensor_gate_up_exps) with the {@code exp_probs_b} selection bias as
+     * {@code selectionBias} says, plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when
      * {@code sharedWidth > 0}.
      */
-    protected final MoeFfn moe(int layer, MoeFfn.Options routing, boolean selectionBiasRequired, boolean fusedGateUp,
+    protected final MoeFfn moe(int layer, MoeFfn.Options routing, SelectionBias selectionBias, boolean fusedGateUp,
                                int sharedWidth, String sharedWidthFrom) {
         var c = config;
-        float[] selectionBias = bias(layer, "exp_probs_b");
-        if (selectionBias == null && selectionBiasRequired)
+        float[] probsBias = selectionBias == SelectionBias.NONE ? null : bias(layer, "exp_probs_b");
+        if (probsBias == null && selectionBias == SelectionBias.REQUIRED)
             throw new IllegalArgumentException(c.arch() + ": tensor blk." + layer + ".exp_probs_b.bias is missing (llama.cpp requires it for " + c.arch() + ")");
         FeedForward shared = null;
         if (sharedWidth > 0) {
@@ -116,6 +123,6 @@ abstract class SharedExpertMoeModel extends DecoderModel {
             shared = swiGlu(layer, "_shexp");
         }
         return new MoeFfn(t(layer, "ffn_gate_inp").matrix(), routedExperts(layer, fusedGateUp, false), c.expertUsedCount(),
-                routing.withSelectionBias(selectionBias), shared);
+                routing.withSelectionBias(probsBias), shared);
     }
 }

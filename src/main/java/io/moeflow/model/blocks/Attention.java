@@ -13,8 +13,11 @@ import io.moeflow.model.KvCache;
  * {@code h} reads kv head {@code h / (heads / kvHeads)}.
  */
 public final class Attention implements AttentionBlock {
-    /** Where q/k RMSNorm weights apply: to each head ({@code [head_dim]}) or to the whole projection. */
-    public enum NormScope { PER_HEAD, WHOLE }
+    /**
+     * Where q/k RMSNorm weights apply: to each head ({@code [head_dim]}) or to the whole projection, before RoPE; or
+     * to each head after RoPE (hunyuan-moe).
+     */
+    public enum NormScope { PER_HEAD, WHOLE, PER_HEAD_AFTER_ROPE }
 
     /**
      * The optional parts of an attention layer; null/0 means absent. Start from {@link #NONE} and add parts.
@@ -112,7 +115,7 @@ public final class Attention implements AttentionBlock {
         pool.matmul(wq, ws.xn, embd, n, ws.q, qDim);
         pool.matmul(wk, ws.xn, embd, n, ws.k, kDim);
         pool.matmul(wv, ws.xn, embd, n, ws.v, vDim);
-        boolean whole = opt.normScope() == NormScope.WHOLE;
+        boolean whole = opt.normScope() == NormScope.WHOLE, afterRope = opt.normScope() == NormScope.PER_HEAD_AFTER_ROPE;
         Scales sc = opt.scales();
         for (int t = 0; t < n; t++) {
             scale(ws.q, t * qDim, qDim, sc.q());
@@ -121,11 +124,17 @@ public final class Attention implements AttentionBlock {
             addBias(ws.k, t * kDim, opt.kBias());
             scale(ws.v, t * vDim, vDim, sc.v());
             addBias(ws.v, t * vDim, opt.vBias());
+            int pos = batch.positions[t];
+            if (afterRope) {
+                rope.apply(ws.q, t * qDim, heads, headDim, pos);
+                rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            }
             if (opt.qNorm() != null) RmsNorm.apply(ws.q, t * qDim, ws.q, t * qDim, whole ? 1 : heads, whole ? qDim : headDim, headDim, opt.qNorm(), eps);
             if (opt.kNorm() != null) RmsNorm.apply(ws.k, t * kDim, ws.k, t * kDim, whole ? 1 : kvHeads, whole ? kDim : headDim, headDim, opt.kNorm(), eps);
-            int pos = batch.positions[t];
-            rope.apply(ws.q, t * qDim, heads, headDim, pos);
-            rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            if (!afterRope) {
+                rope.apply(ws.q, t * qDim, heads, headDim, pos);
+                rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            }
             float[] block = kv.block(batch.seqIds[t], pos);
             int o = kv.offset(layer, pos);
             System.arraycopy(ws.k, t * kDim, block, o, kDim);
