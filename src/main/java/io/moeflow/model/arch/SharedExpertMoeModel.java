@@ -39,6 +39,14 @@ abstract class SharedExpertMoeModel extends DecoderModel {
                     + " exceeds the head dimension " + c.keyLength());
     }
 
+    /** Refuses partial RoPE where the architecture's llama.cpp graph asserts {@code n_rot == head_dim}. */
+    protected final void requireRopeOverTheWholeHead() {
+        var c = config;
+        if (c.ropeDims() != c.keyLength())
+            throw new IllegalArgumentException(c.arch() + ": " + c.arch() + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
+                    + c.keyLength() + "; llama.cpp's " + c.arch() + " graph asserts they are equal");
+    }
+
     /**
      * The router's gating from {@code expert_gating_func} as build_moe_ffn applies it: 1 softmax, 2 sigmoid, 3 softmax
      * over the selected logits, 4 sqrt(softplus); {@code absent} when the key is missing or 0 (null: refuse, as llama.cpp aborts).
