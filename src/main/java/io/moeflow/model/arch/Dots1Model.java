@@ -21,9 +21,7 @@ public final class Dots1Model extends SharedExpertMoeModel {
         if (c.kvHeads() != c.heads())
             throw new IllegalArgumentException(a + ": " + a + ".attention.head_count_kv " + c.kvHeads() + " differs from head_count "
                     + c.heads() + "; llama.cpp's dots1 loader expects k and v as wide as q");
-        if (c.ropeDims() != c.keyLength())
-            throw new IllegalArgumentException(a + ": " + a + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
-                    + c.keyLength() + "; llama.cpp's dots1 graph asserts they are equal");
+        requireRopeOverTheWholeHead();
         if (f.findTensor("output.weight").isEmpty())
             throw new IllegalArgumentException(a + ": tensor output.weight is missing (llama.cpp's dots1 loader requires it)");
         int dense = f.getInt(a + ".leading_dense_block_count", 0);

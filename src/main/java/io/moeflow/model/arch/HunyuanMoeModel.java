@@ -17,9 +17,7 @@ public final class HunyuanMoeModel extends SharedExpertMoeModel {
         super(f, pool, true);
         var c = config;
         String a = c.arch();
-        if (c.ropeDims() != c.keyLength())
-            throw new IllegalArgumentException(a + ": " + a + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
-                    + c.keyLength() + "; llama.cpp's hunyuan-moe graph asserts they are equal");
+        requireRopeOverTheWholeHead();
         int sharedFfn = f.getInt(a + ".expert_shared_feed_forward_length", 0);
         int sharedWidth = sharedFfn > 0 ? sharedFfn : c.ffnLength();
         MoeFfn.Options routing = routing(MoeFfn.Gating.SOFTMAX, true, 0f);
