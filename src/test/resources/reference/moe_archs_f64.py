@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Independent numpy (float64) forward pass for the MoE architectures moeflow added after the golden set:
-glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe and deepseek2 as Kimi-K2 ships it.
+glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe and deepseek2 as Kimi-K2 ships it.
 
-Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, hunyuan-moe.cpp,
+Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, hunyuan-moe.cpp, granite-moe.cpp,
+granite.cpp,
 deepseek2.cpp,
 the loaders' parts of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
 rope, attention, ffn, moe) and the deepseek2 MLA block are copied from the golden set's reference,
@@ -137,10 +138,10 @@ def moe(M, p, x, gating, norm_w, w_scale, selection_bias=True):
     return out
 
 
-def gqa(M, p, n, pos, neox, qk_norm_after_rope=False):
+def gqa(M, p, n, pos, neox, qk_norm_after_rope=False, use_rope=True, kq_scale=0.0, output_bias=False):
     """build_qkv (+ optional q/k/v biases), optional per-head q/k RMSNorm, RoPE over the first rope.dimension_count
-    values of each head, causal attention with scale 1/sqrt(head_dim), output projection (none of these graphs adds its bias:
-    glm4moe and ernie pass NULL to build_attn, dots1's loader never loads one)."""
+    values of each head, causal attention with scale 1/sqrt(head_dim) (granite: attention.scale), output projection (+ its bias for granite
+    only: glm4moe and ernie pass NULL to build_attn, the other loaders never load one)."""
     T = n.shape[0]
     H, D = M.hp("attention.head_count"), M.hp("embedding_length")
     Hkv = M.hp("attention.head_count_kv", H)
@@ -158,6 +159,8 @@ def gqa(M, p, n, pos, neox, qk_norm_after_rope=False):
         qkv.append(y + b if b is not None else y)
     q, k, v = qkv[0].reshape(T, H, hd), qkv[1].reshape(T, Hkv, hd), qkv[2].reshape(T, Hkv, hd)
     qn, kn = M.opt(p + "attn_q_norm.weight"), M.opt(p + "attn_k_norm.weight")
+    if not use_rope:  # granite: rope.scaling.finetuned false
+        n_rot = 0
     if qk_norm_after_rope:  # hunyuan-moe.cpp: RoPE, then the norms
         q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
     if qn is not None:
@@ -166,9 +169,10 @@ def gqa(M, p, n, pos, neox, qk_norm_after_rope=False):
         k = rmsnorm(k, kn, eps)
     if not qk_norm_after_rope:
         q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
-    o = attention(q, k, v, 1.0 / np.sqrt(hd)).reshape(T, H * hd)
+    o = attention(q, k, v, kq_scale if kq_scale else 1.0 / np.sqrt(hd)).reshape(T, H * hd)
     out = o @ M.t(p + "attn_output.weight").T
-    return out
+    ob = M.opt(p + "attn_output.bias") if output_bias else None
+    return out + ob if ob is not None else out
 
 
 def mla(M, p, n, pos):
@@ -223,6 +227,9 @@ def forward(M: Model, tokens):
         gating = GATING[M.hp("expert_gating_func")]  # the file's value (bailingmoe2: a required key; dots1: no default)
     elif arch == "deepseek2":
         gating = GATING[M.hp("expert_gating_func", 1) or 1]
+    elif arch == "granitemoe":
+        # granite.cpp's build_moe_ffn: softmax, renormalised, no selection bias; no expert_weights_scale is read.
+        gating, norm_w, w_scale, dense_lead = "softmax", True, 0.0, 0
     elif arch == "hunyuan-moe":
         # hunyuan-moe.cpp: every layer MoE, softmax, always renormalised, no selection bias; the loader reads no
         # leading_dense_block_count or expert_weights_scale.
@@ -233,14 +240,21 @@ def forward(M: Model, tokens):
     else:
         raise ValueError(arch)
     x = M.t("token_embd.weight")[tokens]
+    res_scale = 1.0
+    if arch == "granitemoe":  # build_inp_embd's embedding_scale; granite.cpp's residual_scale
+        x = x * (M.hp("embedding_scale", 0.0) or 1.0)
+        res_scale = M.hp("residual_scale", 0.0) or 1.0
     for il in range(L):
         p = f"blk.{il}."
         n = rmsnorm(x, M.t(p + "attn_norm.weight"), eps)
         if arch == "deepseek2":
             attn = mla(M, p, n, pos)
         else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
-            attn = gqa(M, p, n, pos, neox=arch != "ernie4_5-moe", qk_norm_after_rope=arch == "hunyuan-moe")  # none of these graphs adds an output bias
-        h = x + attn
+            granite = arch == "granitemoe"
+            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"), qk_norm_after_rope=arch == "hunyuan-moe",
+                       use_rope=not granite or bool(M.hp("rope.scaling.finetuned", True)),
+                       kq_scale=M.hp("attention.scale", 0.0) if granite else 0.0, output_bias=granite)  # none of these graphs adds an output bias
+        h = x + attn * res_scale
         # glm4moe's FFN input norm is post_attention_norm (LLM_TENSOR_ATTN_POST_NORM), the others' ffn_norm.
         n2 = rmsnorm(h, M.t(p + ("post_attention_norm.weight" if arch == "glm4moe" else "ffn_norm.weight")), eps)
         moe_layer = il >= dense_lead
@@ -249,13 +263,14 @@ def forward(M: Model, tokens):
         if not moe_layer:
             f = ffn(n2, M, p)
         else:
-            f = moe(M, p, n2, gating, norm_w, w_scale, selection_bias=arch != "hunyuan-moe")
+            f = moe(M, p, n2, gating, norm_w, w_scale, selection_bias=arch not in ("hunyuan-moe", "granitemoe"))
             if M.has(p + "ffn_gate_shexp.weight"):
                 f = f + ffn(n2, M, p, "_shexp")
-        x = h + f
+        x = h + f * res_scale
     x = rmsnorm(x, M.t("output_norm.weight"), eps)
     out = M.t("output.weight") if M.has("output.weight") else M.t("token_embd.weight")
-    return x @ out.T
+    logits = x @ out.T
+    return logits / M.hp("logit_scale") if arch == "granitemoe" else logits
 
 
 def main():

@@ -9,6 +9,7 @@ import io.moeflow.model.arch.Dots1Model;
 import io.moeflow.model.arch.Ernie45MoeModel;
 import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
+import io.moeflow.model.arch.GraniteMoeModel;
 import io.moeflow.model.arch.HunyuanMoeModel;
 import io.moeflow.model.arch.LlamaModel;
 import io.moeflow.model.arch.OlmoeModel;
@@ -34,7 +35,8 @@ public final class Models {
             Map.entry("dots1", Dots1Model::new),
             Map.entry("ernie4_5-moe", Ernie45MoeModel::new),
             Map.entry("bailingmoe2", BailingMoe2Model::new),
-            Map.entry("hunyuan-moe", HunyuanMoeModel::new)));
+            Map.entry("hunyuan-moe", HunyuanMoeModel::new),
+            Map.entry("granitemoe", GraniteMoeModel::new)));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();

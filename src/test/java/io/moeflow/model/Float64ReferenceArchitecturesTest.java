@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
+ * glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
  * llama.cpp's graphs (src/test/resources/reference/moe_archs_f64.py): the tiny files of {@link TinyArchFiles}, the
  * logits that script computed from them (committed beside it, with the file's SHA-256 so a changed generator
  * cannot go unnoticed), batch and decode. Each mutation removes one feature of the architecture from the file
@@ -91,7 +91,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "kimi-k2"})
     void logitsMatchTheFloat64Reference(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         String keep = System.getProperty("moeflow.tinyarch.dir"); // to regenerate the reference: copy the files out
@@ -131,6 +131,12 @@ class Float64ReferenceArchitecturesTest {
                 mutation("bailingmoe2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("bailingmoe2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
                 mutation("hunyuan-moe", "no shared MLP", t -> t.drop("_shexp").u32("expert_shared_feed_forward_length", 0).u32("feed_forward_length", 0)),
+                mutation("granitemoe", "no embedding scale", t -> t.f32("embedding_scale", 0f)),
+                mutation("granitemoe", "no residual scale", t -> t.f32("residual_scale", 0f)),
+                mutation("granitemoe", "no logit scale", t -> t.f32("logit_scale", 1f)),
+                mutation("granitemoe", "1/sqrt(head_dim) instead of attention.scale", t -> t.f32("attention.scale", 0f)),
+                mutation("granitemoe", "no RoPE (rope.scaling.finetuned false)", t -> t.bool("rope.scaling.finetuned", false)),
+                mutation("granitemoe", "no output bias", t -> t.drop("attn_output.bias")),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
@@ -159,7 +165,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "kimi-k2"})
     void inspectReportsTheFileSupported(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         try (GgufFile f = GgufFile.open(file)) {

@@ -12,7 +12,7 @@ import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SwiGlu;
 
 /**
- * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe) share: GQA attention with
+ * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe) share: GQA attention with
  * optional q/k/v biases and per-head q/k RMSNorm, leading dense SwiGLU layers, then MoE layers routed as llama.cpp's
  * build_moe_ffn does ({@code expert_gating_func}, {@code expert_weights_norm}, {@code expert_weights_scale},
  * {@code expert_group_count}/{@code _used_count}, the {@code exp_probs_b} selection bias) plus shared experts
@@ -89,6 +89,11 @@ abstract class SharedExpertMoeModel extends DecoderModel {
      * tensor).
      */
     protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm) {
+        return gqa(layer, rope, qkNorm, 0f, false);
+    }
+
+    /** As {@link #gqa(int, Rope, QkNorm)}, with a score scale (0: {@code 1/sqrt(head_dim)}) and optionally the output bias. */
+    protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm, float scoreScale, boolean outputBias) {
         float[] qNorm = switch (qkNorm) {
             case REQUIRED, REQUIRED_AFTER_ROPE -> norm(layer, "attn_q_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_q_norm");
@@ -102,7 +107,7 @@ abstract class SharedExpertMoeModel extends DecoderModel {
         if ((qNorm == null) != (kNorm == null))
             throw new IllegalArgumentException(config.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
         Attention.NormScope scope = qkNorm == QkNorm.REQUIRED_AFTER_ROPE ? Attention.NormScope.PER_HEAD_AFTER_ROPE : Attention.NormScope.PER_HEAD;
-        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, scope), rope, Qkv.LLAMA_CPP, false);
+        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, scope).withScoreScale(scoreScale), rope, Qkv.LLAMA_CPP, outputBias);
     }
 
     /** The dense SwiGLU {@code ffn_{gate,up,down}<suffix>} of a layer. */

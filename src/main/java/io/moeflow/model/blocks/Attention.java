@@ -26,29 +26,34 @@ public final class Attention implements AttentionBlock {
      * @param sinks  per-head sink logits joining the softmax denominator
      * @param scales per-tensor factors of the q, k, v and output projections ({@code .scale} tensors), applied to the
      *               product before its bias as ggml does; {@link Scales#NONE} when absent
+     * @param scoreScale the factor of q.k in the scores (granite's {@code attention.scale}); 0 for {@code 1/sqrt(head_dim)}
      */
     public record Options(float[] qBias, float[] kBias, float[] vBias, float[] outBias,
-                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales) {
-        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE);
+                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales, float scoreScale) {
+        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE, 0f);
 
         public Options withBiases(float[] q, float[] k, float[] v, float[] out) {
-            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales);
+            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales, scoreScale);
         }
 
         public Options withQkNorm(float[] q, float[] k, NormScope scope) {
-            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales);
+            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales, scoreScale);
         }
 
         public Options withSinks(float[] s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales, scoreScale);
         }
 
         public Options withWindow(int w) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales, scoreScale);
         }
 
         public Options withScales(Scales s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s, scoreScale);
+        }
+
+        public Options withScoreScale(float s) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, s);
         }
     }
 
@@ -82,7 +87,7 @@ public final class Attention implements AttentionBlock {
         this.headDim = headDim;
         this.valueDim = valueDim;
         this.eps = eps;
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.scale = options.scoreScale() != 0f ? options.scoreScale() : (float) (1.0 / Math.sqrt(headDim));
         this.rope = rope;
         if (heads % kvHeads != 0)
             throw new IllegalArgumentException("head count " + heads + " is not a multiple of the kv head count " + kvHeads);
