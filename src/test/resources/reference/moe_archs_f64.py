@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Independent numpy (float64) forward pass for the MoE architectures moeflow added after the golden set:
-glm4moe, dots1 and deepseek2 as Kimi-K2 ships it.
+glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 as Kimi-K2 ships it.
 
-Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, deepseek2.cpp, the glm4moe/dots1 parts
-of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
+Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, deepseek2.cpp,
+the loaders' parts of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
 rope, attention, ffn, moe) and the deepseek2 MLA block are copied from the golden set's reference,
 ../shared/golden/reference/forward_f64.py; this copy adds partial NeoX RoPE, per-head q/k norm, optional
 q/k/v biases, the nextn (MTP) blocks decoding skips, leading dense layers and shared experts as these graphs
 use them. gguf_min.py beside it is the golden set's reader, unchanged.
 
 Usage:
-  moe_archs_f64.py MODEL.gguf --tokens 1,2,3 --out logits.f32
+  moe_archs_f64.py MODEL.gguf --tokens 1,2,3 --out logits.f32 [--json record.json]
+
+--json writes the record Float64ReferenceArchitecturesTest reads: the tokens and the model file's SHA-256.
+The tiny files come from the test itself: run it with -Dmoeflow.tinyarch.dir=DIR to get copies in DIR.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 
@@ -131,9 +136,10 @@ def moe(M, p, x, gating, norm_w, w_scale):
     return out
 
 
-def gqa(M, p, n, pos, neox, qk_norm_before_rope=True):
+def gqa(M, p, n, pos, neox):
     """build_qkv (+ optional q/k/v biases), optional per-head q/k RMSNorm, RoPE over the first rope.dimension_count
-    values of each head, causal attention with scale 1/sqrt(head_dim), output projection (+ optional bias)."""
+    values of each head, causal attention with scale 1/sqrt(head_dim), output projection (none of these graphs adds its bias:
+    glm4moe and ernie pass NULL to build_attn, dots1's loader never loads one)."""
     T = n.shape[0]
     H, D = M.hp("attention.head_count"), M.hp("embedding_length")
     Hkv = M.hp("attention.head_count_kv", H)
@@ -142,7 +148,10 @@ def gqa(M, p, n, pos, neox, qk_norm_before_rope=True):
     base = M.hp("rope.freq_base", 10000.0)
     eps = M.hp("attention.layer_norm_rms_epsilon")
     qkv = []
-    for name in ("attn_q", "attn_k", "attn_v"):
+    if M.has(p + "attn_qkv.weight"):  # fused (bailingmoe2): q rows, then k, then v; no bias
+        y = n @ M.t(p + "attn_qkv.weight").T
+        qkv = [y[:, :H * hd], y[:, H * hd:(H + Hkv) * hd], y[:, (H + Hkv) * hd:]]
+    for name in ("attn_q", "attn_k", "attn_v") if not qkv else ():
         y = n @ M.t(p + name + ".weight").T
         b = M.opt(p + name + ".bias")
         qkv.append(y + b if b is not None else y)
@@ -155,8 +164,7 @@ def gqa(M, p, n, pos, neox, qk_norm_before_rope=True):
     q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
     o = attention(q, k, v, 1.0 / np.sqrt(hd)).reshape(T, H * hd)
     out = o @ M.t(p + "attn_output.weight").T
-    ob = M.opt(p + "attn_output.bias")
-    return out + ob if ob is not None else out
+    return out
 
 
 def mla(M, p, n, pos):
@@ -200,28 +208,37 @@ def forward(M: Model, tokens):
     T = len(tokens)
     pos = np.arange(T)
     eps = M.hp("attention.layer_norm_rms_epsilon")
-    # glm4moe, deepseek2: the last nextn_predict_layers blocks are MTP blocks decoding skips.
-    L = M.hp("block_count") - (M.hp("nextn_predict_layers", 0) if arch in ("glm4moe", "deepseek2") else 0)
+    # glm4moe, bailingmoe2, deepseek2: the last nextn_predict_layers blocks are MTP blocks decoding skips.
+    L = M.hp("block_count") - (M.hp("nextn_predict_layers", 0) if arch in ("glm4moe", "bailingmoe2", "deepseek2") else 0)
     dense_lead = M.hp("leading_dense_block_count", 0)
     norm_w = bool(M.hp("expert_weights_norm", False))
     w_scale = float(M.hp("expert_weights_scale", 0.0))
     if arch == "glm4moe":
         gating = GATING[M.hp("expert_gating_func", 2) or 2]  # glm4-moe.cpp: none -> sigmoid
-    elif arch == "dots1":
-        gating = GATING[M.hp("expert_gating_func")]  # dots1.cpp passes the file's value; llama.cpp has no default
+    elif arch in ("dots1", "bailingmoe2"):
+        gating = GATING[M.hp("expert_gating_func")]  # the file's value (bailingmoe2: a required key; dots1: no default)
     elif arch == "deepseek2":
         gating = GATING[M.hp("expert_gating_func", 1) or 1]
+    elif arch == "ernie4_5-moe":
+        # ernie4-5-moe.cpp: softmax, always renormalised; the loader reads no expert_weights_scale (stays 0: none).
+        gating, norm_w, w_scale = "softmax", True, 0.0
     else:
         raise ValueError(arch)
     x = M.t("token_embd.weight")[tokens]
     for il in range(L):
         p = f"blk.{il}."
         n = rmsnorm(x, M.t(p + "attn_norm.weight"), eps)
-        attn = mla(M, p, n, pos) if arch == "deepseek2" else gqa(M, p, n, pos, neox=True)
+        if arch == "deepseek2":
+            attn = mla(M, p, n, pos)
+        else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
+            attn = gqa(M, p, n, pos, neox=arch != "ernie4_5-moe")  # none of these graphs adds an output bias
         h = x + attn
         # glm4moe's FFN input norm is post_attention_norm (LLM_TENSOR_ATTN_POST_NORM), the others' ffn_norm.
         n2 = rmsnorm(h, M.t(p + ("post_attention_norm.weight" if arch == "glm4moe" else "ffn_norm.weight")), eps)
-        if il < dense_lead:
+        moe_layer = il >= dense_lead
+        if arch == "ernie4_5-moe":  # interleaved: MoE where (il + 1) % interleave_moe_layer_step == 0
+            moe_layer = moe_layer and (il + 1) % M.hp("interleave_moe_layer_step") == 0
+        if not moe_layer:
             f = ffn(n2, M, p)
         else:
             f = moe(M, p, n2, gating, norm_w, w_scale)
@@ -238,10 +255,20 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--json")
     a = ap.parse_args()
     toks = [int(t) for t in a.tokens.split(",")]
     lg = forward(Model(a.model), toks)
     lg.astype("<f4").tofile(a.out)
+    if a.json:
+        with open(a.model, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        with open(a.json, "w") as f:
+            json.dump({"model_file": os.path.basename(a.model) + " (written by TinyArchFiles, not committed)", "model_sha256": sha,
+                       "token_ids": toks, "n_vocab": int(lg.shape[1]), "logits_layout": "[n_tokens][n_vocab] float32 little endian",
+                       "generated_by": f"moe_archs_f64.py {os.path.basename(a.model)} --tokens <token_ids> --out {os.path.basename(a.out)}"},
+                      f, indent=1)
+            f.write("\n")
     print(f"{os.path.basename(a.model)}: {lg.shape[0]} x {lg.shape[1]} logits, |max| {np.abs(lg).max():.4f}")
 
 

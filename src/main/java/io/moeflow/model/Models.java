@@ -3,8 +3,10 @@ package io.moeflow.model;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.BailingMoe2Model;
 import io.moeflow.model.arch.DeepSeek2Model;
 import io.moeflow.model.arch.Dots1Model;
+import io.moeflow.model.arch.Ernie45MoeModel;
 import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.LlamaModel;
@@ -28,7 +30,9 @@ public final class Models {
             "deepseek2", DeepSeek2Model::new,
             "gpt-oss", GptOssModel::new,
             "glm4moe", Glm4MoeModel::new,
-            "dots1", Dots1Model::new));
+            "dots1", Dots1Model::new,
+            "ernie4_5-moe", Ernie45MoeModel::new,
+            "bailingmoe2", BailingMoe2Model::new));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();

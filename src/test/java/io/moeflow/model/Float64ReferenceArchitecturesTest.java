@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * glm4moe, dots1 and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
+ * glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
  * llama.cpp's graphs (src/test/resources/reference/moe_archs_f64.py): the tiny files of {@link TinyArchFiles}, the
  * logits that script computed from them (committed beside it, with the file's SHA-256 so a changed generator
  * cannot go unnoticed), batch and decode. Each mutation removes one feature of the architecture from the file
@@ -91,7 +91,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
     void logitsMatchTheFloat64Reference(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         String keep = System.getProperty("moeflow.tinyarch.dir"); // to regenerate the reference: copy the files out
@@ -124,6 +124,12 @@ class Float64ReferenceArchitecturesTest {
                 mutation("dots1", "no selection bias", t -> t.drop("exp_probs_b")),
                 mutation("dots1", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
                 mutation("dots1", "weights not renormalised", t -> t.bool("expert_weights_norm", false)),
+                mutation("ernie4_5-moe", "no shared expert", t -> t.u32("expert_shared_feed_forward_length", 0).drop("_shexp")),
+                mutation("ernie4_5-moe", "no selection bias", t -> t.drop("exp_probs_b")),
+                mutation("bailingmoe2", "full RoPE instead of partial", t -> t.u32("rope.dimension_count", 8)),
+                mutation("bailingmoe2", "no expert groups", t -> t.u32("expert_group_count", 0).u32("expert_group_used_count", 0)),
+                mutation("bailingmoe2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
+                mutation("bailingmoe2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
@@ -152,7 +158,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
     void inspectReportsTheFileSupported(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         try (GgufFile f = GgufFile.open(file)) {
@@ -178,11 +184,28 @@ class Float64ReferenceArchitecturesTest {
         assertRefused("dots1", t -> t.kv.remove("dots1.expert_gating_func"), "dots1.expert_gating_func");
         assertRefused("dots1", t -> t.u32("attention.head_count_kv", 2), "dots1.attention.head_count_kv");
         assertRefused("dots1", t -> t.drop("output.weight"), "output.weight");
+        assertRefused("bailingmoe2", t -> t.tensor("blk.1.attn_qkv.bias", 0.3, 0, 64), "blk.1.attn_qkv.bias");
+        assertRefused("bailingmoe2", t -> t.kv.remove("bailingmoe2.expert_gating_func"), "bailingmoe2.expert_gating_func");
+        assertRefused("ernie4_5-moe", t -> t.tensor("blk.0.attn_output.bias", 0.3, 0, TinyArchFiles.EMBD), "blk.0.attn_output.bias");
+        assertRefused("ernie4_5-moe", t -> t.tensor("blk.1.attn_q_norm.weight", 0.1, 1, 8), "blk.1.attn_q_norm.weight");
+        assertRefused("ernie4_5-moe", t -> t.u32("interleave_moe_layer_step", 2), "ernie4_5-moe.interleave_moe_layer_step");
     }
 
     @Test
-    void glm4moeSkipsTheNextnBlockAndCountsOnlyTheDecoderLayers() throws IOException {
-        Path file = TinyArchFiles.write("glm4moe", dir, t -> {});
+    void ernieIgnoresTheRoutingKeysLlamaCppIgnores() throws IOException {
+        Reference ref = reference("ernie4_5-moe");
+        Path file = TinyArchFiles.write("ernie4_5-moe", dir, t -> t.u32("expert_gating_func", 2).f32("expert_weights_scale", 3f)
+                .bool("expert_weights_norm", false));
+        try (DecoderModel m = Models.load(file, pool)) {
+            float d = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), false, null));
+            assertTrue(d < TOLERANCE, () -> "ernie4_5-moe with routing keys its loader does not read: logits moved " + d);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"glm4moe", "bailingmoe2"})
+    void theNextnBlockIsSkippedAndOnlyTheDecoderLayersCount(String name) throws IOException {
+        Path file = TinyArchFiles.write(name, dir, t -> {});
         try (DecoderModel m = Models.load(file, pool)) {
             assertEquals(3, m.info().layers());
             assertEquals(3, m.layers().size());

@@ -174,6 +174,65 @@ final class TinyArchFiles {
         return t;
     }
 
+    // ERNIE-4.5-21B-A3B in small: GQA without biases or q/k norm, normal RoPE, 1 dense + 3 MoE layers (interleave
+    // step 1), 8 experts top-3, softmax + exp_probs_b, a 20-wide shared expert, output tied to the embedding.
+    static TinyArchFiles ernie45Moe(long seed) {
+        TinyArchFiles t = new TinyArchFiles("ernie4_5-moe", seed);
+        int layers = 4, heads = 4, kvHeads = 2, headDim = 8, experts = 8, ffnExp = 12;
+        t.common(layers, heads, kvHeads, 0).u32("feed_forward_length", 40)
+                .u32("expert_count", experts).u32("expert_used_count", 3).u32("expert_feed_forward_length", ffnExp)
+                .u32("expert_shared_feed_forward_length", 20).u32("leading_dense_block_count", 1).u32("interleave_moe_layer_step", 1);
+        t.drop("output.weight");
+        for (int l = 0; l < layers; l++) {
+            String p = "blk." + l + ".";
+            t.gqa(p, heads, kvHeads, headDim, false, false);
+            t.tensor(p + "ffn_norm.weight", 0.1, 1, EMBD);
+            if (l == 0) {
+                t.dense(p, 40, "");
+            } else {
+                t.experts(p, experts, ffnExp, true);
+                t.dense(p, 20, "_shexp");
+            }
+        }
+        return t;
+    }
+
+    // Ling 2.0 (bailingmoe2) in small: fused attn_qkv, q/k norm, partial NeoX RoPE (half the head), 1 dense + 2 MoE
+    // layers, 16 experts top-4 within the best 2 of 4 groups, sigmoid + exp_probs_b, renormalised x 2.5, one shared
+    // expert of expert_shared_feed_forward_length, and one nextn block.
+    static TinyArchFiles bailingMoe2(long seed) {
+        TinyArchFiles t = new TinyArchFiles("bailingmoe2", seed);
+        int layers = 3, nextn = 1, heads = 4, kvHeads = 2, headDim = 8, experts = 16, ffnExp = 8;
+        t.common(layers + nextn, heads, kvHeads, 0).u32("rope.dimension_count", headDim / 2).u32("feed_forward_length", 40)
+                .u32("expert_count", experts).u32("expert_used_count", 4).u32("expert_shared_count", 1)
+                .u32("expert_feed_forward_length", ffnExp).u32("expert_shared_feed_forward_length", 12)
+                .u32("leading_dense_block_count", 1).f32("expert_weights_scale", 2.5f).bool("expert_weights_norm", true)
+                .u32("expert_gating_func", 2).u32("expert_group_count", 4).u32("expert_group_used_count", 2)
+                .u32("nextn_predict_layers", nextn);
+        for (int l = 0; l < layers + nextn; l++) {
+            String p = "blk." + l + ".";
+            t.tensor(p + "attn_norm.weight", 0.1, 1, EMBD);
+            t.tensor(p + "attn_qkv.weight", 0.3, 0, EMBD, (heads + 2 * kvHeads) * headDim);
+            t.tensor(p + "attn_output.weight", 0.3, 0, heads * headDim, EMBD);
+            t.tensor(p + "attn_q_norm.weight", 0.1, 1, headDim);
+            t.tensor(p + "attn_k_norm.weight", 0.1, 1, headDim);
+            t.tensor(p + "ffn_norm.weight", 0.1, 1, EMBD);
+            if (l == 0) {
+                t.dense(p, 40, "");
+            } else {
+                t.experts(p, experts, ffnExp, true);
+                t.dense(p, 12, "_shexp");
+            }
+            if (l >= layers) {
+                t.tensor(p + "nextn.eh_proj.weight", 0.3, 0, 2 * EMBD, EMBD);
+                t.tensor(p + "nextn.enorm.weight", 0.1, 1, EMBD);
+                t.tensor(p + "nextn.hnorm.weight", 0.1, 1, EMBD);
+                t.tensor(p + "layer_output_norm.weight", 0.1, 1, EMBD);
+            }
+        }
+        return t;
+    }
+
     // Kimi-K2 (deepseek2) in small: Kimi's routing and layer plan (384 experts top-8, one dense layer, one shared
     // expert, sigmoid gating with exp_probs_b, expert_group_count 1 / used 1, renormalised x 2.827, q-LoRA MLA) with
     // tiny widths.
@@ -213,12 +272,14 @@ final class TinyArchFiles {
         return t;
     }
 
-    /** The reference file of {@code name} (glm4moe, dots1, kimi-k2) with {@code mutation} applied. */
+    /** The reference file of {@code name} (glm4moe, dots1, ernie4_5-moe, bailingmoe2, kimi-k2) with {@code mutation} applied. */
     static Path write(String name, Path dir, Consumer<TinyArchFiles> mutation) throws IOException {
         TinyArchFiles t = switch (name) {
             case "glm4moe" -> glm4moe(41);
             case "dots1" -> dots1(42);
             case "kimi-k2" -> kimiK2(43);
+            case "ernie4_5-moe" -> ernie45Moe(44);
+            case "bailingmoe2" -> bailingMoe2(45);
             default -> throw new IllegalArgumentException(name);
         };
         mutation.accept(t);

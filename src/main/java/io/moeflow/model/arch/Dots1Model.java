@@ -15,7 +15,7 @@ import io.moeflow.model.blocks.Rope;
  */
 public final class Dots1Model extends SharedExpertMoeModel {
     public Dots1Model(GgufFile f, WorkerPool pool) {
-        super(f, pool);
+        super(f, pool, true);
         var c = config;
         String a = c.arch();
         if (c.kvHeads() != c.heads())
@@ -27,13 +27,13 @@ public final class Dots1Model extends SharedExpertMoeModel {
         if (f.findTensor("output.weight").isEmpty())
             throw new IllegalArgumentException(a + ": tensor output.weight is missing (llama.cpp's dots1 loader requires it)");
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
-        int shared = f.getInt(a + ".expert_shared_count");
+        int shared = f.getInt(a + ".expert_shared_count") * c.expertFfnLength();
         MoeFfn.Options routing = routing(gating(null));
         Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
-            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, false, shared);
-            layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, false, true), norm(l, "ffn_norm"), ffn);
+            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, false, shared, "expert_shared_count x expert_feed_forward_length");
+            layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.REQUIRED), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

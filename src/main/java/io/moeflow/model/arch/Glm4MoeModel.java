@@ -19,19 +19,19 @@ import io.moeflow.model.blocks.Rope;
  */
 public final class Glm4MoeModel extends SharedExpertMoeModel {
     public Glm4MoeModel(GgufFile f, WorkerPool pool) {
-        super(f, pool);
+        super(f, pool, true);
         var c = config;
         String a = c.arch();
         refuseMultimodalRope(f, a);
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
-        int shared = f.getInt(a + ".expert_shared_count");
+        int shared = f.getInt(a + ".expert_shared_count") * c.expertFfnLength();
         MoeFfn.Options routing = routing(gating(MoeFfn.Gating.SIGMOID));
         Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             // glm4-moe.cpp passes no output bias to build_attn: a file with attn_output.bias is refused as unused.
-            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, true, shared);
-            layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, false, false), norm(l, "post_attention_norm"), ffn);
+            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, true, shared, "expert_shared_count x expert_feed_forward_length");
+            layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.OPTIONAL), norm(l, "post_attention_norm"), ffn);
         }
         setLayers(layers);
     }
