@@ -137,6 +137,7 @@ class Float64ReferenceArchitecturesTest {
                 mutation("granitemoe", "1/sqrt(head_dim) instead of attention.scale", t -> t.f32("attention.scale", 0f)),
                 mutation("granitemoe", "no RoPE (rope.scaling.finetuned false)", t -> t.bool("rope.scaling.finetuned", false)),
                 mutation("granitemoe", "no output bias", t -> t.drop("attn_output.bias")),
+                mutation("kimi-k2", "no YaRN", t -> t.kv.put("deepseek2.rope.scaling.type", GgufValue.ofString("none"))),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
