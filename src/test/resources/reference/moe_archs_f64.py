@@ -15,6 +15,7 @@ Usage:
   moe_archs_f64.py MODEL.gguf --tokens 1,2,3 --out logits.f32 [--json record.json]
 
 --json writes the record Float64ReferenceArchitecturesTest reads: the tokens and the model file's SHA-256.
+--mutate qk-norm-before-rope computes hunyuan-moe with the norms before RoPE (the test's wrong-order logits).
 The tiny files come from the test itself: run it with -Dmoeflow.tinyarch.dir=DIR to get copies in DIR.
 """
 from __future__ import annotations
@@ -264,6 +265,9 @@ def mla(M, p, n, pos):
 
 GATING = {1: "softmax", 2: "sigmoid"}
 
+# --mutate: reference-side mutations, to show the Java test tells them apart from the real graph.
+MUTATIONS: set[str] = set()
+
 
 def forward(M: Model, tokens):
     arch = M.arch
@@ -305,7 +309,8 @@ def forward(M: Model, tokens):
             attn = mla(M, p, n, pos)
         else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
             granite = arch == "granitemoe"
-            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"), qk_norm_after_rope=arch == "hunyuan-moe",
+            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"),
+                       qk_norm_after_rope=arch == "hunyuan-moe" and "qk-norm-before-rope" not in MUTATIONS,
                        use_rope=not granite or bool(M.hp("rope.scaling.finetuned", True)),
                        kq_scale=M.hp("attention.scale", 0.0) if granite else 0.0, output_bias=granite)  # none of these graphs adds an output bias
         h = x + attn * res_scale
@@ -333,7 +338,10 @@ def main():
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--json")
+    ap.add_argument("--mutate", action="append", default=[], choices=["qk-norm-before-rope"],
+                    help="compute a deliberately wrong graph (hunyuan-moe: q/k norm before RoPE)")
     a = ap.parse_args()
+    MUTATIONS.update(a.mutate)
     toks = [int(t) for t in a.tokens.split(",")]
     lg = forward(Model(a.model), toks)
     lg.astype("<f4").tofile(a.out)
