@@ -258,6 +258,21 @@ class KafkaDeliveryTest extends KafkaServiceTest {
         assertEquals(0, tail.cache().watchers(), "the watcher is gone");
     }
 
+    /** Readiness and liveness report the cluster (RestartIT kills and restarts real brokers). */
+    @Test
+    void healthReportsTheKafkaCluster() {
+        for (String path : List.of("/q/health/ready", "/q/health/live")) {
+            List<Map<String, Object>> checks = given().get(path).then().statusCode(200).extract().path("checks");
+            Map<String, Object> kafka = checks.stream().filter(c -> "kafka-broker".equals(c.get("name"))).findFirst()
+                    .orElseThrow(() -> new AssertionError("no kafka-broker check in " + path + ": " + checks));
+            assertEquals("UP", kafka.get("status"));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> data = (Map<String, Object>) kafka.get("data");
+            assertEquals(bootstrap, data.get("bootstrap_servers"));
+            assertEquals(true, data.get("reachable"));
+        }
+    }
+
     /** The lines of an SSE response, until the server ends it. */
     private List<String> sse(String path) throws Exception {
         HttpResponse<java.io.InputStream> response = HttpClient.newHttpClient().send(

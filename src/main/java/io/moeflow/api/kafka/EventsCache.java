@@ -116,12 +116,11 @@ public final class EventsCache {
         evict(c);
         List<Watcher> live = watchers.get(event.requestId());
         if (live != null) {
-            for (Iterator<Watcher> it = live.iterator(); it.hasNext(); ) {
-                Watcher w = it.next();
+            // a copy: a watcher that ends removes itself (its termination callback runs within offer)
+            for (Watcher w : List.copyOf(live)) {
                 w.offer(event);
-                if (w.done) it.remove();
+                if (w.done) remove(w);
             }
-            if (live.isEmpty()) watchers.remove(event.requestId());
         }
     }
 

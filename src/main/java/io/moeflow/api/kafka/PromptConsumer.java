@@ -95,6 +95,8 @@ public class PromptConsumer {
     TokenEventTail tail;
     @Inject
     ServiceMetrics metrics;
+    @Inject
+    KafkaHealth kafka;
 
     private RequestParser parser;
     private Semaphore slots;
@@ -475,11 +477,12 @@ public class PromptConsumer {
         List<Attempt> leaving = attempts.values().stream().filter(a -> a.partition != null && lost.contains(a.partition)).toList();
         int stopped = 0;
         for (Attempt a : leaving) if (a.abandon()) stopped++;
-        long deadline = System.nanoTime() + FENCE_TIMEOUT.toNanos();
+        // Waited for only while Kafka answers: without it they cannot be written, and shutdown must not hang on it.
+        long deadline = System.nanoTime() + (kafka.reachable() ? FENCE_TIMEOUT.toNanos() : 0);
         try {
             for (Attempt a : leaving) {
                 long left = deadline - System.nanoTime();
-                if (!publisher.awaitSent(a.id(), Duration.ofNanos(Math.max(0, left)))) {
+                if (!publisher.awaitSent(a.id(), Duration.ofNanos(Math.max(0, left))) && kafka.reachable()) {
                     LOG.warnf("prompt %s: events still unwritten %s after its partition was revoked", LogSafe.id(a.id()), FENCE_TIMEOUT);
                 }
                 attempts.remove(a.id(), a);
