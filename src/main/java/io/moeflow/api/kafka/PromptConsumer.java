@@ -405,7 +405,7 @@ public class PromptConsumer {
         metrics.rejected(ServiceMetrics.Api.KAFKA);
         LOG.warnf("prompt %s sent to the dead letter topic: %s", LogSafe.id(a.id()), reason);
         attempts.remove(a.id(), a);
-        a.message.nack(new UnparseableRecordException(reason));
+        a.message.nack(new PreparationTimeoutException(reason));
         a.settled.complete(null);
     }
 
