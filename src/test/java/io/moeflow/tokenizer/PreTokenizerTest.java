@@ -42,7 +42,8 @@ class PreTokenizerTest {
 
     @Test
     void handWrittenMatchersAgreeWithTheirRegexes() throws IOException {
-        for (String regex : List.of(PreTokenizer.GPT2_REGEX, PreTokenizer.LLAMA3_REGEX)) {
+        for (String regex : List.of(PreTokenizer.GPT2_REGEX, PreTokenizer.LLAMA3_REGEX, PreTokenizer.QWEN2_REGEX,
+                PreTokenizer.QWEN35_REGEX)) {
             PreTokenizer custom = new PreTokenizer(List.of(regex), true);
             PreTokenizer plain = new PreTokenizer(List.of(regex), false);
             for (String text : inputs()) {

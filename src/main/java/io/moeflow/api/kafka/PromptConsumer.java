@@ -1,5 +1,6 @@
 package io.moeflow.api.kafka;
 
+import io.moeflow.api.ClientText;
 import io.moeflow.api.GenerationService;
 import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
@@ -198,7 +199,7 @@ public class PromptConsumer {
         } catch (UnparseableRecordException e) {
             deadLettered.incrementAndGet();
             metrics.rejected(ServiceMetrics.Api.KAFKA);
-            LOG.warnf("prompt record sent to the dead letter topic: %s", e.getMessage());
+            LOG.warnf("prompt record sent to the dead letter topic: %s", ClientText.forLog(e.getMessage()));
             return message.nack(e);
         }
         IncomingKafkaRecordMetadata<?, ?> meta = message.getMetadata(IncomingKafkaRecordMetadata.class).orElse(null);
@@ -210,7 +211,7 @@ public class PromptConsumer {
             // In flight here (a rebalance handed the record over again, or a rerun while it runs): its events answer
             // this record too. Acknowledging the copy now would let its offset be committed before the original's
             // last event is written, and a crash then would lose the prompt.
-            LOG.infof("prompt %s is in flight here; not generated again, acknowledged when the original is", LogSafe.id(record.id()));
+            LOG.infof("prompt %s is in flight here; not generated again, acknowledged when the original is", ClientText.forLog(record.id()));
             original.settled.thenRun(message::ack);
             return CompletableFuture.completedFuture(null);
         }
@@ -257,7 +258,7 @@ public class PromptConsumer {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (RuntimeException e) {
-            LOG.errorf(e, "prompt %s failed", LogSafe.id(a.id()));
+            LOG.errorf(e, "prompt %s failed", ClientText.forLog(a.id()));
             retryLater(a, e);
         }
     }
@@ -304,7 +305,7 @@ public class PromptConsumer {
     private void answerFinished(Attempt a, TokenHistory.Trace trace) throws TimeoutException {
         if (a.origin.promptRecord() != null && a.origin.promptRecord().equals(trace.finalPromptRecord())) {
             answeredBefore.incrementAndGet();
-            LOG.infof("prompt %s (%s) was answered before its offset was committed; acknowledged", LogSafe.id(a.id()), a.origin.promptRecord());
+            LOG.infof("prompt %s (%s) was answered before its offset was committed; acknowledged", ClientText.forLog(a.id()), a.origin.promptRecord());
             acknowledge(a);
             return;
         }
@@ -322,7 +323,7 @@ public class PromptConsumer {
             if (s.event().last()) break;
         }
         replayed.incrementAndGet();
-        LOG.infof("prompt %s is a rerun of a finished request; its %d events are written again", LogSafe.id(a.id()), answer.size());
+        LOG.infof("prompt %s is a rerun of a finished request; its %d events are written again", ClientText.forLog(a.id()), answer.size());
         TokenOrigin origin = a.origin.replayed();
         CompletionStage<Void> last = CompletableFuture.completedFuture(null);
         for (TokenEventTail.StoredEvent s : answer) last = publisher.republish(s, origin);
@@ -375,7 +376,7 @@ public class PromptConsumer {
         }
         if (published.tokens().length > 0) {
             resumed.incrementAndGet();
-            LOG.infof("prompt %s resumed after its %d published events", LogSafe.id(a.id()), published.tokens().length);
+            LOG.infof("prompt %s resumed after its %d published events", ClientText.forLog(a.id()), published.tokens().length);
         }
         generation.events()
                 .onSubscription().invoke(subscription -> {
@@ -403,7 +404,7 @@ public class PromptConsumer {
         if (abandoned(a)) return;
         deadLettered.incrementAndGet();
         metrics.rejected(ServiceMetrics.Api.KAFKA);
-        LOG.warnf("prompt %s sent to the dead letter topic: %s", LogSafe.id(a.id()), reason);
+        LOG.warnf("prompt %s sent to the dead letter topic: %s", ClientText.forLog(a.id()), reason);
         attempts.remove(a.id(), a);
         a.message.nack(new PreparationTimeoutException(reason));
         a.settled.complete(null);
@@ -422,7 +423,7 @@ public class PromptConsumer {
     private void retryLater(Attempt a, Throwable failure) {
         if (service.draining() || abandoned(a) || timer.isShutdown()) return;
         long pauseMs = Math.min(MAX_RETRY_PAUSE.toMillis(), 1000L << Math.min(5, a.failures++));
-        retries.log("prompt " + LogSafe.id(a.id()) + " could not go on (" + LogSafe.text(String.valueOf(failure.getMessage()))
+        retries.log("prompt " + ClientText.forLog(a.id()) + " could not go on (" + ClientText.forLog(String.valueOf(failure.getMessage()))
                 + "); trying again in " + pauseMs + " ms after what the tokens topic holds");
         timer.schedule(() -> preparing.execute(() -> {
             try {
@@ -483,7 +484,7 @@ public class PromptConsumer {
             for (Attempt a : leaving) {
                 long left = deadline - System.nanoTime();
                 if (!publisher.awaitSent(a.id(), Duration.ofNanos(Math.max(0, left))) && kafka.reachable()) {
-                    LOG.warnf("prompt %s: events still unwritten %s after its partition was revoked", LogSafe.id(a.id()), FENCE_TIMEOUT);
+                    LOG.warnf("prompt %s: events still unwritten %s after its partition was revoked", ClientText.forLog(a.id()), FENCE_TIMEOUT);
                 }
                 attempts.remove(a.id(), a);
                 a.settled.complete(null);

@@ -1,5 +1,6 @@
 package io.moeflow.api.kafka;
 
+import io.moeflow.api.ClientText;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.scheduler.TokenEvent;
 import io.quarkus.runtime.ShutdownEvent;
@@ -229,7 +230,7 @@ public class TokenEventTail {
         try {
             event = TokenEventJson.parse(record.value());
         } catch (IllegalArgumentException e) {
-            LOG.debugf("skipping a record of %s that is not a token event: %s", topic(), e.getMessage());
+            LOG.debugf("skipping a record of %s that is not a token event: %s", topic(), ClientText.forLog(e.getMessage()));
             return;
         }
         cache.add(event);
