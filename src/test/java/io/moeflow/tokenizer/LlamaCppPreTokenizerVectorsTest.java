@@ -96,6 +96,26 @@ class LlamaCppPreTokenizerVectorsTest {
     }
 
     /**
+     * clean_spaces per type: llama_detokenize(remove_special = false, unparse_special = false) of llama_tokenize's
+     * ids for this text, on the qwen2 vocabulary with tokenizer.ggml.pre overridden (a third small program like
+     * generate.sh's tok, run once; its outputs are these two strings).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("newTypes")
+    void decodesLikeLlamaCpp(String pre) {
+        String text = "Hello , world ! It 's a test . Isn 't it ? x n't";
+        String cleaned = "Hello, world! It's a test. Isn 't it? x n't";
+        boolean cleans = List.of("glm4", "gigachat", "exaone-moe", "lfm2").contains(pre);
+        Vocabulary v = TokenizerTestFiles.vocabulary(SharedFiles.require("tokenizer/real-moe/ggml-vocab-qwen2.gguf"));
+        Tokenizer t = Tokenizer.of(withPre(v, pre));
+        assertEquals(cleans ? cleaned : text, t.decode(t.encode(text, false, false)));
+    }
+
+    static Stream<String> newTypes() {
+        return NEW_TYPES.stream();
+    }
+
+    /**
      * llama.cpp loads a kimi-k2 vocabulary without tokenizer.ggml.merges (no merge ever applies, every byte-level
      * character is looked up alone). Expected ids: generate.sh's tok program on a copy of the gpt-4o vocabulary
      * with the merges key removed and tokenizer.ggml.pre set to kimi-k2 (gguf_remove_key, gguf_write_to_file).
