@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Independent numpy (float64) forward pass for the MoE architectures moeflow added after the golden set:
-glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 as Kimi-K2 ships it.
+glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe and deepseek2 as Kimi-K2 ships it.
 
-Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, deepseek2.cpp,
+Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, hunyuan-moe.cpp, granite-moe.cpp,
+granite.cpp,
+deepseek2.cpp,
 the loaders' parts of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
 rope, attention, ffn, moe) and the deepseek2 MLA block are copied from the golden set's reference,
 ../shared/golden/reference/forward_f64.py; this copy adds partial NeoX RoPE, per-head q/k norm, optional
@@ -97,7 +99,7 @@ def ffn(x, M, p, suffix=""):
     return (silu(x @ wg.T) * (x @ wu.T)) @ wd.T
 
 
-def moe(M, p, x, gating, norm_w, w_scale):
+def moe(M, p, x, gating, norm_w, w_scale, selection_bias=True):
     """build_moe_ffn: router logits, probabilities by the gating, selection on probs + exp_probs_b (within the best
     expert groups when expert_group_count > 1), weights = the unbiased probabilities of the chosen experts,
     optionally renormalised (sum clamped to 2^-14) and scaled."""
@@ -111,7 +113,7 @@ def moe(M, p, x, gating, norm_w, w_scale):
         probs = 1.0 / (1.0 + np.exp(-logits))
     else:
         raise ValueError(gating)
-    bias = M.opt(p + "exp_probs_b.bias")
+    bias = M.opt(p + "exp_probs_b.bias") if selection_bias else None
     sel = probs + bias if bias is not None else probs.copy()
     if groups > 1:
         T = x.shape[0]
@@ -136,10 +138,10 @@ def moe(M, p, x, gating, norm_w, w_scale):
     return out
 
 
-def gqa(M, p, n, pos, neox):
+def gqa(M, p, n, pos, neox, qk_norm_after_rope=False, use_rope=True, kq_scale=0.0, output_bias=False):
     """build_qkv (+ optional q/k/v biases), optional per-head q/k RMSNorm, RoPE over the first rope.dimension_count
-    values of each head, causal attention with scale 1/sqrt(head_dim), output projection (none of these graphs adds its bias:
-    glm4moe and ernie pass NULL to build_attn, dots1's loader never loads one)."""
+    values of each head, causal attention with scale 1/sqrt(head_dim) (granite: attention.scale), output projection (+ its bias for granite
+    only: glm4moe and ernie pass NULL to build_attn, the other loaders never load one)."""
     T = n.shape[0]
     H, D = M.hp("attention.head_count"), M.hp("embedding_length")
     Hkv = M.hp("attention.head_count_kv", H)
@@ -157,14 +159,20 @@ def gqa(M, p, n, pos, neox):
         qkv.append(y + b if b is not None else y)
     q, k, v = qkv[0].reshape(T, H, hd), qkv[1].reshape(T, Hkv, hd), qkv[2].reshape(T, Hkv, hd)
     qn, kn = M.opt(p + "attn_q_norm.weight"), M.opt(p + "attn_k_norm.weight")
+    if not use_rope:  # granite: rope.scaling.finetuned false
+        n_rot = 0
+    if qk_norm_after_rope:  # hunyuan-moe.cpp: RoPE, then the norms
+        q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
     if qn is not None:
         q = rmsnorm(q, qn, eps)
     if kn is not None:
         k = rmsnorm(k, kn, eps)
-    q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
-    o = attention(q, k, v, 1.0 / np.sqrt(hd)).reshape(T, H * hd)
+    if not qk_norm_after_rope:
+        q, k = rope(q, pos, n_rot, base, neox), rope(k, pos, n_rot, base, neox)
+    o = attention(q, k, v, kq_scale if kq_scale else 1.0 / np.sqrt(hd)).reshape(T, H * hd)
     out = o @ M.t(p + "attn_output.weight").T
-    return out
+    ob = M.opt(p + "attn_output.bias") if output_bias else None
+    return out + ob if ob is not None else out
 
 
 def mla(M, p, n, pos):
@@ -219,20 +227,34 @@ def forward(M: Model, tokens):
         gating = GATING[M.hp("expert_gating_func")]  # the file's value (bailingmoe2: a required key; dots1: no default)
     elif arch == "deepseek2":
         gating = GATING[M.hp("expert_gating_func", 1) or 1]
+    elif arch == "granitemoe":
+        # granite.cpp's build_moe_ffn: softmax, renormalised, no selection bias; no expert_weights_scale is read.
+        gating, norm_w, w_scale, dense_lead = "softmax", True, 0.0, 0
+    elif arch == "hunyuan-moe":
+        # hunyuan-moe.cpp: every layer MoE, softmax, always renormalised, no selection bias; the loader reads no
+        # leading_dense_block_count or expert_weights_scale.
+        gating, norm_w, w_scale, dense_lead = "softmax", True, 0.0, 0
     elif arch == "ernie4_5-moe":
         # ernie4-5-moe.cpp: softmax, always renormalised; the loader reads no expert_weights_scale (stays 0: none).
         gating, norm_w, w_scale = "softmax", True, 0.0
     else:
         raise ValueError(arch)
     x = M.t("token_embd.weight")[tokens]
+    res_scale = 1.0
+    if arch == "granitemoe":  # build_inp_embd's embedding_scale; granite.cpp's residual_scale
+        x = x * (M.hp("embedding_scale", 0.0) or 1.0)
+        res_scale = M.hp("residual_scale", 0.0) or 1.0
     for il in range(L):
         p = f"blk.{il}."
         n = rmsnorm(x, M.t(p + "attn_norm.weight"), eps)
         if arch == "deepseek2":
             attn = mla(M, p, n, pos)
         else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
-            attn = gqa(M, p, n, pos, neox=arch != "ernie4_5-moe")  # none of these graphs adds an output bias
-        h = x + attn
+            granite = arch == "granitemoe"
+            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"), qk_norm_after_rope=arch == "hunyuan-moe",
+                       use_rope=not granite or bool(M.hp("rope.scaling.finetuned", True)),
+                       kq_scale=M.hp("attention.scale", 0.0) if granite else 0.0, output_bias=granite)  # none of these graphs adds an output bias
+        h = x + attn * res_scale
         # glm4moe's FFN input norm is post_attention_norm (LLM_TENSOR_ATTN_POST_NORM), the others' ffn_norm.
         n2 = rmsnorm(h, M.t(p + ("post_attention_norm.weight" if arch == "glm4moe" else "ffn_norm.weight")), eps)
         moe_layer = il >= dense_lead
@@ -241,13 +263,14 @@ def forward(M: Model, tokens):
         if not moe_layer:
             f = ffn(n2, M, p)
         else:
-            f = moe(M, p, n2, gating, norm_w, w_scale)
+            f = moe(M, p, n2, gating, norm_w, w_scale, selection_bias=arch not in ("hunyuan-moe", "granitemoe"))
             if M.has(p + "ffn_gate_shexp.weight"):
                 f = f + ffn(n2, M, p, "_shexp")
-        x = h + f
+        x = h + f * res_scale
     x = rmsnorm(x, M.t("output_norm.weight"), eps)
     out = M.t("output.weight") if M.has("output.weight") else M.t("token_embd.weight")
-    return x @ out.T
+    logits = x @ out.T
+    return logits / M.hp("logit_scale") if arch == "granitemoe" else logits
 
 
 def main():

@@ -8,7 +8,7 @@ public final class Architectures {
     private Architectures() {}
 
     public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss",
-            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2");
+            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe");
 
     /**
      * Architectures whose last {@code <arch>.nextn_predict_layers} blocks are multi-token-prediction (MTP) blocks

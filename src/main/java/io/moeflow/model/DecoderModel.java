@@ -38,6 +38,8 @@ public abstract class DecoderModel implements Model, ExpertRouting {
     private final Workspace ws;
     private final ModelInfo info;
     private float[] finalRows = new float[0];
+    /** Factors of the embeddings, of every block's output before it joins the residual stream, and of the logits (granite). */
+    private float embeddingScale = 1f, residualScale = 1f, logitScale = 1f;
     /** Serves the routed experts in budgeted mode; null when they are read from the mapping. */
     private ExpertStore expertStore;
     /** FFN input of {@link #route}, normalized. */
@@ -88,6 +90,16 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         } catch (NumberFormatException e) {
             return false;
         }
+    }
+
+    /**
+     * Granite's scalings as llama.cpp applies them: the token embeddings times {@code embedding}, each attention and
+     * FFN output times {@code residual} before it is added to the residual stream, the logits times {@code logit}.
+     */
+    protected final void setStreamScales(float embedding, float residual, float logit) {
+        this.embeddingScale = embedding;
+        this.residualScale = residual;
+        this.logitScale = logit;
     }
 
     public final java.util.List<Layer> layers() {
@@ -325,6 +337,7 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         ws.out = Workspace.fit(ws.out, n * d);
         var embd = Formats.of(tokenEmbd.type());
         for (int t = 0; t < n; t++) embd.dequantize(tokenEmbd.data(), tokenEmbd.rowOffset(batch.tokens[t]), ws.x, t * d, d);
+        if (embeddingScale != 1f) for (int i = 0; i < n * d; i++) ws.x[i] *= embeddingScale;
 
         float eps = config.rmsEps();
         long t0 = System.nanoTime(), attn = 0, ffn = 0;
@@ -333,13 +346,13 @@ public abstract class DecoderModel implements Model, ExpertRouting {
             long a = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.attnNorm(), eps);
             layer.attention().forward(l, batch, kv, ws);
-            addInto(ws.x, ws.out, n * d);
+            addInto(ws.x, ws.out, n * d, residualScale);
             long b = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.ffnNorm(), eps);
             if (expertStore != null) expertStore.ffnInput(l, ws.x, n); // prefetch of layer l+1's experts
             if (stats != null && stats.routing != null) stats.routing.ffnInput(l, ws.x, n);
             layer.ffn().forward(l, n, ws, stats);
-            addInto(ws.x, ws.out, n * d);
+            addInto(ws.x, ws.out, n * d, residualScale);
             long c = System.nanoTime();
             attn += b - a;
             ffn += c - b;
@@ -354,6 +367,7 @@ public abstract class DecoderModel implements Model, ExpertRouting {
             rows++;
         }
         if (rows > 0) pool.matmul(output, finalRows, d, rows, logits, vocab);
+        if (logitScale != 1f) for (int i = 0; i < rows * vocab; i++) logits[i] *= logitScale;
         if (stats != null) {
             stats.attentionNanos = attn;
             stats.expertNanos = ffn;
@@ -372,8 +386,10 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         }
     }
 
-    private static void addInto(float[] x, float[] y, int n) {
-        io.moeflow.kernels.VectorMath.axpy(1f, y, 0, x, 0, n);
+    /** {@code x += y}, or (granite) {@code x += scale * y} rounded as ggml's scale-then-add, the same at every width. */
+    private static void addInto(float[] x, float[] y, int n, float scale) {
+        if (scale == 1f) io.moeflow.kernels.VectorMath.axpy(1f, y, 0, x, 0, n);
+        else for (int i = 0; i < n; i++) x[i] += scale * y[i];
     }
 
     @Override

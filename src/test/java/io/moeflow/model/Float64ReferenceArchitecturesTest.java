@@ -33,7 +33,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * glm4moe, dots1, ernie4_5-moe, bailingmoe2 and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
+ * glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe and deepseek2 with Kimi-K2's metadata against an independent float64 forward pass written from
  * llama.cpp's graphs (src/test/resources/reference/moe_archs_f64.py): the tiny files of {@link TinyArchFiles}, the
  * logits that script computed from them (committed beside it, with the file's SHA-256 so a changed generator
  * cannot go unnoticed), batch and decode. Each mutation removes one feature of the architecture from the file
@@ -91,7 +91,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "kimi-k2"})
     void logitsMatchTheFloat64Reference(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         String keep = System.getProperty("moeflow.tinyarch.dir"); // to regenerate the reference: copy the files out
@@ -130,6 +130,13 @@ class Float64ReferenceArchitecturesTest {
                 mutation("bailingmoe2", "no expert groups", t -> t.u32("expert_group_count", 0).u32("expert_group_used_count", 0)),
                 mutation("bailingmoe2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("bailingmoe2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
+                mutation("hunyuan-moe", "no shared MLP", t -> t.drop("_shexp").u32("expert_shared_feed_forward_length", 0).u32("feed_forward_length", 0)),
+                mutation("granitemoe", "no embedding scale", t -> t.f32("embedding_scale", 0f)),
+                mutation("granitemoe", "no residual scale", t -> t.f32("residual_scale", 0f)),
+                mutation("granitemoe", "no logit scale", t -> t.f32("logit_scale", 1f)),
+                mutation("granitemoe", "1/sqrt(head_dim) instead of attention.scale", t -> t.f32("attention.scale", 0f)),
+                mutation("granitemoe", "no RoPE (rope.scaling.finetuned false)", t -> t.bool("rope.scaling.finetuned", false)),
+                mutation("granitemoe", "no output bias", t -> t.drop("attn_output.bias")),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
@@ -158,7 +165,7 @@ class Float64ReferenceArchitecturesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "kimi-k2"})
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "kimi-k2"})
     void inspectReportsTheFileSupported(String name) throws IOException {
         Path file = TinyArchFiles.write(name, dir, t -> {});
         try (GgufFile f = GgufFile.open(file)) {
@@ -179,7 +186,7 @@ class Float64ReferenceArchitecturesTest {
                 GgufValue.ofInt32Array(4, 4, 0, 0)), "glm4moe.rope.dimension_sections");
         assertRefused("glm4moe", t -> t.tensor("blk.1.attn_output.bias", 0.3, 0, TinyArchFiles.EMBD), "blk.1.attn_output.bias");
         assertRefused("glm4moe", t -> t.drop("blk.2.exp_probs_b"), "blk.2.exp_probs_b.bias");
-        assertRefused("glm4moe", t -> t.u32("expert_gating_func", 4), "glm4moe.expert_gating_func");
+        assertRefused("glm4moe", t -> t.u32("expert_gating_func", 5), "glm4moe.expert_gating_func");
         assertRefused("glm4moe", t -> t.drop("blk.1.attn_k_norm"), "attn_k_norm");
         assertRefused("dots1", t -> t.kv.remove("dots1.expert_gating_func"), "dots1.expert_gating_func");
         assertRefused("dots1", t -> t.u32("attention.head_count_kv", 2), "dots1.attention.head_count_kv");
@@ -189,6 +196,20 @@ class Float64ReferenceArchitecturesTest {
         assertRefused("ernie4_5-moe", t -> t.tensor("blk.0.attn_output.bias", 0.3, 0, TinyArchFiles.EMBD), "blk.0.attn_output.bias");
         assertRefused("ernie4_5-moe", t -> t.tensor("blk.1.attn_q_norm.weight", 0.1, 1, 8), "blk.1.attn_q_norm.weight");
         assertRefused("ernie4_5-moe", t -> t.u32("interleave_moe_layer_step", 2), "ernie4_5-moe.interleave_moe_layer_step");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "hunyuan-moe"})
+    void aFusedAttnQkvGivesTheSameLogits(String name) throws IOException {
+        Reference ref = reference(name);
+        Path file = TinyArchFiles.write(name, dir, TinyArchFiles::fuseQkv);
+        try (GgufFile f = GgufFile.open(file)) {
+            assertTrue(f.findTensor("blk.1.attn_qkv.weight").isPresent() && f.findTensor("blk.1.attn_q.weight").isEmpty());
+        }
+        try (DecoderModel m = Models.load(file, pool)) {
+            float d = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), false, null));
+            assertTrue(d < TOLERANCE, () -> name + " with attn_qkv: max |engine - float64 reference| " + d);
+        }
     }
 
     @Test

@@ -66,6 +66,30 @@ final class TinyArchFiles {
         return this;
     }
 
+    /**
+     * Replaces every layer's attn_q/k/v (and their biases) by attn_qkv (and attn_qkv.bias), rows q then k then v as
+     * llama.cpp's create_tensor_qkv expects: with {@code ne[0]} innermost, the values simply concatenate.
+     */
+    static void fuseQkv(TinyArchFiles t) {
+        for (int l = 0; t.shapes.containsKey("blk." + l + ".attn_q.weight"); l++) {
+            String p = "blk." + l + ".";
+            for (String kind : new String[] {"weight", "bias"}) {
+                if (!t.shapes.containsKey(p + "attn_q." + kind)) continue;
+                float[] q = t.values.remove(p + "attn_q." + kind), k = t.values.remove(p + "attn_k." + kind), v = t.values.remove(p + "attn_v." + kind);
+                long[] ne = t.shapes.remove(p + "attn_q." + kind).clone();
+                t.shapes.remove(p + "attn_k." + kind);
+                t.shapes.remove(p + "attn_v." + kind);
+                float[] all = new float[q.length + k.length + v.length];
+                System.arraycopy(q, 0, all, 0, q.length);
+                System.arraycopy(k, 0, all, q.length, k.length);
+                System.arraycopy(v, 0, all, q.length + k.length, v.length);
+                ne[ne.length - 1] = ne.length == 1 ? all.length : all.length / ne[0];
+                t.shapes.put(p + "attn_qkv." + kind, ne);
+                t.values.put(p + "attn_qkv." + kind, all);
+            }
+        }
+    }
+
     Path write(Path file) throws IOException {
         GgufWriter g = new GgufWriter();
         kv.forEach(g::put);
@@ -233,6 +257,44 @@ final class TinyArchFiles {
         return t;
     }
 
+    // Hunyuan-A13B in small: GQA with q/k/v biases, NeoX RoPE then q/k norm, every layer MoE (8 experts top-2,
+    // softmax, renormalised) plus a shared MLP of expert_shared_feed_forward_length, output tied to the embedding.
+    static TinyArchFiles hunyuanMoe(long seed) {
+        TinyArchFiles t = new TinyArchFiles("hunyuan-moe", seed);
+        int layers = 2, heads = 4, kvHeads = 2, headDim = 8, experts = 8, ffn = 16;
+        t.common(layers, heads, kvHeads, 0).u32("feed_forward_length", ffn).u32("expert_feed_forward_length", ffn)
+                .u32("expert_count", experts).u32("expert_used_count", 2).u32("expert_shared_feed_forward_length", 24);
+        t.drop("output.weight");
+        for (int l = 0; l < layers; l++) {
+            String p = "blk." + l + ".";
+            t.gqa(p, heads, kvHeads, headDim, true, true);
+            t.tensor(p + "ffn_norm.weight", 0.1, 1, EMBD);
+            t.experts(p, experts, ffn, false);
+            t.dense(p, 24, "_shexp");
+        }
+        return t;
+    }
+
+    // Granite MoE Shared in small: GQA with an output bias, normal RoPE, attention.scale, embedding, residual and
+    // logit scales, every layer MoE (8 experts top-2, softmax, renormalised) plus a shared expert, tied output.
+    static TinyArchFiles graniteMoe(long seed) {
+        TinyArchFiles t = new TinyArchFiles("granitemoe", seed);
+        int layers = 2, heads = 4, kvHeads = 2, headDim = 8, experts = 8, ffn = 16;
+        t.common(layers, heads, kvHeads, 0).u32("feed_forward_length", ffn).u32("expert_count", experts).u32("expert_used_count", 2)
+                .u32("expert_shared_feed_forward_length", 24).f32("logit_scale", 4f).f32("residual_scale", 0.5f)
+                .f32("embedding_scale", 3f).f32("attention.scale", 0.25f);
+        t.drop("output.weight");
+        for (int l = 0; l < layers; l++) {
+            String p = "blk." + l + ".";
+            t.gqa(p, heads, kvHeads, headDim, false, false);
+            t.tensor(p + "attn_output.bias", 0.3, 0, EMBD);
+            t.tensor(p + "ffn_norm.weight", 0.1, 1, EMBD);
+            t.experts(p, experts, ffn, false);
+            t.dense(p, 24, "_shexp");
+        }
+        return t;
+    }
+
     // Kimi-K2 (deepseek2) in small: Kimi's routing and layer plan (384 experts top-8, one dense layer, one shared
     // expert, sigmoid gating with exp_probs_b, expert_group_count 1 / used 1, renormalised x 2.827, q-LoRA MLA) with
     // tiny widths.
@@ -272,7 +334,7 @@ final class TinyArchFiles {
         return t;
     }
 
-    /** The reference file of {@code name} (glm4moe, dots1, ernie4_5-moe, bailingmoe2, kimi-k2) with {@code mutation} applied. */
+    /** The reference file of {@code name} (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe, kimi-k2) with {@code mutation} applied. */
     static Path write(String name, Path dir, Consumer<TinyArchFiles> mutation) throws IOException {
         TinyArchFiles t = switch (name) {
             case "glm4moe" -> glm4moe(41);
@@ -280,6 +342,8 @@ final class TinyArchFiles {
             case "kimi-k2" -> kimiK2(43);
             case "ernie4_5-moe" -> ernie45Moe(44);
             case "bailingmoe2" -> bailingMoe2(45);
+            case "hunyuan-moe" -> hunyuanMoe(46);
+            case "granitemoe" -> graniteMoe(47);
             default -> throw new IllegalArgumentException(name);
         };
         mutation.accept(t);

@@ -31,8 +31,13 @@ public final class BailingMoe2Model extends SharedExpertMoeModel {
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             FeedForward ffn = l < dense ? swiGlu(l, "")
-                    : moe(l, routing, false, shared, "expert_shared_count x (expert_shared_feed_forward_length or expert_feed_forward_length)");
-            layers[l] = new Layer(norm(l, "attn_norm"), gqaFused(l, rope, QkNorm.REQUIRED), norm(l, "ffn_norm"), ffn);
+                    : moe(l, routing, SelectionBias.OPTIONAL, false, shared, "expert_shared_count x (expert_shared_feed_forward_length or expert_feed_forward_length)");
+            // llama.cpp's bailingmoe2 loader takes only the fused attn_qkv, without bias or scale.
+            t(l, "attn_qkv");
+            for (String unused : new String[] {"bias", "scale"})
+                if (tensorOrNull(l, "attn_qkv", unused) != null)
+                    throw new IllegalArgumentException(a + ": tensor blk." + l + ".attn_qkv." + unused + " is not used by llama.cpp's bailingmoe2 graph");
+            layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.REQUIRED), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

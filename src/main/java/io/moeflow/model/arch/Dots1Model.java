@@ -21,9 +21,7 @@ public final class Dots1Model extends SharedExpertMoeModel {
         if (c.kvHeads() != c.heads())
             throw new IllegalArgumentException(a + ": " + a + ".attention.head_count_kv " + c.kvHeads() + " differs from head_count "
                     + c.heads() + "; llama.cpp's dots1 loader expects k and v as wide as q");
-        if (c.ropeDims() != c.keyLength())
-            throw new IllegalArgumentException(a + ": " + a + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
-                    + c.keyLength() + "; llama.cpp's dots1 graph asserts they are equal");
+        requireRopeOverTheWholeHead();
         if (f.findTensor("output.weight").isEmpty())
             throw new IllegalArgumentException(a + ": tensor output.weight is missing (llama.cpp's dots1 loader requires it)");
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
@@ -32,7 +30,7 @@ public final class Dots1Model extends SharedExpertMoeModel {
         Rope rope = c.rope();
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
-            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, false, shared, "expert_shared_count x expert_feed_forward_length");
+            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, SelectionBias.OPTIONAL, false, shared, "expert_shared_count x expert_feed_forward_length");
             layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.REQUIRED), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);

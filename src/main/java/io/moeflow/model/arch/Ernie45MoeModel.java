@@ -21,9 +21,7 @@ public final class Ernie45MoeModel extends SharedExpertMoeModel {
         super(f, pool, false);
         var c = config;
         String a = c.arch();
-        if (c.ropeDims() != c.keyLength())
-            throw new IllegalArgumentException(a + ": " + a + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
-                    + c.keyLength() + "; llama.cpp's ernie4_5-moe graph asserts they are equal");
+        requireRopeOverTheWholeHead();
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
         int step = f.getInt(a + ".interleave_moe_layer_step");
         if (step <= 0) throw new IllegalArgumentException(a + ": " + a + ".interleave_moe_layer_step = " + step + " must be positive");
@@ -38,7 +36,7 @@ public final class Ernie45MoeModel extends SharedExpertMoeModel {
             if (l >= dense && !moe)
                 throw new IllegalArgumentException(a + ": blk." + l + " is past leading_dense_block_count " + dense + " but not a MoE layer by "
                         + a + ".interleave_moe_layer_step " + step + "; llama.cpp loads no dense FFN for it");
-            FeedForward ffn = moe ? moe(l, routing, false, sharedWidth, "expert_shared_feed_forward_length") : swiGlu(l, "");
+            FeedForward ffn = moe ? moe(l, routing, SelectionBias.OPTIONAL, false, sharedWidth, "expert_shared_feed_forward_length") : swiGlu(l, "");
             layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.NONE), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);

@@ -30,7 +30,7 @@ public final class Glm4MoeModel extends SharedExpertMoeModel {
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             // glm4-moe.cpp passes no output bias to build_attn: a file with attn_output.bias is refused as unused.
-            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, true, shared, "expert_shared_count x expert_feed_forward_length");
+            FeedForward ffn = l < dense ? swiGlu(l, "") : moe(l, routing, SelectionBias.REQUIRED, true, shared, "expert_shared_count x expert_feed_forward_length");
             layers[l] = new Layer(norm(l, "attn_norm"), gqa(l, rope, QkNorm.OPTIONAL), norm(l, "post_attention_norm"), ffn);
         }
         setLayers(layers);

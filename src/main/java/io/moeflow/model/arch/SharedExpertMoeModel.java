@@ -2,7 +2,6 @@ package io.moeflow.model.arch;
 
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
-import io.moeflow.kernels.QMatrix;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
@@ -13,15 +12,21 @@ import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SwiGlu;
 
 /**
- * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2) share: GQA attention with
+ * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe) share: GQA attention with
  * optional q/k/v biases and per-head q/k RMSNorm, leading dense SwiGLU layers, then MoE layers routed as llama.cpp's
  * build_moe_ffn does ({@code expert_gating_func}, {@code expert_weights_norm}, {@code expert_weights_scale},
  * {@code expert_group_count}/{@code _used_count}, the {@code exp_probs_b} selection bias) plus shared experts
  * ({@code ffn_*_shexp}) added unscaled.
  */
 abstract class SharedExpertMoeModel extends DecoderModel {
-    /** Whether a layer's per-head {@code attn_q_norm}/{@code attn_k_norm} are required, optional or not loaded at all. */
-    protected enum QkNorm { REQUIRED, OPTIONAL, NONE }
+    /**
+     * Whether a layer's per-head {@code attn_q_norm}/{@code attn_k_norm} are required (applied before RoPE, or after
+     * it as in hunyuan-moe), optional or not loaded at all.
+     */
+    protected enum QkNorm { REQUIRED, REQUIRED_AFTER_ROPE, OPTIONAL, NONE }
+
+    /** Whether a MoE layer's {@code exp_probs_b} selection bias is required, optional or not loaded at all. */
+    protected enum SelectionBias { REQUIRED, OPTIONAL, NONE }
 
     protected SharedExpertMoeModel(GgufFile f, WorkerPool pool, boolean ropeNeox) {
         super(f, DecoderConfig.read(f, ropeNeox), pool);
@@ -34,9 +39,17 @@ abstract class SharedExpertMoeModel extends DecoderModel {
                     + " exceeds the head dimension " + c.keyLength());
     }
 
+    /** Refuses partial RoPE where the architecture's llama.cpp graph asserts {@code n_rot == head_dim}. */
+    protected final void requireRopeOverTheWholeHead() {
+        var c = config;
+        if (c.ropeDims() != c.keyLength())
+            throw new IllegalArgumentException(c.arch() + ": " + c.arch() + ".rope.dimension_count " + c.ropeDims() + " differs from the head dimension "
+                    + c.keyLength() + "; llama.cpp's " + c.arch() + " graph asserts they are equal");
+    }
+
     /**
      * The router's gating from {@code expert_gating_func} as build_moe_ffn applies it: 1 softmax, 2 sigmoid, 3 softmax
-     * over the selected logits; {@code absent} when the key is missing or 0 (null: refuse, as llama.cpp aborts).
+     * over the selected logits, 4 sqrt(softplus); {@code absent} when the key is missing or 0 (null: refuse, as llama.cpp aborts).
      */
     protected final MoeFfn.Gating gating(MoeFfn.Gating absent) {
         String key = config.arch() + ".expert_gating_func";
@@ -49,8 +62,9 @@ abstract class SharedExpertMoeModel extends DecoderModel {
             case 1 -> MoeFfn.Gating.SOFTMAX;
             case 2 -> MoeFfn.Gating.SIGMOID;
             case 3 -> MoeFfn.Gating.SOFTMAX_SELECTED;
+            case 4 -> MoeFfn.Gating.SQRT_SOFTPLUS;
             default -> throw new IllegalArgumentException(config.arch() + ": " + key + " = " + func
-                    + " is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected)");
+                    + " is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected, 4 sqrt-softplus)");
         };
     }
 
@@ -68,52 +82,32 @@ abstract class SharedExpertMoeModel extends DecoderModel {
     }
 
     /**
-     * GQA attention of {@code layer} over a fused {@code attn_qkv} ({@code ne = {n_embd, q + k + v}}: the q rows, then
-     * k, then v, as llama.cpp's build_qkv splits it; zero-copy row slices), without biases, with per-head q/k norm as
-     * {@code qkNorm} says.
-     */
-    protected final Attention gqaFused(int layer, Rope rope, QkNorm qkNorm) {
-        var c = config;
-        GgufTensor qkv = t(layer, "attn_qkv");
-        int q = c.qDim(), k = c.kvDim(), v = c.vDim();
-        if (qkv.dims() != 2 || qkv.ne(1) != (long) q + k + v)
-            throw new IllegalArgumentException(c.arch() + ": tensor " + qkv.name() + " " + java.util.Arrays.toString(qkv.ne())
-                    + " is not {n_embd, q " + q + " + k " + k + " + v " + v + "}");
-        QMatrix m = qkv.matrix();
-        return gqa(layer, rope, qkNorm, rows(m, 0, q), rows(m, q, k), rows(m, q + k, v), false);
-    }
-
-    private static QMatrix rows(QMatrix m, int first, int count) {
-        return new QMatrix(m.type(), m.data(), m.rowOffset(first), m.cols(), count);
-    }
-
-    /**
-     * GQA attention of {@code layer} over {@code attn_q/k/v/output}, with the q/k/v biases where the file has them
-     * and per-head {@code attn_q_norm}/{@code attn_k_norm} as {@code qkNorm} says. None of these graphs adds an
-     * output bias (a file with one is refused as carrying an unused tensor).
+     * GQA attention of {@code layer} as llama.cpp's create_tensor_qkv/build_qkv load it: a fused {@code attn_qkv}
+     * (q rows, then k, then v) or {@code attn_q/k/v}, with their optional biases and {@code .scale} factors, the
+     * output projection with its optional {@code .scale}; per-head {@code attn_q_norm}/{@code attn_k_norm} as
+     * {@code qkNorm} says. None of these graphs adds an output bias (a file with one is refused as carrying an unused
+     * tensor).
      */
     protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm) {
-        return gqa(layer, rope, qkNorm, t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(), true);
+        return gqa(layer, rope, qkNorm, 0f, false);
     }
 
-    private Attention gqa(int layer, Rope rope, QkNorm qkNorm, QMatrix wq, QMatrix wk, QMatrix wv, boolean biases) {
-        var c = config;
+    /** As {@link #gqa(int, Rope, QkNorm)}, with a score scale (0: {@code 1/sqrt(head_dim)}) and optionally the output bias. */
+    protected final Attention gqa(int layer, Rope rope, QkNorm qkNorm, float scoreScale, boolean outputBias) {
         float[] qNorm = switch (qkNorm) {
-            case REQUIRED -> norm(layer, "attn_q_norm");
+            case REQUIRED, REQUIRED_AFTER_ROPE -> norm(layer, "attn_q_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_q_norm");
             case NONE -> null;
         };
         float[] kNorm = switch (qkNorm) {
-            case REQUIRED -> norm(layer, "attn_k_norm");
+            case REQUIRED, REQUIRED_AFTER_ROPE -> norm(layer, "attn_k_norm");
             case OPTIONAL -> optionalNorm(layer, "attn_k_norm");
             case NONE -> null;
         };
         if ((qNorm == null) != (kNorm == null))
-            throw new IllegalArgumentException(c.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
-        Attention.Options opt = Attention.Options.NONE
-                .withBiases(biases ? bias(layer, "attn_q") : null, biases ? bias(layer, "attn_k") : null, biases ? bias(layer, "attn_v") : null, null)
-                .withQkNorm(qNorm, kNorm, Attention.NormScope.PER_HEAD);
-        return new Attention(wq, wk, wv, t(layer, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+            throw new IllegalArgumentException(config.arch() + ": blk." + layer + " has only one of attn_q_norm and attn_k_norm");
+        Attention.NormScope scope = qkNorm == QkNorm.REQUIRED_AFTER_ROPE ? Attention.NormScope.PER_HEAD_AFTER_ROPE : Attention.NormScope.PER_HEAD;
+        return attention(layer, Attention.Options.NONE.withQkNorm(qNorm, kNorm, scope).withScoreScale(scoreScale), rope, Qkv.LLAMA_CPP, outputBias);
     }
 
     /** The dense SwiGLU {@code ffn_{gate,up,down}<suffix>} of a layer. */
@@ -122,13 +116,16 @@ abstract class SharedExpertMoeModel extends DecoderModel {
     }
 
     /**
-     * The MoE FFN of {@code layer}: routed experts with the {@code exp_probs_b} selection bias (required or optional),
-     * plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when {@code sharedWidth > 0}.
+     * The MoE FFN of {@code layer}: routed experts (with {@code fusedGateUp}, a fused {@code ffn_gate_up_exps} where
+     * the file has one, as llama.cpp's create_tensor_gate_up_exps) with the {@code exp_probs_b} selection bias as
+     * {@code selectionBias} says, plus the shared experts ({@code ffn_*_shexp}, {@code sharedWidth} wide) when
+     * {@code sharedWidth > 0}.
      */
-    protected final MoeFfn moe(int layer, MoeFfn.Options routing, boolean selectionBiasRequired, int sharedWidth, String sharedWidthFrom) {
+    protected final MoeFfn moe(int layer, MoeFfn.Options routing, SelectionBias selectionBias, boolean fusedGateUp,
+                               int sharedWidth, String sharedWidthFrom) {
         var c = config;
-        float[] selectionBias = bias(layer, "exp_probs_b");
-        if (selectionBias == null && selectionBiasRequired)
+        float[] probsBias = selectionBias == SelectionBias.NONE ? null : bias(layer, "exp_probs_b");
+        if (probsBias == null && selectionBias == SelectionBias.REQUIRED)
             throw new IllegalArgumentException(c.arch() + ": tensor blk." + layer + ".exp_probs_b.bias is missing (llama.cpp requires it for " + c.arch() + ")");
         FeedForward shared = null;
         if (sharedWidth > 0) {
@@ -138,7 +135,7 @@ abstract class SharedExpertMoeModel extends DecoderModel {
                         + sharedWidthFrom + " = " + sharedWidth);
             shared = swiGlu(layer, "_shexp");
         }
-        return new MoeFfn(t(layer, "ffn_gate_inp").matrix(), routedExperts(layer, false, false), c.expertUsedCount(),
-                routing.withSelectionBias(selectionBias), shared);
+        return new MoeFfn(t(layer, "ffn_gate_inp").matrix(), routedExperts(layer, fusedGateUp, false), c.expertUsedCount(),
+                routing.withSelectionBias(probsBias), shared);
     }
 }
