@@ -7,16 +7,20 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The IQ and ternary formats, whose every weight is an int8 level times one float scale per 16 consecutive values
- * (the grid, sign, nibble-table or trit decoding is all in the level; ggml's scale arithmetic in the scale: every
+ * The grid IQ formats (IQ3, IQ2, IQ1) and the ternary ones, whose every weight is an int8 level times one float
+ * scale per 16 consecutive values (the grid, sign or trit decoding is all in the level; ggml's scale arithmetic in the scale: every
  * one of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s one block into levels and
  * scales, exactly: level * scale is ggml's dequantized float, bit for bit (every such product is exact in float, see
- * each format). The matrix kernels unpack a row once and then apply it to all vectors, 8 or 16 lanes at a time;
- * below 256-bit vectors the scalar kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of
+ * each format). The matrix kernels unpack a row once and then apply it to all vectors, 8 lanes at a time; for one
+ * vector (decoding) a format may instead decode in registers ({@link #dotRow}): the grid formats look their
+ * entries up in byte copies of ggml's grids and apply the signs to the floats. Below 256-bit vectors the scalar
+ * kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of
  * ggml's dequantize_row_*, so the two paths are checked against each other.
  */
 abstract class Int8LevelFormat implements TensorFormat {
@@ -37,6 +41,9 @@ abstract class Int8LevelFormat implements TensorFormat {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     /** L levels, widened lane for lane to L floats. */
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    /** Lanes 4..7: the second grid entry of a group in the formats whose entries hold four values. */
+    private static final VectorMask<Byte> UPPER_HALF = VectorMask.fromLong(B, 0xF0);
 
     /** Bytes 0x01 and 0x80 in every lane of a long (SWAR constants). */
     static final long ONES = 0x0101010101010101L, HIGHS = 0x8080808080808080L;
@@ -45,7 +52,7 @@ abstract class Int8LevelFormat implements TensorFormat {
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     /** One row's levels and scales; grown on demand, so steady-state calls allocate nothing. */
-    private static final class Scratch {
+    static final class Scratch {
         byte[] levels = new byte[0];
         float[] scales = new float[0];
         float[] row = new float[0];
@@ -87,6 +94,63 @@ abstract class Int8LevelFormat implements TensorFormat {
     }
 
     static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** {@code 0x80000000} in int lane j where bit j of s is set: the eight sign bits of s for float lanes. */
+    static final int[] SIGN_BITS = new int[256 * 8];
+    /** SIGN_BITS of the sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final int[] KSIGN_BITS = new int[128 * 8];
+
+    static {
+        for (int s = 0; s < 256; s++)
+            for (int j = 0; j < 8; j++) SIGN_BITS[8 * s + j] = (SIGN_MASKS[s] >>> 8 * j & 1) != 0 ? 0x80000000 : 0;
+        for (int c = 0; c < 128; c++) System.arraycopy(SIGN_BITS, 8 * IQGrids.KsignsIq2xs.TABLE[c], KSIGN_BITS, 8 * c, 8);
+    }
+
+    /** The eight bytes of each grid entry in memory order (ggml reads its uint64 entries as bytes). */
+    static byte[] entryBytes(long[] grid) {
+        byte[] b = new byte[8 * grid.length];
+        for (int i = 0; i < grid.length; i++) LEVELS8.set(b, 8 * i, grid[i]);
+        return b;
+    }
+
+    /** The four bytes of each uint32 grid entry, after and followed by four bytes of padding (see {@link #grid4x2}). */
+    static byte[] entryBytes(int[] grid) {
+        byte[] b = new byte[4 * grid.length + 8];
+        for (int i = 0; i < grid.length; i++)
+            for (int j = 0; j < 4; j++) b[4 + 4 * i + j] = (byte) (grid[i] >>> 8 * j);
+        return b;
+    }
+
+    /** Grid entry {@code e} of {@code entryBytes(long[])} as eight floats, negated where {@code signBits[so ..]} says. */
+    static FloatVector grid8(byte[] grid, int e, int[] signBits, int so) {
+        FloatVector g = (FloatVector) ByteVector.fromArray(B, grid, 8 * e).convertShape(VectorOperators.B2F, F, 0);
+        return g.reinterpretAsInts().lanewise(VectorOperators.XOR, IntVector.fromArray(I, signBits, so)).reinterpretAsFloats();
+    }
+
+    /** Entries {@code e1} (lanes 0..3) and {@code e2} (4..7) of {@code entryBytes(int[])} as floats, signed as grid8. */
+    static FloatVector grid4x2(byte[] grid, int e1, int e2, int[] signBits, int so) {
+        ByteVector both = ByteVector.fromArray(B, grid, 4 + 4 * e1).blend(ByteVector.fromArray(B, grid, 4 * e2), UPPER_HALF);
+        FloatVector g = (FloatVector) both.convertShape(VectorOperators.B2F, F, 0);
+        return g.reinterpretAsInts().lanewise(VectorOperators.XOR, IntVector.fromArray(I, signBits, so)).reinterpretAsFloats();
+    }
+
+    static FloatVector zero() {
+        return FloatVector.zero(F);
+    }
+
+    /** Activations {@code x[c .. c + 7]}. */
+    static FloatVector x8(float[] x, int c) {
+        return FloatVector.fromArray(F, x, c);
+    }
+
+    /**
+     * One row (at {@code base}, {@code cols} values) times the vector at {@code x[xo ..]}: here by unpacking it into
+     * {@code sc}; formats with a faster decode in registers override this.
+     */
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        unpackRow(s, base, cols, sc);
+        return dot1(sc.levels, sc.scales, cols, x, xo);
+    }
 
     /**
      * Eight grid bytes (each 1..127) negated where {@code mask} has 0xFF: per byte {@code (g ^ m) + (m & 1)}, i.e.
@@ -139,7 +203,7 @@ abstract class Int8LevelFormat implements TensorFormat {
     }
 
     /** Unpacks a row of {@code cols} values into {@code sc.levels} / {@code sc.scales} (a call per block, no vectors live). */
-    private void unpackRow(MemorySegment s, long base, int cols, Scratch sc) {
+    final void unpackRow(MemorySegment s, long base, int cols, Scratch sc) {
         int bs = type.blockSize, ts = type.typeSize;
         if (sc.levels.length < cols) {
             sc.levels = new byte[cols];
@@ -161,6 +225,10 @@ abstract class Int8LevelFormat implements TensorFormat {
         MemorySegment s = w.data();
         int cols = w.cols();
         Scratch sc = scratch.get();
+        if (nVec == 1) {
+            for (int r = r0; r < r1; r++) out[r] = dotRow(s, w.rowOffset(r), cols, x, 0, sc);
+            return;
+        }
         for (int r = r0; r < r1; r++) {
             unpackRow(s, w.rowOffset(r), cols, sc);
             int v = 0;
@@ -182,7 +250,7 @@ abstract class Int8LevelFormat implements TensorFormat {
             a0 = weights(q, scales, c).fma(FloatVector.fromArray(F, x, xo + c), a0);
             a1 = weights(q, scales, c + L).fma(FloatVector.fromArray(F, x, xo + c + L), a1);
         }
-        return sumLanes(a0.add(a1));
+        return VectorMath.sum(a0.add(a1));
     }
 
     /** The unpacked row times the four vectors at {@code x[xo + k * xStride ..]}, each weight vector decoded once. */
@@ -196,17 +264,10 @@ abstract class Int8LevelFormat implements TensorFormat {
             a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
             a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
         }
-        out[oo] = sumLanes(a0);
-        out[oo + outStride] = sumLanes(a1);
-        out[oo + 2 * outStride] = sumLanes(a2);
-        out[oo + 3 * outStride] = sumLanes(a3);
-    }
-
-    /** Lane sum in lane order (fixed, unlike reduceLanes(ADD)). */
-    private static float sumLanes(FloatVector v) {
-        float s = v.lane(0);
-        for (int i = 1; i < L; i++) s += v.lane(i);
-        return s;
+        out[oo] = VectorMath.sum(a0);
+        out[oo + outStride] = VectorMath.sum(a1);
+        out[oo + 2 * outStride] = VectorMath.sum(a2);
+        out[oo + 3 * outStride] = VectorMath.sum(a3);
     }
 
     /** Dequantizes each row once (by the literal port of ggml's code) and takes its dot product with every vector. */

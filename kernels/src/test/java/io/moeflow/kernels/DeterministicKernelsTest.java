@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Test;
 class DeterministicKernelsTest {
     static final GgmlType[] TYPES = {GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
             GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
-            GgmlType.Q6_K, GgmlType.MXFP4};
+            GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.IQ2_XXS, GgmlType.IQ2_XS,
+            GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.TQ1_0, GgmlType.TQ2_0};
     /** One vector (decode), the padded 2-3 case, register blocks of four with tails, and the tiled GEMM (>= 8). */
     static final int[] N_VEC = {1, 3, 4, 5, 9};
     static final int ROWS = 8, COLS = 512;
@@ -31,7 +32,9 @@ class DeterministicKernelsTest {
     static List<String> digests() {
         List<String> lines = new ArrayList<>();
         for (GgmlType t : TYPES) {
-            QMatrix w = FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
+            // The IQ and ternary types: random blocks (most have no reference quantizer)
+            QMatrix w = t.name().startsWith("IQ") || t.name().startsWith("TQ") ? IQFormatsTest.randomMatrix(t, ROWS, COLS, 77 + t.id)
+                    : FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
             for (int nVec : N_VEC) {
                 float[] x = FormatKernelsTest.randomVectors(nVec, COLS, 5 + nVec);
                 float[] out = new float[nVec * ROWS];

@@ -74,6 +74,14 @@ class IQFormatsTest {
             else f.matmulScalar(w, 0, 1, identity, n, n, picked, 1);
             for (int i = 0; i < n; i++) assertEquals(expected[i], picked[i], 0f, t + (vector ? " vector" : " scalar") + " kernel, weight " + i);
         }
+        // The one-vector kernel (its own decode in registers for the grid types) too, one weight at a time.
+        float[] one = new float[n], got1 = new float[1];
+        for (int i = 0; i < n; i++) {
+            one[i] = 1f;
+            f.matmul(w, 0, 1, one, n, 1, got1, 1);
+            assertEquals(expected[i], got1[0], 0f, t + " one-vector kernel, weight " + i);
+            one[i] = 0f;
+        }
     }
 
     // ------------------------------------------------------------------ ggml's bytes for known rows
