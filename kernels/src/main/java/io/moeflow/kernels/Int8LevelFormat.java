@@ -55,7 +55,6 @@ abstract class Int8LevelFormat implements TensorFormat {
     static final class Scratch {
         byte[] levels = new byte[0];
         float[] scales = new float[0];
-        float[] row = new float[0];
     }
 
     Int8LevelFormat(GgmlType type) {
@@ -177,29 +176,11 @@ abstract class Int8LevelFormat implements TensorFormat {
     }
 
     final void checkRange(MemorySegment seg, long offset, float[] values, int valuesOff, int n) {
-        if (n < 0 || n % type.blockSize != 0)
-            throw new IllegalArgumentException(type + ": " + n + " values is not a multiple of the block size " + type.blockSize);
-        if (valuesOff < 0 || valuesOff + (long) n > values.length)
-            throw new IllegalArgumentException(type + ": values [" + valuesOff + ", " + (valuesOff + (long) n) + ") outside an array of " + values.length);
-        long bytes = type.bytesFor(n);
-        if (offset < 0 || offset + bytes > seg.byteSize())
-            throw new IllegalArgumentException(type + ": bytes [" + offset + ", " + (offset + bytes) + ") outside a segment of " + seg.byteSize());
+        BlockFormat.checkRange(type, seg, offset, values, valuesOff, n);
     }
 
     final void checkMatmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        if (w.type() != type) throw new IllegalArgumentException("matrix of type " + w.type() + " given to the " + type + " kernel");
-        if (r0 < 0 || r1 > w.rows() || r0 > r1)
-            throw new IllegalArgumentException("rows [" + r0 + ", " + r1 + ") outside the matrix's " + w.rows() + " rows");
-        if (nVec < 0) throw new IllegalArgumentException("nVec must be >= 0, got " + nVec);
-        if (nVec == 0 || r0 == r1) return;
-        if (xStride < w.cols())
-            throw new IllegalArgumentException("xStride " + xStride + " is less than the row length " + w.cols());
-        if (outStride < w.rows())
-            throw new IllegalArgumentException("outStride " + outStride + " is less than the row count " + w.rows());
-        if ((long) (nVec - 1) * xStride + w.cols() > x.length)
-            throw new IllegalArgumentException("x holds " + x.length + " floats, " + nVec + " vectors of " + w.cols() + " at stride " + xStride + " need more");
-        if ((long) (nVec - 1) * outStride + r1 > out.length)
-            throw new IllegalArgumentException("out holds " + out.length + " floats, " + nVec + " results up to row " + r1 + " at stride " + outStride + " need more");
+        BlockFormat.checkMatmul(type, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /** Unpacks a row of {@code cols} values into {@code sc.levels} / {@code sc.scales} (a call per block, no vectors live). */
@@ -274,19 +255,6 @@ abstract class Int8LevelFormat implements TensorFormat {
     @Override
     public final void matmulScalar(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         checkMatmul(w, r0, r1, x, xStride, nVec, out, outStride);
-        if (nVec == 0) return;
-        int cols = w.cols();
-        Scratch sc = scratch.get();
-        if (sc.row.length < cols) sc.row = new float[cols];
-        float[] row = sc.row;
-        for (int r = r0; r < r1; r++) {
-            dequantize(w.data(), w.rowOffset(r), row, 0, cols);
-            for (int v = 0; v < nVec; v++) {
-                int xo = v * xStride;
-                float s = 0f;
-                for (int c = 0; c < cols; c++) s += row[c] * x[xo + c];
-                out[v * outStride + r] = s;
-            }
-        }
+        KQuants.matmulScalarViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 }

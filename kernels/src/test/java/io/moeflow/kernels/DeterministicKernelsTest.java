@@ -32,9 +32,7 @@ class DeterministicKernelsTest {
     static List<String> digests() {
         List<String> lines = new ArrayList<>();
         for (GgmlType t : TYPES) {
-            // The IQ and ternary types: random blocks (most have no reference quantizer)
-            QMatrix w = t.name().startsWith("IQ") || t.name().startsWith("TQ") ? IQFormatsTest.randomMatrix(t, ROWS, COLS, 77 + t.id)
-                    : FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
+            QMatrix w = FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
             for (int nVec : N_VEC) {
                 float[] x = FormatKernelsTest.randomVectors(nVec, COLS, 5 + nVec);
                 float[] out = new float[nVec * ROWS];
