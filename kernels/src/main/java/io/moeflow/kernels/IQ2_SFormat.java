@@ -11,6 +11,8 @@ import jdk.incubator.vector.FloatVector;
  */
 final class IQ2_SFormat extends Int8LevelFormat {
     private static final int BYTES = 82, QS = 2, SIGNS = 34, QH = 66, SCALES = 74;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq2sGrid.TABLE);
 
     IQ2_SFormat() { super(GgmlType.IQ2_S); }
 
@@ -52,8 +54,6 @@ final class IQ2_SFormat extends Int8LevelFormat {
             sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
     }
-
-    private static final byte[] GRID = entryBytes(IQGrids.Iq2sGrid.TABLE);
 
     /** One vector: each group of 8 is its grid entry with its sign bits flipped, times the scale, in registers. */
     @Override

@@ -10,6 +10,8 @@ import jdk.incubator.vector.FloatVector;
  */
 final class IQ2_XSFormat extends Int8LevelFormat {
     private static final int BYTES = 74, QS = 2, SCALES = 66;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq2xsGrid.TABLE);
 
     IQ2_XSFormat() { super(GgmlType.IQ2_XS); }
 
@@ -51,8 +53,6 @@ final class IQ2_XSFormat extends Int8LevelFormat {
             sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
     }
-
-    private static final byte[] GRID = entryBytes(IQGrids.Iq2xsGrid.TABLE);
 
     /** One vector: each group of 8 is its grid entry with its sign bits flipped, times the scale, in registers. */
     @Override

@@ -12,6 +12,8 @@ import jdk.incubator.vector.FloatVector;
  */
 final class IQ2_XXSFormat extends Int8LevelFormat {
     private static final int BYTES = 66;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq2xxsGrid.TABLE);
 
     IQ2_XXSFormat() { super(GgmlType.IQ2_XXS); }
 
@@ -48,8 +50,6 @@ final class IQ2_XXSFormat extends Int8LevelFormat {
             sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = db;
         }
     }
-
-    private static final byte[] GRID = entryBytes(IQGrids.Iq2xxsGrid.TABLE);
 
     /** One vector: each group of 8 is its grid entry with its sign bits flipped, times the scale, in registers. */
     @Override

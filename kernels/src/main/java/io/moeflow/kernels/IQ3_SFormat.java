@@ -10,6 +10,8 @@ import jdk.incubator.vector.FloatVector;
  */
 final class IQ3_SFormat extends Int8LevelFormat {
     private static final int BYTES = 110, QS = 2, QH = 66, SIGNS = 74, SCALES = 106;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq3sGrid.TABLE);
 
     IQ3_SFormat() { super(GgmlType.IQ3_S); }
 
@@ -63,8 +65,6 @@ final class IQ3_SFormat extends Int8LevelFormat {
             sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (1 + 2 * ((u8(s, o + SCALES + ib32 / 2) >> 4 * (ib32 % 2)) & 0xf));
         }
     }
-
-    private static final byte[] GRID = entryBytes(IQGrids.Iq3sGrid.TABLE);
 
     /** One vector: each group of 8 is its two grid entries with their sign bits flipped, times the scale, in registers. */
     @Override

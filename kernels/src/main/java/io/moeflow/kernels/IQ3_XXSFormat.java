@@ -11,6 +11,8 @@ import jdk.incubator.vector.FloatVector;
  */
 final class IQ3_XXSFormat extends Int8LevelFormat {
     private static final int BYTES = 98, QS = 2, SCALES_AND_SIGNS = 66;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq3xxsGrid.TABLE);
 
     IQ3_XXSFormat() { super(GgmlType.IQ3_XXS); }
 
@@ -53,8 +55,6 @@ final class IQ3_XXSFormat extends Int8LevelFormat {
             sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (0.5f + (aux32 >>> 28)) * 0.5f;
         }
     }
-
-    private static final byte[] GRID = entryBytes(IQGrids.Iq3xxsGrid.TABLE);
 
     /** One vector: each group of 8 is its two grid entries with their sign bits flipped, times the scale, in registers. */
     @Override

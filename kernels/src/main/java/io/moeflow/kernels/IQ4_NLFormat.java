@@ -82,7 +82,11 @@ final class IQ4_NLFormat extends BlockFormat {
         store4(out, oo, outStride, a0, a1, a2, a3);
     }
 
-    /** quantize_row_iq4_nl_ref: for each 32 values the least-squares scale over the codes nearest x * 127 / amax. */
+    /**
+     * quantize_row_iq4_nl_ref: for each 32 values the least-squares scale over the codes nearest x * 127 / amax, no
+     * scale search (ntry = -1). llama-quantize writes IQ4_NL files with quantize_iq4_nl instead (ntry = 7, a search
+     * over 15 trial scales), so its bytes differ from these; for IQ4_XS the reference is what llama-quantize runs.
+     */
     @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         checkRange(dst, offset, src, srcOff, n);

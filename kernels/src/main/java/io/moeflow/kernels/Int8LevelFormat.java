@@ -13,19 +13,19 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The grid IQ formats (IQ3, IQ2, IQ1) and the ternary ones, whose every weight is an int8 level times one float
- * scale per 16 consecutive values (the grid, sign or trit decoding is all in the level; ggml's scale arithmetic in the scale: every
- * one of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s one block into levels and
- * scales, exactly: level * scale is ggml's dequantized float, bit for bit (every such product is exact in float, see
- * each format). The matrix kernels unpack a row once and then apply it to all vectors, 8 lanes at a time; for one
- * vector (decoding) a format may instead decode in registers ({@link #dotRow}): the grid formats look their
- * entries up in byte copies of ggml's grids and apply the signs to the floats. Below 256-bit vectors the scalar
- * kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of
- * ggml's dequantize_row_*, so the two paths are checked against each other.
+ * The grid IQ formats (IQ3, IQ2, IQ1) and the ternary ones. Every weight is an int8 level times one float scale per
+ * 16 consecutive values: the grid, sign and trit decoding goes into the level, ggml's scale arithmetic into the
+ * scale (each of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s a block into levels and
+ * scales exactly: level * scale is ggml's dequantized float, bit for bit (each product is exact in float; see each
+ * format). The matrix kernels unpack a row once and apply it to all vectors, 8 lanes at a time; for one vector
+ * (decoding) a format may decode in registers instead ({@link #dotRow}: the IQ2/IQ3 types look their entries up in
+ * byte copies of ggml's grids and flip the float sign bits). Below 256-bit vectors the scalar kernel runs; it uses
+ * {@link #dequantize}, the literal port of ggml's dequantize_row_*, so the two paths check each other.
  */
 abstract class Int8LevelFormat implements TensorFormat {
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Little-endian longs in a byte[]: eight levels stored with one write. */
     static final VarHandle LEVELS8 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -33,8 +33,7 @@ abstract class Int8LevelFormat implements TensorFormat {
     static final int GROUP = 16;
     /**
      * Eight float lanes (256-bit vectors), also where 512 bits exist: measured on AVX-512, sixteen lanes gained ~10 %
-     * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads). Below 256 bits the
-     * scalar kernel runs.
+     * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads).
      */
     static final boolean VECTOR_OK = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
     private static final int L = 8;
@@ -47,6 +46,29 @@ abstract class Int8LevelFormat implements TensorFormat {
 
     /** Bytes 0x01 and 0x80 in every lane of a long (SWAR constants). */
     static final long ONES = 0x0101010101010101L, HIGHS = 0x8080808080808080L;
+
+    /** {@code byte j = kmask_iq2xs[j] & s ? 0xFF : 0}: ggml's eight sign bits of s as a byte mask. */
+    static final long[] SIGN_MASKS = new long[256];
+    /** SIGN_MASKS of the 8-bit sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final long[] KSIGN_MASKS = new long[128];
+    /** {@code 0x80000000} in int lane j where bit j of s is set: the eight sign bits of s for float lanes. */
+    static final int[] SIGN_BITS = new int[256 * 8];
+    /** SIGN_BITS of the sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final int[] KSIGN_BITS = new int[128 * 8];
+
+    static {
+        int[] kmask = IQGrids.KmaskIq2xs.TABLE, ksigns = IQGrids.KsignsIq2xs.TABLE;
+        for (int s = 0; s < 256; s++)
+            for (int j = 0; j < 8; j++)
+                if ((s & kmask[j]) != 0) {
+                    SIGN_MASKS[s] |= 0xFFL << (8 * j);
+                    SIGN_BITS[8 * s + j] = 0x80000000;
+                }
+        for (int c = 0; c < 128; c++) {
+            KSIGN_MASKS[c] = SIGN_MASKS[ksigns[c]];
+            System.arraycopy(SIGN_BITS, 8 * ksigns[c], KSIGN_BITS, 8 * c, 8);
+        }
+    }
 
     private final GgmlType type;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
@@ -73,36 +95,6 @@ abstract class Int8LevelFormat implements TensorFormat {
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         throw new UnsupportedOperationException(type + " has no reference quantizer without an importance matrix in ggml;"
                 + " moeflow reads " + type + " files but cannot write them");
-    }
-
-    /** {@code sign[j] = kmask_iq2xs[j] & s ? 0xFF : 0} for the eight bytes of a long: ggml's sign bits as a byte mask. */
-    static final long[] SIGN_MASKS = new long[256];
-
-    static {
-        int[] kmask = IQGrids.KmaskIq2xs.TABLE;
-        for (int s = 0; s < 256; s++)
-            for (int j = 0; j < 8; j++)
-                if ((s & kmask[j]) != 0) SIGN_MASKS[s] |= 0xFFL << (8 * j);
-    }
-
-    /** SIGN_MASKS of the 8-bit sign pattern ksigns_iq2xs gives each 7-bit sign code. */
-    static final long[] KSIGN_MASKS = new long[128];
-
-    static {
-        for (int i = 0; i < 128; i++) KSIGN_MASKS[i] = SIGN_MASKS[IQGrids.KsignsIq2xs.TABLE[i]];
-    }
-
-    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-
-    /** {@code 0x80000000} in int lane j where bit j of s is set: the eight sign bits of s for float lanes. */
-    static final int[] SIGN_BITS = new int[256 * 8];
-    /** SIGN_BITS of the sign pattern ksigns_iq2xs gives each 7-bit sign code. */
-    static final int[] KSIGN_BITS = new int[128 * 8];
-
-    static {
-        for (int s = 0; s < 256; s++)
-            for (int j = 0; j < 8; j++) SIGN_BITS[8 * s + j] = (SIGN_MASKS[s] >>> 8 * j & 1) != 0 ? 0x80000000 : 0;
-        for (int c = 0; c < 128; c++) System.arraycopy(SIGN_BITS, 8 * IQGrids.KsignsIq2xs.TABLE[c], KSIGN_BITS, 8 * c, 8);
     }
 
     /** The eight bytes of each grid entry in memory order (ggml reads its uint64 entries as bytes). */
