@@ -101,10 +101,10 @@ public class GenerationService {
         int maxTokens = spec.maxTokens() != null ? spec.maxTokens() : config.limits().defaultMaxTokens();
         maxTokens = Math.min(maxTokens, context - tokens.length);
         SamplingParams sampling = new SamplingParams(
-                spec.temperature() != null ? spec.temperature() : 1f,
-                spec.topK() != null ? spec.topK() : 0,
-                spec.topP() != null ? spec.topP() : 1f,
-                spec.minP() != null ? spec.minP() : 0f,
+                spec.temperature() != null ? spec.temperature() : SamplingParams.DEFAULT_TEMPERATURE,
+                spec.topK() != null ? spec.topK() : SamplingParams.DEFAULT_TOP_K,
+                spec.topP() != null ? spec.topP() : SamplingParams.DEFAULT_TOP_P,
+                spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
         return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
@@ -180,7 +180,7 @@ public class GenerationService {
         Multi<TokenEvent> events = handle.events()
                 // An engine failure still ends the stream with one error event.
                 .onFailure().recoverWithItem(failure -> {
-                    LOG.errorf(failure, "generation %s failed", request.id());
+                    LOG.errorf(failure, "generation %s failed", ClientText.forLog(request.id()));
                     return errorEvent(request.id(), nextIndex.get(), promptTokens, "internal_error",
                             "generation failed: " + failure.getMessage());
                 })
@@ -194,7 +194,7 @@ public class GenerationService {
                         return Uni.createFrom().completionStage(written).replaceWith(event);
                     }
                     written.exceptionally(failure -> {
-                        LOG.warnf("token event %s/%d not written to Kafka: %s", event.requestId(), event.index(), failure.getMessage());
+                        LOG.warnf("token event %s/%d not written to Kafka: %s", ClientText.forLog(event.requestId()), event.index(), failure.getMessage());
                         return null;
                     });
                     return Uni.createFrom().item(event);

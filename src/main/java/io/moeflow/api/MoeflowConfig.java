@@ -25,7 +25,12 @@ public interface MoeflowConfig {
 
     Shutdown shutdown();
 
-    /** When set, every /v1 request needs {@code Authorization: Bearer <key>}. Off by default. */
+    Http http();
+
+    /**
+     * When set, every protected route (/v1/*, /metrics, /q/* but /q/health) needs {@code Authorization: Bearer
+     * <key>}. Off by default.
+     */
     Optional<String> apiKey();
 
     interface Model {
@@ -184,6 +189,43 @@ public interface MoeflowConfig {
         /** Interval of SSE keep-alive comments while a watched request has no events. */
         @WithDefault("15s")
         Duration keepAlive();
+    }
+
+    /** The HTTP edge: who may call, and how long a client may take to send its request. */
+    interface Http {
+        /**
+         * Bearer key for /metrics and /q/metrics. Unset: the API key guards them (and they are open without one).
+         */
+        Optional<String> metricsKey();
+
+        /**
+         * Start even though the service listens beyond the loopback interface without an API key. Without it such a
+         * start is refused, so that a service is never open to the network by accident.
+         */
+        @WithDefault("false")
+        boolean allowRemoteWithoutKey();
+
+        /** From a connection's opening (or the end of its previous response) to the end of the request headers. */
+        @WithDefault("30s")
+        Duration headerTimeout();
+
+        /** From the end of the request headers to the end of the body. */
+        @WithDefault("60s")
+        Duration bodyTimeout();
+
+        Cors cors();
+    }
+
+    interface Cors {
+        /**
+         * Origins (scheme://host[:port], or *) whose pages may call the service from a browser. Empty: CORS is off
+         * and only same-origin pages (the playground) may send requests that carry an Origin header.
+         */
+        Optional<java.util.List<String>> origins();
+
+        /** How long a browser may cache a preflight answer. */
+        @WithDefault("10m")
+        Duration maxAge();
     }
 
     interface Shutdown {

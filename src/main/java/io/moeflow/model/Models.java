@@ -1,10 +1,11 @@
 package io.moeflow.model;
 
-import io.moeflow.experts.ExpertStore;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.DeepSeek2Model;
+import io.moeflow.model.arch.Dots1Model;
+import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.LlamaModel;
 import io.moeflow.model.arch.OlmoeModel;
@@ -25,7 +26,9 @@ public final class Models {
             "qwen2moe", Qwen2MoeModel::new,
             "olmoe", OlmoeModel::new,
             "deepseek2", DeepSeek2Model::new,
-            "gpt-oss", GptOssModel::new));
+            "gpt-oss", GptOssModel::new,
+            "glm4moe", Glm4MoeModel::new,
+            "dots1", Dots1Model::new));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();
@@ -46,7 +49,7 @@ public final class Models {
     public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(path, pool);
         try {
-            ExpertStore.attach(m, pool, experts);
+            m.attachExpertStore(experts);
             return m;
         } catch (RuntimeException e) {
             m.close();
@@ -60,7 +63,7 @@ public final class Models {
      */
     public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(f, pool);
-        ExpertStore.attach(m, pool, experts);
+        m.attachExpertStore(experts);
         return m;
     }
 
@@ -69,6 +72,9 @@ public final class Models {
         var ctor = ARCHITECTURES.get(arch);
         if (ctor == null)
             throw new IllegalArgumentException("architecture '" + arch + "' is not supported (supported: " + String.join(", ", ARCHITECTURES.keySet()) + ")");
+        f.unsupportedTensorTypes().ifPresent(why -> {
+            throw new IllegalArgumentException(f.path() + ": " + why);
+        });
         return ctor.apply(f, pool);
     }
 }

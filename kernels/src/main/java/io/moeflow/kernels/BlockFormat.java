@@ -139,10 +139,10 @@ abstract class BlockFormat implements TensorFormat {
 
     /** Writes the lane sums of four accumulators (once per row and vector group, so out of the hot loop). */
     static void store4(float[] out, int oo, int outStride, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
-        out[oo] = a0.reduceLanes(VectorOperators.ADD);
-        out[oo + outStride] = a1.reduceLanes(VectorOperators.ADD);
-        out[oo + 2 * outStride] = a2.reduceLanes(VectorOperators.ADD);
-        out[oo + 3 * outStride] = a3.reduceLanes(VectorOperators.ADD);
+        out[oo] = VectorMath.sum(a0);
+        out[oo + outStride] = VectorMath.sum(a1);
+        out[oo + 2 * outStride] = VectorMath.sum(a2);
+        out[oo + 3 * outStride] = VectorMath.sum(a3);
     }
 
     static float f16(MemorySegment seg, long offset) {

@@ -123,17 +123,6 @@ final class KQuants {
         }
     }
 
-    /**
-     * The sum of the lanes of {@code v} in lane order (a fixed order, unlike reduceLanes(ADD)); {@code tmp} holds at
-     * least 16 + lanes floats, of which [16, 16 + lanes) are overwritten.
-     */
-    static float sumLanes(FloatVector v, float[] tmp) {
-        v.intoArray(tmp, 16);
-        float s = 0f;
-        for (int i = 16, e = 16 + v.length(); i < e; i++) s += tmp[i];
-        return s;
-    }
-
     static float[] blockScratch() {
         return BLOCK_SCRATCH.get();
     }
@@ -180,10 +169,10 @@ final class KQuants {
                 a2 = wv.fma(FloatVector.fromArray(FS, x, x2 + c), a2);
                 a3 = wv.fma(FloatVector.fromArray(FS, x, x3 + c), a3);
             }
-            out[v * outStride + r] = a0.reduceLanes(VectorOperators.ADD);
-            out[(v + 1) * outStride + r] = a1.reduceLanes(VectorOperators.ADD);
-            out[(v + 2) * outStride + r] = a2.reduceLanes(VectorOperators.ADD);
-            out[(v + 3) * outStride + r] = a3.reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a0);
+            out[(v + 1) * outStride + r] = VectorMath.sum(a1);
+            out[(v + 2) * outStride + r] = VectorMath.sum(a2);
+            out[(v + 3) * outStride + r] = VectorMath.sum(a3);
         }
         for (; v < nVec; v++) {
             int xo = v * xStride;
@@ -193,7 +182,7 @@ final class KQuants {
                 a = FloatVector.fromArray(FS, row, c).fma(FloatVector.fromArray(FS, x, xo + c), a);
                 b = FloatVector.fromArray(FS, row, c + len).fma(FloatVector.fromArray(FS, x, xo + c + len), b);
             }
-            out[v * outStride + r] = a.add(b).reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a.add(b));
         }
     }
 

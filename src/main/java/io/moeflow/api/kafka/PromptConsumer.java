@@ -1,5 +1,6 @@
 package io.moeflow.api.kafka;
 
+import io.moeflow.api.ClientText;
 import io.moeflow.api.GenerationService;
 import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
@@ -76,19 +77,19 @@ public class PromptConsumer {
         } catch (UnparseableRecordException e) {
             deadLettered.incrementAndGet();
             metrics.rejected(ServiceMetrics.Api.KAFKA);
-            LOG.warnf("prompt record sent to the dead letter topic: %s", e.getMessage());
+            LOG.warnf("prompt record sent to the dead letter topic: %s", ClientText.forLog(e.getMessage()));
             return message.nack(e);
         }
         if (!seen.add(record.id())) {
             duplicates.incrementAndGet();
             CompletableFuture<Void> original = unfinished.get(record.id());
             if (original == null) {
-                LOG.infof("prompt %s is already finished here; not generated again", record.id());
+                LOG.infof("prompt %s is already finished here; not generated again", ClientText.forLog(record.id()));
                 return message.ack();
             }
             // In flight here, redelivered by a rebalance: acknowledging the copy now would let its offset be
             // committed before the original's last event is written, and a crash then would lose the prompt.
-            LOG.infof("prompt %s is in flight here; not generated again, acknowledged when the original is", record.id());
+            LOG.infof("prompt %s is in flight here; not generated again, acknowledged when the original is", ClientText.forLog(record.id()));
             original.thenRun(message::ack);
             return CompletableFuture.completedFuture(null);
         }
@@ -134,7 +135,7 @@ public class PromptConsumer {
         } else {
             // Stays in unfinished, never completed: copies read later are not acknowledged either.
             // Left unacknowledged: its offset is not committed, so the prompt is redelivered after a restart.
-            LOG.errorf("last event of prompt %s not written to Kafka (%s); its offset stays uncommitted", id, failure.getMessage());
+            LOG.errorf("last event of prompt %s not written to Kafka (%s); its offset stays uncommitted", ClientText.forLog(id), failure.getMessage());
         }
     }
 

@@ -1,5 +1,6 @@
 package io.moeflow.api.kafka;
 
+import io.moeflow.api.ClientText;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.scheduler.TokenEvent;
 import io.quarkus.runtime.ShutdownEvent;
@@ -157,7 +158,7 @@ public class TokenEventTail {
                     try {
                         dispatch(TokenEventJson.parse(record.value()));
                     } catch (IllegalArgumentException e) {
-                        LOG.debugf("skipping a record of %s that is not a token event: %s", topic, e.getMessage());
+                        LOG.debugf("skipping a record of %s that is not a token event: %s", topic, ClientText.forLog(e.getMessage()));
                     }
                 }
             }

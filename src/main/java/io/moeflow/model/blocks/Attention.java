@@ -21,26 +21,37 @@ public final class Attention implements AttentionBlock {
      *
      * @param window sliding window in positions (query {@code i} sees key {@code j} iff {@code 0 <= i - j < window}), 0 for none
      * @param sinks  per-head sink logits joining the softmax denominator
+     * @param scales per-tensor factors of the q, k, v and output projections ({@code .scale} tensors), applied to the
+     *               product before its bias as ggml does; {@link Scales#NONE} when absent
      */
     public record Options(float[] qBias, float[] kBias, float[] vBias, float[] outBias,
-                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window) {
-        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0);
+                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales) {
+        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE);
 
         public Options withBiases(float[] q, float[] k, float[] v, float[] out) {
-            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window);
+            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales);
         }
 
         public Options withQkNorm(float[] q, float[] k, NormScope scope) {
-            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window);
+            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales);
         }
 
         public Options withSinks(float[] s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales);
         }
 
         public Options withWindow(int w) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales);
         }
+
+        public Options withScales(Scales s) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s);
+        }
+    }
+
+    /** Per-tensor factors of the q, k, v and output projections (1 when a tensor has none). */
+    public record Scales(float q, float k, float v, float out) {
+        public static final Scales NONE = new Scales(1f, 1f, 1f, 1f);
     }
 
     private final QMatrix wq, wk, wv, wo;
@@ -102,9 +113,13 @@ public final class Attention implements AttentionBlock {
         pool.matmul(wk, ws.xn, embd, n, ws.k, kDim);
         pool.matmul(wv, ws.xn, embd, n, ws.v, vDim);
         boolean whole = opt.normScope() == NormScope.WHOLE;
+        Scales sc = opt.scales();
         for (int t = 0; t < n; t++) {
+            scale(ws.q, t * qDim, qDim, sc.q());
             addBias(ws.q, t * qDim, opt.qBias());
+            scale(ws.k, t * kDim, kDim, sc.k());
             addBias(ws.k, t * kDim, opt.kBias());
+            scale(ws.v, t * vDim, vDim, sc.v());
             addBias(ws.v, t * vDim, opt.vBias());
             if (opt.qNorm() != null) RmsNorm.apply(ws.q, t * qDim, ws.q, t * qDim, whole ? 1 : heads, whole ? qDim : headDim, headDim, opt.qNorm(), eps);
             if (opt.kNorm() != null) RmsNorm.apply(ws.k, t * kDim, ws.k, t * kDim, whole ? 1 : kvHeads, whole ? kDim : headDim, headDim, opt.kNorm(), eps);
@@ -120,11 +135,19 @@ public final class Attention implements AttentionBlock {
         pool.run(n * heads, task);
         task.clear();
         pool.matmul(wo, ws.heads, heads * valueDim, n, ws.out, embd);
-        if (opt.outBias() != null) for (int t = 0; t < n; t++) addBias(ws.out, t * embd, opt.outBias());
+        for (int t = 0; t < n; t++) {
+            scale(ws.out, t * embd, embd, sc.out());
+            addBias(ws.out, t * embd, opt.outBias());
+        }
     }
 
     static void addBias(float[] x, int off, float[] bias) {
         if (bias != null) io.moeflow.kernels.VectorMath.axpy(1f, bias, 0, x, off, bias.length);
+    }
+
+    /** {@code x[off .. off+n) *= s} (a projection's {@code .scale}). */
+    static void scale(float[] x, int off, int n, float s) {
+        if (s != 1f) for (int i = off; i < off + n; i++) x[i] *= s;
     }
 
     /** One (token, head) pair per chunk. */
