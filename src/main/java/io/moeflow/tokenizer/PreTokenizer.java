@@ -7,11 +7,12 @@ import java.util.regex.Pattern;
 /**
  * Splits text into the words byte-level BPE merges within, exactly as llama.cpp's unicode_regex_split:
  * the regexes of a pre-tokenizer type run one after the other, each one splitting the pieces of the
- * previous one further (text between matches stays a piece of its own). Two regexes (GPT-2's and
- * Llama 3's) have hand-written matchers in llama.cpp; other regexes run on a "collapsed" text where
- * every non-ASCII code point is replaced by one stand-in character per Unicode category, with \p{..}
- * in the regex rewritten to match those stand-ins. Both are reproduced here, quirks included, because
- * the token ids must equal llama.cpp's.
+ * previous one further (text between matches stays a piece of its own). Some regexes (GPT-2's, Llama 3's,
+ * Qwen2's, Qwen3.5's) and two names that are no regexes (Kimi-K2's, AFMoE's digits) have hand-written
+ * matchers in llama.cpp; other regexes run on a "collapsed" text where every non-ASCII code point is
+ * replaced by one stand-in character per Unicode category, with \p{..} in the regex rewritten to match
+ * those stand-ins. Both are reproduced here, quirks included, because the token ids must equal llama.cpp's.
+ * EXAONE-MoE's regex also has a hand-written matcher here (java.util.regex cannot run it on long text).
  */
 final class PreTokenizer {
     static final String GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
@@ -43,8 +44,12 @@ final class PreTokenizer {
     /** Possessive quantifiers of the original (?+, ++) made greedy, as llama.cpp does; note \s*[\r\n] (one newline). */
     private static final String BAILINGMOE_REGEX = "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])"
             + "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
-    /** Letter runs may contain single spaces between letters: "(?: \p{L}\p{M}*)*". */
-    private static final String EXAONE_MOE_REGEX = CONTRACTIONS
+    /**
+     * Letter runs may contain single spaces between letters: "(?: \p{L}\p{M}*)*". llama.cpp runs it with std::regex;
+     * here a hand-written matcher does (java.util.regex recurses once per letter in that nested group and overflows
+     * the stack on a few thousand letters, which is an ordinary sentence for this regex).
+     */
+    static final String EXAONE_MOE_REGEX = CONTRACTIONS
             + "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?"
             + "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
     /** DeepSeek-V3's third regex, also AFMoE's last. */
@@ -152,12 +157,13 @@ final class PreTokenizer {
         for (int i = 0; i < steps.length; i++) {
             String regex = regexes.get(i);
             Step custom = switch (regex) {
-                case KIMI_K2_TRIGGER -> PreTokenizer::splitKimiK2;
-                case AFMOE_DIGITS_TRIGGER, TINY_AYA_DIGITS_REGEX -> PreTokenizer::splitAfmoeDigits;
-                case GPT2_REGEX -> handWritten ? PreTokenizer::splitGpt2 : null;
-                case LLAMA3_REGEX -> handWritten ? (t, in, out) -> splitLlama3Family(t, in, out, 3, false) : null;
-                case QWEN2_REGEX -> handWritten ? (t, in, out) -> splitLlama3Family(t, in, out, 1, false) : null;
-                case QWEN35_REGEX -> handWritten ? (t, in, out) -> splitLlama3Family(t, in, out, 1, true) : null;
+                case KIMI_K2_TRIGGER -> eachPiece(PreTokenizer::nextKimiK2);
+                case AFMOE_DIGITS_TRIGGER, TINY_AYA_DIGITS_REGEX -> eachPiece(PreTokenizer::nextAfmoeDigits);
+                case GPT2_REGEX -> handWritten ? eachPiece(PreTokenizer::nextGpt2) : null;
+                case LLAMA3_REGEX -> handWritten ? eachPiece((w, pos) -> nextLlama3Family(w, pos, 3, false)) : null;
+                case QWEN2_REGEX -> handWritten ? eachPiece((w, pos) -> nextLlama3Family(w, pos, 1, false)) : null;
+                case QWEN35_REGEX -> handWritten ? eachPiece((w, pos) -> nextLlama3Family(w, pos, 1, true)) : null;
+                case EXAONE_MOE_REGEX -> handWritten ? eachPiece(PreTokenizer::nextExaoneMoe) : null;
                 default -> null;
             };
             steps[i] = custom != null ? custom : new RegexStep(regex);
@@ -358,74 +364,85 @@ final class PreTokenizer {
         }
     }
 
-    // ---- llama.cpp's hand-written matchers (unicode_regex_split_custom_gpt2 / _llama3) ----
+    // ---- llama.cpp's hand-written matchers (unicode_regex_split_custom_*) ----
+
+    /** One step of a hand-written matcher: ends the word (or words) at pos; returns the position after them. */
+    private interface WordMatcher {
+        int next(Piece w, int pos);
+    }
+
+    /** Runs a matcher over every piece; text it leaves unmatched at the end of a piece is a word of its own. */
+    private static Step eachPiece(WordMatcher matcher) {
+        return (text, in, out) -> {
+            int start = 0;
+            for (int p = 0; p < in.size(); p++) {
+                Piece w = new Piece(text.cps, start, start + in.get(p), out);
+                start = w.end;
+                for (int pos = w.begin; pos < w.end; ) {
+                    pos = matcher.next(w, pos);
+                }
+                w.add(w.end);
+            }
+        };
+    }
 
     /** GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-    private static void splitGpt2(Text text, IntList in, IntList out) {
-        int[] cps = text.cps;
-        int start = 0;
-        for (int p = 0; p < in.size(); p++) {
-            Piece w = new Piece(cps, start, start + in.get(p), out);
-            start = w.end;
-            for (int pos = w.begin; pos < w.end; ) {
-                int cpt = w.cpt(pos);
-                int flags = w.flags(pos);
-                if (cpt == '\'' && pos + 1 < w.end) {
-                    int next = w.cpt(pos + 1);
-                    if (next == 's' || next == 't' || next == 'm' || next == 'd') {
-                        pos += w.add(pos + 2);
-                        continue;
-                    }
-                    if (pos + 2 < w.end) {
-                        int nextNext = w.cpt(pos + 2);
-                        if ((next == 'r' && nextNext == 'e') || (next == 'v' && nextNext == 'e') || (next == 'l' && nextNext == 'l')) {
-                            pos += w.add(pos + 3);
-                            continue;
-                        }
-                    }
+    private static int nextGpt2(Piece w, int pos) {
+        int cpt = w.cpt(pos);
+        int flags = w.flags(pos);
+        if (cpt == '\'' && pos + 1 < w.end) {
+            int next = w.cpt(pos + 1);
+            if (next == 's' || next == 't' || next == 'm' || next == 'd') {
+                return pos + w.add(pos + 2);
+            }
+            if (pos + 2 < w.end) {
+                int nextNext = w.cpt(pos + 2);
+                if ((next == 'r' && nextNext == 'e') || (next == 'v' && nextNext == 'e') || (next == 'l' && nextNext == 'l')) {
+                    return pos + w.add(pos + 3);
                 }
-                int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
-                if ((flags2 & UnicodeFlags.LETTER) != 0) {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & UnicodeFlags.LETTER) != 0) {
-                        flags2 = w.flags(++pos);
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                if ((flags2 & UnicodeFlags.NUMBER) != 0) {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & UnicodeFlags.NUMBER) != 0) {
-                        flags2 = w.flags(++pos);
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                if (isOther(flags2)) {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while (isOther(flags2)) {
-                        flags2 = w.flags(++pos);
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                int numWhitespaces = 0;
-                while ((w.flags(pos + numWhitespaces) & UnicodeFlags.WHITESPACE) != 0) {
-                    numWhitespaces++;
-                }
-                if (numWhitespaces > 1 && w.cpt(pos + numWhitespaces) != Piece.OUT_OF_RANGE) {
-                    pos += numWhitespaces - 1;
-                    w.add(pos);
-                    continue;
-                }
-                if (numWhitespaces > 0) {
-                    pos += numWhitespaces;
-                    w.add(pos);
-                    continue;
-                }
-                w.add(++pos);
             }
         }
+        int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
+        if ((flags2 & UnicodeFlags.LETTER) != 0) {
+            pos += cpt == ' ' ? 1 : 0;
+            while ((flags2 & UnicodeFlags.LETTER) != 0) {
+                flags2 = w.flags(++pos);
+            }
+            w.add(pos);
+            return pos;
+        }
+        if ((flags2 & UnicodeFlags.NUMBER) != 0) {
+            pos += cpt == ' ' ? 1 : 0;
+            while ((flags2 & UnicodeFlags.NUMBER) != 0) {
+                flags2 = w.flags(++pos);
+            }
+            w.add(pos);
+            return pos;
+        }
+        if (isOther(flags2)) {
+            pos += cpt == ' ' ? 1 : 0;
+            while (isOther(flags2)) {
+                flags2 = w.flags(++pos);
+            }
+            w.add(pos);
+            return pos;
+        }
+        int numWhitespaces = 0;
+        while ((w.flags(pos + numWhitespaces) & UnicodeFlags.WHITESPACE) != 0) {
+            numWhitespaces++;
+        }
+        if (numWhitespaces > 1 && w.cpt(pos + numWhitespaces) != Piece.OUT_OF_RANGE) {
+            pos += numWhitespaces - 1;
+            w.add(pos);
+            return pos;
+        }
+        if (numWhitespaces > 0) {
+            pos += numWhitespaces;
+            w.add(pos);
+            return pos;
+        }
+        w.add(++pos);
+        return pos;
     }
 
     /**
@@ -436,56 +453,38 @@ final class PreTokenizer {
      * @param digitRun  the longest run of digits in one word (3 or 1)
      * @param withMarks whether \p{M} joins \p{L} in letter runs and leaves the punctuation class
      */
-    private static void splitLlama3Family(Text text, IntList in, IntList out, int digitRun, boolean withMarks) {
+    private static int nextLlama3Family(Piece w, int pos, int digitRun, boolean withMarks) {
         int letterLike = withMarks ? UnicodeFlags.LETTER | UnicodeFlags.ACCENT_MARK : UnicodeFlags.LETTER;
         int notOther = UnicodeFlags.WHITESPACE | UnicodeFlags.NUMBER | letterLike;
-        int[] cps = text.cps;
-        int start = 0;
-        for (int p = 0; p < in.size(); p++) {
-            Piece w = new Piece(cps, start, start + in.get(p), out);
-            start = w.end;
-            for (int pos = w.begin; pos < w.end; ) {
-                int cpt = w.cpt(pos);
-                int flags = w.flags(pos);
-                int contraction = w.contractionLength(pos);
-                if (contraction > 0) {
-                    pos += w.add(pos + contraction);
-                    continue;
+        int cpt = w.cpt(pos);
+        int flags = w.flags(pos);
+        int contraction = w.contractionLength(pos);
+        if (contraction > 0) {
+            return pos + w.add(pos + contraction);
+        }
+        if (!(cpt == '\r' || cpt == '\n' || (flags & UnicodeFlags.NUMBER) != 0)) {
+            if ((flags & letterLike) != 0 || (w.flags(pos + 1) & letterLike) != 0) {
+                pos++;
+                while ((w.flags(pos) & letterLike) != 0) {
+                    pos++;
                 }
-                if (!(cpt == '\r' || cpt == '\n' || (flags & UnicodeFlags.NUMBER) != 0)) {
-                    if ((flags & letterLike) != 0 || (w.flags(pos + 1) & letterLike) != 0) {
-                        pos++;
-                        while ((w.flags(pos) & letterLike) != 0) {
-                            pos++;
-                        }
-                        w.add(pos);
-                        continue;
-                    }
-                }
-                if ((flags & UnicodeFlags.NUMBER) != 0) {
-                    int ini = pos;
-                    while ((w.flags(pos) & UnicodeFlags.NUMBER) != 0) {
-                        if (++pos - ini >= digitRun) {
-                            w.add(pos);
-                            ini = pos;
-                        }
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
-                // llama.cpp tests the current code point's flags for being in range here, not flags2
-                if ((flags2 & notOther) == 0 && flags != 0) {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while ((flags2 & notOther) == 0 && flags2 != 0) {
-                        flags2 = w.flags(++pos);
-                    }
-                    pos = w.addWithNewlines(pos);
-                    continue;
-                }
-                pos = w.addWhitespace(pos);
+                w.add(pos);
+                return pos;
             }
         }
+        if ((flags & UnicodeFlags.NUMBER) != 0) {
+            return w.addNumbers(pos, digitRun);
+        }
+        int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
+        // llama.cpp tests the current code point's flags for being in range here, not flags2
+        if ((flags2 & notOther) == 0 && flags != 0) {
+            pos += cpt == ' ' ? 1 : 0;
+            while ((flags2 & notOther) == 0 && flags2 != 0) {
+                flags2 = w.flags(++pos);
+            }
+            return w.addWithNewlines(pos);
+        }
+        return w.addWhitespace(pos);
     }
 
     /**
@@ -495,58 +494,108 @@ final class PreTokenizer {
      * any run of non-Han letters (no case split, marks are not letters) with an optional leading character
      * and contraction.
      */
-    private static void splitKimiK2(Text text, IntList in, IntList out) {
-        int[] cps = text.cps;
-        int start = 0;
-        for (int p = 0; p < in.size(); p++) {
-            Piece w = new Piece(cps, start, start + in.get(p), out);
-            start = w.end;
-            for (int pos = w.begin; pos < w.end; ) {
-                int cpt = w.cpt(pos);
-                int flags = w.flags(pos);
-                if (isHan(cpt)) {
-                    while (isHan(w.cpt(pos))) {
-                        pos++;
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                boolean leading = !(cpt == '\r' || cpt == '\n'
-                        || (flags & (UnicodeFlags.LETTER | UnicodeFlags.NUMBER)) != 0);
-                // a leading character is only taken before a non-Han letter, so a letter always follows
-                if (((flags & UnicodeFlags.LETTER) != 0 && !isHan(cpt)) || (leading && w.isNonHanLetter(pos + 1))) {
-                    pos += leading ? 1 : 0;
-                    while (w.isNonHanLetter(pos)) {
-                        pos++;
-                    }
-                    pos += w.contractionLength(pos);
-                    w.add(pos);
-                    continue;
-                }
-                if ((flags & UnicodeFlags.NUMBER) != 0) {
-                    int ini = pos;
-                    while ((w.flags(pos) & UnicodeFlags.NUMBER) != 0) {
-                        if (++pos - ini >= 3) {
-                            w.add(pos);
-                            ini = pos;
-                        }
-                    }
-                    w.add(pos);
-                    continue;
-                }
-                int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
-                // unlike Llama 3's matcher, this one tests flags2 for being in range
-                if (isOther(flags2)) {
-                    pos += cpt == ' ' ? 1 : 0;
-                    while (isOther(flags2)) {
-                        flags2 = w.flags(++pos);
-                    }
-                    pos = w.addWithNewlines(pos);
-                    continue;
-                }
-                pos = w.addWhitespace(pos);
+    private static int nextKimiK2(Piece w, int pos) {
+        int cpt = w.cpt(pos);
+        int flags = w.flags(pos);
+        if (isHan(cpt)) {
+            while (isHan(w.cpt(pos))) {
+                pos++;
             }
+            w.add(pos);
+            return pos;
         }
+        boolean leading = !(cpt == '\r' || cpt == '\n'
+                || (flags & (UnicodeFlags.LETTER | UnicodeFlags.NUMBER)) != 0);
+        // a leading character is only taken before a non-Han letter, so a letter always follows
+        if (((flags & UnicodeFlags.LETTER) != 0 && !isHan(cpt)) || (leading && w.isNonHanLetter(pos + 1))) {
+            pos += leading ? 1 : 0;
+            while (w.isNonHanLetter(pos)) {
+                pos++;
+            }
+            pos += w.contractionLength(pos);
+            w.add(pos);
+            return pos;
+        }
+        if ((flags & UnicodeFlags.NUMBER) != 0) {
+            return w.addNumbers(pos, 3);
+        }
+        int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
+        // unlike Llama 3's matcher, this one tests flags2 for being in range
+        if (isOther(flags2)) {
+            pos += cpt == ' ' ? 1 : 0;
+            while (isOther(flags2)) {
+                flags2 = w.flags(++pos);
+            }
+            return w.addWithNewlines(pos);
+        }
+        return w.addWhitespace(pos);
+    }
+
+    /**
+     * EXAONE-MoE's regex, alternative by alternative in ECMAScript's order (the first that matches at a position
+     * wins; greedy parts backtrack only where the regex can):
+     * (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+
+     * |\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+
+     */
+    private static int nextExaoneMoe(Piece w, int pos) {
+        int cpt = w.cpt(pos);
+        int flags = w.flags(pos);
+        int contraction = w.asciiContractionLength(pos);
+        if (contraction > 0) {
+            return pos + w.add(pos + contraction);
+        }
+        boolean prefix = cpt != '\r' && cpt != '\n' && (flags & (UnicodeFlags.LETTER | UnicodeFlags.NUMBER)) == 0;
+        if ((flags & UnicodeFlags.LETTER) != 0 || (prefix && (w.flags(pos + 1) & UnicodeFlags.LETTER) != 0)) {
+            pos += prefix ? 1 : 0;
+            // letters with their marks, joined directly or by one space before the next letter
+            while (true) {
+                if ((w.flags(pos) & UnicodeFlags.LETTER) != 0) {
+                    pos++;
+                } else if (w.cpt(pos) == ' ' && (w.flags(pos + 1) & UnicodeFlags.LETTER) != 0) {
+                    pos += 2;
+                } else {
+                    break;
+                }
+                while ((w.flags(pos) & UnicodeFlags.ACCENT_MARK) != 0) {
+                    pos++;
+                }
+            }
+            w.add(pos);
+            return pos;
+        }
+        if ((flags & UnicodeFlags.NUMBER) != 0) {
+            return pos + w.add(pos + 1);
+        }
+        int flags2 = cpt == ' ' ? w.flags(pos + 1) : flags;
+        if (isOther(flags2)) {
+            pos += cpt == ' ' ? 1 : 0;
+            while (isOther(w.flags(pos))) {
+                pos++;
+            }
+            int next = w.cpt(pos);
+            pos += next == '\r' || next == '\n' || next == '/' ? 1 : 0;
+            w.add(pos);
+            return pos;
+        }
+        // whitespace: up to its last \r or \n, else \s+(?!\S), else \s+
+        int run = 0;
+        int lastNewline = -1;
+        while ((w.flags(pos + run) & UnicodeFlags.WHITESPACE) != 0) {
+            int c = w.cpt(pos + run);
+            if (c == '\r' || c == '\n') {
+                lastNewline = pos + run;
+            }
+            run++;
+        }
+        if (lastNewline >= 0) {
+            pos = lastNewline + 1;
+        } else if (run > 1 && pos + run < w.end) {
+            pos += run - 1;
+        } else {
+            pos += run;
+        }
+        w.add(pos);
+        return pos;
     }
 
     /** unicode_cpt_is_han: the CJK Unified Ideographs blocks, extensions A to F and the compatibility blocks. */
@@ -562,31 +611,22 @@ final class PreTokenizer {
      * into groups of three from the right. Quirk kept: the text before a run is not a piece of its own but the
      * start of the run's first group ("ab1234" gives "ab1", "234"); the regexes after this one split it off.
      */
-    private static void splitAfmoeDigits(Text text, IntList in, IntList out) {
-        int[] cps = text.cps;
-        int start = 0;
-        for (int p = 0; p < in.size(); p++) {
-            Piece w = new Piece(cps, start, start + in.get(p), out);
-            start = w.end;
-            for (int pos = w.begin; pos < w.end; ) {
-                if ((w.flags(pos) & UnicodeFlags.NUMBER) == 0) {
-                    pos++;
-                    continue;
-                }
-                int digitStart = pos;
-                while ((w.flags(pos) & UnicodeFlags.NUMBER) != 0) {
-                    pos++;
-                }
-                int current = digitStart + (pos - digitStart) % 3;
-                if (current > digitStart) {
-                    w.add(current); // the leading one or two digits
-                }
-                for (; current < pos; current += 3) {
-                    w.add(current + 3);
-                }
-            }
-            w.add(w.end);
+    private static int nextAfmoeDigits(Piece w, int pos) {
+        if ((w.flags(pos) & UnicodeFlags.NUMBER) == 0) {
+            return pos + 1;
         }
+        int digitStart = pos;
+        while ((w.flags(pos) & UnicodeFlags.NUMBER) != 0) {
+            pos++;
+        }
+        int current = digitStart + (pos - digitStart) % 3;
+        if (current > digitStart) {
+            w.add(current); // the leading one or two digits
+        }
+        for (; current < pos; current += 3) {
+            w.add(current + 3);
+        }
+        return pos;
     }
 
     private static boolean isLetterNumberOrSpace(int flags) {
@@ -637,6 +677,24 @@ final class PreTokenizer {
             return (flags(pos) & UnicodeFlags.LETTER) != 0 && !isHan(cpt(pos));
         }
 
+        /** The length of (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]) at pos (ASCII case only), or 0. */
+        int asciiContractionLength(int pos) {
+            if (cpt(pos) != '\'') {
+                return 0;
+            }
+            int next = asciiLower(cpt(pos + 1));
+            if (next == 's' || next == 't' || next == 'm' || next == 'd') {
+                return 2;
+            }
+            int nextNext = asciiLower(cpt(pos + 2));
+            boolean three = (next == 'r' && nextNext == 'e') || (next == 'v' && nextNext == 'e') || (next == 'l' && nextNext == 'l');
+            return three ? 3 : 0;
+        }
+
+        private static int asciiLower(int c) {
+            return c >= 'A' && c <= 'Z' ? c + 32 : c;
+        }
+
         /** The length of (?i:'s|'t|'re|'ve|'m|'ll|'d) at pos, or 0. */
         int contractionLength(int pos) {
             if (cpt(pos) != '\'' || pos + 1 >= end) {
@@ -653,6 +711,19 @@ final class PreTokenizer {
                 }
             }
             return 0;
+        }
+
+        /** A run of \p{N} at pos as words of at most {@code digitRun} digits; returns the position after it. */
+        int addNumbers(int pos, int digitRun) {
+            int ini = pos;
+            while ((flags(pos) & UnicodeFlags.NUMBER) != 0) {
+                if (++pos - ini >= digitRun) {
+                    add(pos);
+                    ini = pos;
+                }
+            }
+            add(pos);
+            return pos;
         }
 
         /** [\r\n]* after a run of punctuation ending at pos: ends the word after them; returns the new position. */

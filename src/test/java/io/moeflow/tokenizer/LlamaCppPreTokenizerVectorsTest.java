@@ -2,7 +2,10 @@ package io.moeflow.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.testing.SharedFiles;
 import java.io.IOException;
@@ -13,8 +16,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import java.util.zip.GZIPInputStream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -88,6 +93,101 @@ class LlamaCppPreTokenizerVectorsTest {
                     + LlamaCppVocabVectorsTest.escape(inputs.get(index)) + "\n expected " + Arrays.toString(want)
                     + "\n actual   " + Arrays.toString(got));
         }
+    }
+
+    /**
+     * clean_spaces per type: llama_detokenize(remove_special = false, unparse_special = false) of llama_tokenize's
+     * ids for this text, on the qwen2 vocabulary with tokenizer.ggml.pre overridden (a third small program like
+     * generate.sh's tok, run once; its outputs are these two strings).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("newTypes")
+    void decodesLikeLlamaCpp(String pre) {
+        String text = "Hello , world ! It 's a test . Isn 't it ? x n't";
+        String cleaned = "Hello, world! It's a test. Isn 't it? x n't";
+        boolean cleans = List.of("glm4", "gigachat", "exaone-moe", "lfm2").contains(pre);
+        Vocabulary v = TokenizerTestFiles.vocabulary(SharedFiles.require("tokenizer/real-moe/ggml-vocab-qwen2.gguf"));
+        Tokenizer t = Tokenizer.of(withPre(v, pre));
+        assertEquals(cleans ? cleaned : text, t.decode(t.encode(text, false, false)));
+    }
+
+    static Stream<String> newTypes() {
+        return NEW_TYPES.stream();
+    }
+
+    /**
+     * llama.cpp loads a kimi-k2 vocabulary without tokenizer.ggml.merges (no merge ever applies, every byte-level
+     * character is looked up alone). Expected ids: generate.sh's tok program on a copy of the gpt-4o vocabulary
+     * with the merges key removed and tokenizer.ggml.pre set to kimi-k2 (gguf_remove_key, gguf_write_to_file).
+     */
+    @Test
+    void kimiK2NeedsNoMerges() {
+        Vocabulary gpt4o = TokenizerTestFiles.vocabulary(SharedFiles.require("tokenizer/real-moe/ggml-vocab-gpt-4o.gguf"));
+        Vocabulary noMerges = new Vocabulary(gpt4o.model(), "kimi-k2", gpt4o.tokens(), gpt4o.scores(), gpt4o.tokenTypes(),
+                null, gpt4o.bos(), gpt4o.eos(), gpt4o.unk(), gpt4o.pad(), gpt4o.eogIds(), gpt4o.addBos(), gpt4o.addEos(),
+                gpt4o.addSpacePrefix(), gpt4o.chatTemplate());
+        assertArrayEquals(new int[] {39, 72, 220, 83, 71, 68, 81, 68, 220, 160, 116, 255, 162, 244, 229, 0},
+                Tokenizer.of(noMerges).encode("Hi there 中文!", false, false));
+        Vocabulary gpt4oNoMerges = withPre(noMerges, "gpt-4o");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Tokenizer.of(gpt4oNoMerges));
+        assertTrue(e.getMessage().contains("merges"), e.getMessage());
+    }
+
+    /**
+     * llama_vocab::impl::load: a BPE vocabulary's bos defaults to id 11 when tokenizer.ggml.bos_token_id is
+     * absent, except for glm4 / chatglm-bpe, where it is cleared (special_bos_id = LLAMA_TOKEN_NULL); add_bos
+     * defaults to true for the Llama 3 family (lfm2 among them) and tekken. Derived by reading that code.
+     */
+    @Test
+    void bpeDefaultsFollowThePreTokenizer() {
+        assertEquals(11, bpeVocabulary("gpt-2").bos());
+        assertEquals(-1, bpeVocabulary("glm4").bos());
+        assertFalse(bpeVocabulary("glm4").addBos());
+        assertTrue(bpeVocabulary("lfm2").addBos());
+        assertTrue(bpeVocabulary("tekken").addBos());
+        assertFalse(bpeVocabulary("kimi-k2").addBos());
+    }
+
+    /** A 16-token byte-level BPE vocabulary with no special-token keys. */
+    private static Vocabulary bpeVocabulary(String pre) {
+        String[] tokens = new String[16];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = String.valueOf((char) ('a' + i));
+        }
+        Map<String, Object> kv = Map.of(Vocabulary.KEY_MODEL, "gpt2", Vocabulary.KEY_PRE, pre, Vocabulary.KEY_TOKENS, tokens,
+                Vocabulary.KEY_MERGES, new String[] {"a b"});
+        return Vocabulary.fromMetadata(new Vocabulary.Metadata() {
+            @Override
+            public String string(String key) {
+                return (String) kv.get(key);
+            }
+
+            @Override
+            public Long integer(String key) {
+                return null;
+            }
+
+            @Override
+            public Boolean bool(String key) {
+                return null;
+            }
+
+            @Override
+            public String[] stringArray(String key) {
+                return (String[]) kv.get(key);
+            }
+
+            @Override
+            public float[] floatArray(String key) {
+                return null;
+            }
+
+            @Override
+            public int[] intArray(String key) {
+                return null;
+            }
+        });
     }
 
     /** The vocabulary with another tokenizer.ggml.pre, as llama.cpp's kv override gives it. */

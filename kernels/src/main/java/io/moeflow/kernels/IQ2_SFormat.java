@@ -1,6 +1,7 @@
 package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * IQ2_S (ggml block_iq2_s, 2.56 bits per weight): per 256 values an f16 d, 32 low index bytes, 32 sign bytes
@@ -10,6 +11,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class IQ2_SFormat extends Int8LevelFormat {
     private static final int BYTES = 82, QS = 2, SIGNS = 34, QH = 66, SCALES = 74;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq2sGrid.TABLE);
 
     IQ2_SFormat() { super(GgmlType.IQ2_S); }
 
@@ -50,5 +53,27 @@ final class IQ2_SFormat extends Int8LevelFormat {
             sc[so + 2 * ib32] = d * (0.5f + (scale & 0xf)) * 0.25f;
             sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
+    }
+
+    /** One vector: each group of 8 is its grid entry with its sign bits flipped, times the scale, in registers. */
+    @Override
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        FloatVector a0 = zero(), a1 = a0;
+        for (int c = 0; c < cols; c += 256) {
+            long o = base + (long) (c / 256) * BYTES;
+            float d = f16(s, o);
+            for (int ib32 = 0; ib32 < 8; ++ib32) {
+                int scale = u8(s, o + SCALES + ib32), qh = u8(s, o + QH + ib32);
+                int qs4 = s.get(U32, o + QS + 4 * ib32), signs4 = s.get(U32, o + SIGNS + 4 * ib32);
+                int xc = xo + c + 32 * ib32;
+                for (int l = 0; l < 4; l += 2) {
+                    float db = d * (0.5f + (l < 2 ? scale & 0xf : scale >> 4)) * 0.25f;
+                    int e0 = (qs4 >>> 8 * l) & 0xFF | (qh << (8 - 2 * l) & 0x300), e1 = (qs4 >>> 8 * l + 8) & 0xFF | (qh << (6 - 2 * l) & 0x300);
+                    a0 = grid8(GRID, e0, SIGN_BITS, 8 * ((signs4 >>> 8 * l) & 0xFF)).mul(db).fma(x8(x, xc + 8 * l), a0);
+                    a1 = grid8(GRID, e1, SIGN_BITS, 8 * ((signs4 >>> 8 * l + 8) & 0xFF)).mul(db).fma(x8(x, xc + 8 * l + 8), a1);
+                }
+            }
+        }
+        return VectorMath.sum(a0.add(a1));
     }
 }

@@ -1,6 +1,7 @@
 package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * IQ2_XS (ggml block_iq2_xs, 2.31 bits per weight): per 256 values an f16 d, 32 uint16 (a 9-bit index into
@@ -9,6 +10,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class IQ2_XSFormat extends Int8LevelFormat {
     private static final int BYTES = 74, QS = 2, SCALES = 66;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq2xsGrid.TABLE);
 
     IQ2_XSFormat() { super(GgmlType.IQ2_XS); }
 
@@ -49,5 +52,27 @@ final class IQ2_XSFormat extends Int8LevelFormat {
             sc[so + 2 * ib32] = d * (0.5f + (scale & 0xf)) * 0.25f;
             sc[so + 2 * ib32 + 1] = d * (0.5f + (scale >> 4)) * 0.25f;
         }
+    }
+
+    /** One vector: each group of 8 is its grid entry with its sign bits flipped, times the scale, in registers. */
+    @Override
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        FloatVector a0 = zero(), a1 = a0;
+        for (int c = 0; c < cols; c += 256) {
+            long o = base + (long) (c / 256) * BYTES;
+            float d = f16(s, o);
+            for (int ib32 = 0; ib32 < 8; ++ib32) {
+                int scale = u8(s, o + SCALES + ib32);
+                long qs4 = s.get(U64, o + QS + 8 * ib32);
+                int xc = xo + c + 32 * ib32;
+                for (int l = 0; l < 4; l += 2) {
+                    float db = d * (0.5f + (l < 2 ? scale & 0xf : scale >> 4)) * 0.25f;
+                    int q0 = (int) (qs4 >>> 16 * l) & 0xFFFF, q1 = (int) (qs4 >>> 16 * l + 16) & 0xFFFF;
+                    a0 = grid8(GRID, q0 & 511, KSIGN_BITS, 8 * (q0 >> 9)).mul(db).fma(x8(x, xc + 8 * l), a0);
+                    a1 = grid8(GRID, q1 & 511, KSIGN_BITS, 8 * (q1 >> 9)).mul(db).fma(x8(x, xc + 8 * l + 8), a1);
+                }
+            }
+        }
+        return VectorMath.sum(a0.add(a1));
     }
 }

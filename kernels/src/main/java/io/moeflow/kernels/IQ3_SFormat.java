@@ -1,6 +1,7 @@
 package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * IQ3_S (ggml block_iq3_s, 3.44 bits per weight): per 256 values an f16 d, 64 low index bytes and 8 bytes of high
@@ -9,6 +10,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class IQ3_SFormat extends Int8LevelFormat {
     private static final int BYTES = 110, QS = 2, QH = 66, SIGNS = 74, SCALES = 106;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq3sGrid.TABLE);
 
     IQ3_SFormat() { super(GgmlType.IQ3_S); }
 
@@ -61,5 +64,31 @@ final class IQ3_SFormat extends Int8LevelFormat {
             }
             sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (1 + 2 * ((u8(s, o + SCALES + ib32 / 2) >> 4 * (ib32 % 2)) & 0xf));
         }
+    }
+
+    /** One vector: each group of 8 is its two grid entries with their sign bits flipped, times the scale, in registers. */
+    @Override
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        FloatVector a0 = zero(), a1 = a0;
+        for (int c = 0; c < cols; c += 256) {
+            long o = base + (long) (c / 256) * BYTES;
+            float d = f16(s, o);
+            for (int ib32 = 0; ib32 < 8; ++ib32) {
+                int h = u8(s, o + QH + ib32), signs4 = s.get(U32, o + SIGNS + 4 * ib32);
+                long qs8 = s.get(U64, o + QS + 8 * ib32);
+                float db = d * (1 + 2 * ((u8(s, o + SCALES + ib32 / 2) >> 4 * (ib32 % 2)) & 0xf));
+                int xc = xo + c + 32 * ib32;
+                for (int l = 0; l < 4; l += 2) {
+                    int lo = (int) (qs8 >>> 16 * l), hi = (int) (qs8 >>> 16 * l + 16);
+                    FloatVector w0 = grid4x2(GRID, lo & 0xFF | ((h << (8 - 2 * l)) & 256), (lo >>> 8) & 0xFF | ((h << (7 - 2 * l)) & 256),
+                            SIGN_BITS, 8 * ((signs4 >>> 8 * l) & 0xFF));
+                    FloatVector w1 = grid4x2(GRID, hi & 0xFF | ((h << (6 - 2 * l)) & 256), (hi >>> 8) & 0xFF | ((h << (5 - 2 * l)) & 256),
+                            SIGN_BITS, 8 * ((signs4 >>> 8 * l + 8) & 0xFF));
+                    a0 = w0.mul(db).fma(x8(x, xc + 8 * l), a0);
+                    a1 = w1.mul(db).fma(x8(x, xc + 8 * l + 8), a1);
+                }
+            }
+        }
+        return VectorMath.sum(a0.add(a1));
     }
 }

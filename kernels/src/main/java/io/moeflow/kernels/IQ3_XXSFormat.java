@@ -1,6 +1,7 @@
 package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * IQ3_XXS (ggml block_iq3_xxs, 3.06 bits per weight): per 256 values an f16 d, 64 bytes of indices into iq3xxs_grid
@@ -10,6 +11,8 @@ import java.lang.foreign.MemorySegment;
  */
 final class IQ3_XXSFormat extends Int8LevelFormat {
     private static final int BYTES = 98, QS = 2, SCALES_AND_SIGNS = 66;
+    /** ggml's grid as bytes, for the one-vector kernel. */
+    private static final byte[] GRID = entryBytes(IQGrids.Iq3xxsGrid.TABLE);
 
     IQ3_XXSFormat() { super(GgmlType.IQ3_XXS); }
 
@@ -51,5 +54,29 @@ final class IQ3_XXSFormat extends Int8LevelFormat {
             }
             sc[so + 2 * ib32] = sc[so + 2 * ib32 + 1] = d * (0.5f + (aux32 >>> 28)) * 0.5f;
         }
+    }
+
+    /** One vector: each group of 8 is its two grid entries with their sign bits flipped, times the scale, in registers. */
+    @Override
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        FloatVector a0 = zero(), a1 = a0;
+        for (int c = 0; c < cols; c += 256) {
+            long o = base + (long) (c / 256) * BYTES;
+            float d = f16(s, o);
+            for (int ib32 = 0; ib32 < 8; ++ib32) {
+                int aux32 = s.get(U32, o + SCALES_AND_SIGNS + 4 * ib32);
+                long qs8 = s.get(U64, o + QS + 8 * ib32);
+                float db = d * (0.5f + (aux32 >>> 28)) * 0.5f;
+                int xc = xo + c + 32 * ib32;
+                for (int l = 0; l < 4; l += 2) {
+                    int lo = (int) (qs8 >>> 16 * l), hi = (int) (qs8 >>> 16 * l + 16);
+                    a0 = grid4x2(GRID, lo & 0xFF, (lo >>> 8) & 0xFF, KSIGN_BITS, 8 * ((aux32 >>> 7 * l) & 127)).mul(db)
+                            .fma(x8(x, xc + 8 * l), a0);
+                    a1 = grid4x2(GRID, hi & 0xFF, (hi >>> 8) & 0xFF, KSIGN_BITS, 8 * ((aux32 >>> 7 * l + 7) & 127)).mul(db)
+                            .fma(x8(x, xc + 8 * l + 8), a1);
+                }
+            }
+        }
+        return VectorMath.sum(a0.add(a1));
     }
 }

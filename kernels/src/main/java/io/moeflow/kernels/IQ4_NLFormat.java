@@ -2,25 +2,25 @@ package io.moeflow.kernels;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * IQ4_NL (ggml block_iq4_nl, 4.5 bits per weight): per 32 values an f16 d and 16 bytes of 4-bit codes into the
  * non-linear table kvalues_iq4nl (byte j: value j low nibble, value j + 16 high nibble); value = d * kvalues[code].
- * 18 bytes. Also home of ggml's quantize_row_iq4_nl_impl, which IQ4_XS shares.
+ * 18 bytes. d * kvalue has at most 11 + 7 significant bits: exact in float. The kernels look codes up in the table
+ * with a lane permute, as MXFP4's do. Also home of ggml's quantize_row_iq4_nl_impl, which IQ4_XS shares.
  */
-final class IQ4_NLFormat extends Int8LevelFormat {
+final class IQ4_NLFormat extends BlockFormat {
     private static final int BYTES = 18, QK = 32;
     static final int[] KVALUES = IQGrids.KvaluesIq4nl.TABLE;
-    /** The table as a 16-byte vector: a nibble's level is one byte shuffle away. */
-    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
-    private static final byte[] KVALUE_BYTES = new byte[16];
+    /** KVALUES as float bits, padded to 32 entries so it fills two vectors of up to 16 lanes. */
+    static final int[] KVALUE_BITS = new int[32];
 
     static {
-        for (int i = 0; i < 16; i++) KVALUE_BYTES[i] = (byte) KVALUES[i];
+        for (int i = 0; i < 16; i++) KVALUE_BITS[i] = Float.floatToRawIntBits(KVALUES[i]);
     }
 
     IQ4_NLFormat() { super(GgmlType.IQ4_NL); }
@@ -33,7 +33,7 @@ final class IQ4_NLFormat extends Int8LevelFormat {
             long o = offset + (long) i * BYTES;
             float d = f16(src, o);
             for (int j = 0; j < QK / 2; ++j) {
-                int qs = u8(src, o + 2 + j);
+                int qs = src.get(ValueLayout.JAVA_BYTE, o + 2 + j) & 0xFF;
                 dst[y + j] = d * KVALUES[qs & 0xf];
                 dst[y + j + QK / 2] = d * KVALUES[qs >> 4];
             }
@@ -42,21 +42,51 @@ final class IQ4_NLFormat extends Int8LevelFormat {
     }
 
     @Override
-    void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so) {
-        levels(s, o + 2, q, qo);
-        float d = f16(s, o);
-        sc[so] = sc[so + 1] = d;
+    float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
+        IntVector t0 = IntVector.fromArray(I, KVALUE_BITS, 0), t1 = IntVector.fromArray(I, KVALUE_BITS, L);
+        // Low and high halves in separate accumulators: two short FMA chains instead of one long one.
+        FloatVector accLo = FloatVector.zero(F), accHi = accLo;
+        long o = base;
+        for (int c = xo; c < xo + cols; c += QK, o += BYTES) {
+            float d = f16(seg, o);
+            for (int p = 0; p < QK / 2; p += L) {
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = q.and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
+                FloatVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
+                accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
+                accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+            }
+        }
+        return VectorMath.sum(accLo.add(accHi));
     }
 
-    /** The 32 levels kvalues[code] of 16 code bytes at {@code o}: low nibbles first, then high nibbles. */
-    static void levels(MemorySegment s, long o, byte[] q, int qo) {
-        ByteVector table = ByteVector.fromArray(B16, KVALUE_BYTES, 0);
-        ByteVector codes = ByteVector.fromMemorySegment(B16, s, o, ByteOrder.LITTLE_ENDIAN);
-        codes.and((byte) 0x0F).selectFrom(table).intoArray(q, qo);
-        codes.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).selectFrom(table).intoArray(q, qo + 16);
+    @Override
+    void dot4(MemorySegment seg, long base, int cols, float[] x, int xo, int xStride, float[] out, int oo, int outStride) {
+        IntVector t0 = IntVector.fromArray(I, KVALUE_BITS, 0), t1 = IntVector.fromArray(I, KVALUE_BITS, L);
+        int x1 = xStride, x2 = 2 * xStride, x3 = 3 * xStride;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long o = base;
+        for (int c = xo; c < xo + cols; c += QK, o += BYTES) {
+            float d = f16(seg, o);
+            for (int p = 0; p < QK / 2; p += L) {
+                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + 2 + p, LE).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector lo = q.and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
+                FloatVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
+                int cl = c + p, ch = cl + QK / 2;
+                a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
+                a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
+                a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
+                a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+            }
+        }
+        store4(out, oo, outStride, a0, a1, a2, a3);
     }
 
-    /** quantize_row_iq4_nl_ref: for each 32 values the least-squares scale over the codes nearest x * 127 / amax. */
+    /**
+     * quantize_row_iq4_nl_ref: for each 32 values the least-squares scale over the codes nearest x * 127 / amax, no
+     * scale search (ntry = -1). llama-quantize writes IQ4_NL files with quantize_iq4_nl instead (ntry = 7, a search
+     * over 15 trial scales), so its bytes differ from these; for IQ4_XS the reference is what llama-quantize runs.
+     */
     @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         checkRange(dst, offset, src, srcOff, n);
@@ -93,7 +123,7 @@ final class IQ4_NLFormat extends Int8LevelFormat {
         int[] values = KVALUES;
         long q4 = superBlockSize == QK ? dh + 2 : dh + 8;
         y.asSlice(q4, superBlockSize / 2).fill((byte) 0);
-        y.set(U16, dh, Float.floatToFloat16(0.f));
+        y.set(I16, dh, Float.floatToFloat16(0.f));
 
         float maxScale = 0, amaxScale = 0;
         for (int ib = 0; ib < superBlockSize / blockSize; ++ib) {
@@ -152,7 +182,7 @@ final class IQ4_NLFormat extends Int8LevelFormat {
         if (superBlockSize / blockSize > 1) {
             int scalesHigh = 0;
             float d = -maxScale / 32;
-            y.set(U16, dh, Float.floatToFloat16(d));
+            y.set(I16, dh, Float.floatToFloat16(d));
             float id = d != 0 ? 1 / d : 0.f;
             for (int ib = 0; ib < superBlockSize / blockSize; ++ib) {
                 int l = KQuants.nearestInt(id * scales[ib]);
@@ -165,12 +195,12 @@ final class IQ4_NLFormat extends Int8LevelFormat {
                 int lLow = l & 0xf, lHigh = l >> 4;
                 long sl = scalesL + ib / 2;
                 if (ib % 2 == 0) y.set(ValueLayout.JAVA_BYTE, sl, (byte) lLow);
-                else y.set(ValueLayout.JAVA_BYTE, sl, (byte) (u8(y, sl) | lLow << 4));
+                else y.set(ValueLayout.JAVA_BYTE, sl, (byte) (y.get(ValueLayout.JAVA_BYTE, sl) | lLow << 4));
                 scalesHigh |= lHigh << 2 * (ib % 8);
             }
-            y.set(U16, scalesH, (short) scalesHigh);
+            y.set(I16, scalesH, (short) scalesHigh);
         } else {
-            y.set(U16, dh, Float.floatToFloat16(scales[0]));
+            y.set(I16, dh, Float.floatToFloat16(scales[0]));
             if (ntry > 0) {
                 float id = scales[0] != 0 ? 1 / scales[0] : 0;
                 for (int j = 0; j < superBlockSize; ++j) L[j] = (byte) bestIndex(id * x[xo + j]);

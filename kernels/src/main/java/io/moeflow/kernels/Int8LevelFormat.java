@@ -7,21 +7,25 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The IQ and ternary formats, whose every weight is an int8 level times one float scale per 16 consecutive values
- * (the grid, sign, nibble-table or trit decoding is all in the level; ggml's scale arithmetic in the scale: every
- * one of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s one block into levels and
- * scales, exactly: level * scale is ggml's dequantized float, bit for bit (every such product is exact in float, see
- * each format). The matrix kernels unpack a row once and then apply it to all vectors, 8 or 16 lanes at a time;
- * below 256-bit vectors the scalar kernel runs. The scalar kernel uses {@link #dequantize}, the literal port of
- * ggml's dequantize_row_*, so the two paths are checked against each other.
+ * The grid IQ formats (IQ3, IQ2, IQ1) and the ternary ones. Every weight is an int8 level times one float scale per
+ * 16 consecutive values: the grid, sign and trit decoding goes into the level, ggml's scale arithmetic into the
+ * scale (each of these types scales groups of 16 or 32 values). A subclass {@link #unpack}s a block into levels and
+ * scales exactly: level * scale is ggml's dequantized float, bit for bit (each product is exact in float; see each
+ * format). The matrix kernels unpack a row once and apply it to all vectors, 8 lanes at a time; for one vector
+ * (decoding) a format may decode in registers instead ({@link #dotRow}: the IQ2/IQ3 types look their entries up in
+ * byte copies of ggml's grids and flip the float sign bits). Below 256-bit vectors the scalar kernel runs; it uses
+ * {@link #dequantize}, the literal port of ggml's dequantize_row_*, so the two paths check each other.
  */
 abstract class Int8LevelFormat implements TensorFormat {
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Little-endian longs in a byte[]: eight levels stored with one write. */
     static final VarHandle LEVELS8 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -29,26 +33,50 @@ abstract class Int8LevelFormat implements TensorFormat {
     static final int GROUP = 16;
     /**
      * Eight float lanes (256-bit vectors), also where 512 bits exist: measured on AVX-512, sixteen lanes gained ~10 %
-     * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads). Below 256 bits the
-     * scalar kernel runs.
+     * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads).
      */
     static final boolean VECTOR_OK = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
     private static final int L = 8;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     /** L levels, widened lane for lane to L floats. */
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    /** Lanes 4..7: the second grid entry of a group in the formats whose entries hold four values. */
+    private static final VectorMask<Byte> UPPER_HALF = VectorMask.fromLong(B, 0xF0);
 
     /** Bytes 0x01 and 0x80 in every lane of a long (SWAR constants). */
     static final long ONES = 0x0101010101010101L, HIGHS = 0x8080808080808080L;
+
+    /** {@code byte j = kmask_iq2xs[j] & s ? 0xFF : 0}: ggml's eight sign bits of s as a byte mask. */
+    static final long[] SIGN_MASKS = new long[256];
+    /** SIGN_MASKS of the 8-bit sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final long[] KSIGN_MASKS = new long[128];
+    /** {@code 0x80000000} in int lane j where bit j of s is set: the eight sign bits of s for float lanes. */
+    static final int[] SIGN_BITS = new int[256 * 8];
+    /** SIGN_BITS of the sign pattern ksigns_iq2xs gives each 7-bit sign code. */
+    static final int[] KSIGN_BITS = new int[128 * 8];
+
+    static {
+        int[] kmask = IQGrids.KmaskIq2xs.TABLE, ksigns = IQGrids.KsignsIq2xs.TABLE;
+        for (int s = 0; s < 256; s++)
+            for (int j = 0; j < 8; j++)
+                if ((s & kmask[j]) != 0) {
+                    SIGN_MASKS[s] |= 0xFFL << (8 * j);
+                    SIGN_BITS[8 * s + j] = 0x80000000;
+                }
+        for (int c = 0; c < 128; c++) {
+            KSIGN_MASKS[c] = SIGN_MASKS[ksigns[c]];
+            System.arraycopy(SIGN_BITS, 8 * ksigns[c], KSIGN_BITS, 8 * c, 8);
+        }
+    }
 
     private final GgmlType type;
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     /** One row's levels and scales; grown on demand, so steady-state calls allocate nothing. */
-    private static final class Scratch {
+    static final class Scratch {
         byte[] levels = new byte[0];
         float[] scales = new float[0];
-        float[] row = new float[0];
     }
 
     Int8LevelFormat(GgmlType type) {
@@ -69,24 +97,51 @@ abstract class Int8LevelFormat implements TensorFormat {
                 + " moeflow reads " + type + " files but cannot write them");
     }
 
-    /** {@code sign[j] = kmask_iq2xs[j] & s ? 0xFF : 0} for the eight bytes of a long: ggml's sign bits as a byte mask. */
-    static final long[] SIGN_MASKS = new long[256];
-
-    static {
-        int[] kmask = IQGrids.KmaskIq2xs.TABLE;
-        for (int s = 0; s < 256; s++)
-            for (int j = 0; j < 8; j++)
-                if ((s & kmask[j]) != 0) SIGN_MASKS[s] |= 0xFFL << (8 * j);
+    /** The eight bytes of each grid entry in memory order (ggml reads its uint64 entries as bytes). */
+    static byte[] entryBytes(long[] grid) {
+        byte[] b = new byte[8 * grid.length];
+        for (int i = 0; i < grid.length; i++) LEVELS8.set(b, 8 * i, grid[i]);
+        return b;
     }
 
-    /** SIGN_MASKS of the 8-bit sign pattern ksigns_iq2xs gives each 7-bit sign code. */
-    static final long[] KSIGN_MASKS = new long[128];
-
-    static {
-        for (int i = 0; i < 128; i++) KSIGN_MASKS[i] = SIGN_MASKS[IQGrids.KsignsIq2xs.TABLE[i]];
+    /** The four bytes of each uint32 grid entry, after and followed by four bytes of padding (see {@link #grid4x2}). */
+    static byte[] entryBytes(int[] grid) {
+        byte[] b = new byte[4 * grid.length + 8];
+        for (int i = 0; i < grid.length; i++)
+            for (int j = 0; j < 4; j++) b[4 + 4 * i + j] = (byte) (grid[i] >>> 8 * j);
+        return b;
     }
 
-    static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Grid entry {@code e} of {@code entryBytes(long[])} as eight floats, negated where {@code signBits[so ..]} says. */
+    static FloatVector grid8(byte[] grid, int e, int[] signBits, int so) {
+        FloatVector g = (FloatVector) ByteVector.fromArray(B, grid, 8 * e).convertShape(VectorOperators.B2F, F, 0);
+        return g.reinterpretAsInts().lanewise(VectorOperators.XOR, IntVector.fromArray(I, signBits, so)).reinterpretAsFloats();
+    }
+
+    /** Entries {@code e1} (lanes 0..3) and {@code e2} (4..7) of {@code entryBytes(int[])} as floats, signed as grid8. */
+    static FloatVector grid4x2(byte[] grid, int e1, int e2, int[] signBits, int so) {
+        ByteVector both = ByteVector.fromArray(B, grid, 4 + 4 * e1).blend(ByteVector.fromArray(B, grid, 4 * e2), UPPER_HALF);
+        FloatVector g = (FloatVector) both.convertShape(VectorOperators.B2F, F, 0);
+        return g.reinterpretAsInts().lanewise(VectorOperators.XOR, IntVector.fromArray(I, signBits, so)).reinterpretAsFloats();
+    }
+
+    static FloatVector zero() {
+        return FloatVector.zero(F);
+    }
+
+    /** Activations {@code x[c .. c + 7]}. */
+    static FloatVector x8(float[] x, int c) {
+        return FloatVector.fromArray(F, x, c);
+    }
+
+    /**
+     * One row (at {@code base}, {@code cols} values) times the vector at {@code x[xo ..]}: here by unpacking it into
+     * {@code sc}; formats with a faster decode in registers override this.
+     */
+    float dotRow(MemorySegment s, long base, int cols, float[] x, int xo, Scratch sc) {
+        unpackRow(s, base, cols, sc);
+        return dot1(sc.levels, sc.scales, cols, x, xo);
+    }
 
     /**
      * Eight grid bytes (each 1..127) negated where {@code mask} has 0xFF: per byte {@code (g ^ m) + (m & 1)}, i.e.
@@ -113,33 +168,15 @@ abstract class Int8LevelFormat implements TensorFormat {
     }
 
     final void checkRange(MemorySegment seg, long offset, float[] values, int valuesOff, int n) {
-        if (n < 0 || n % type.blockSize != 0)
-            throw new IllegalArgumentException(type + ": " + n + " values is not a multiple of the block size " + type.blockSize);
-        if (valuesOff < 0 || valuesOff + (long) n > values.length)
-            throw new IllegalArgumentException(type + ": values [" + valuesOff + ", " + (valuesOff + (long) n) + ") outside an array of " + values.length);
-        long bytes = type.bytesFor(n);
-        if (offset < 0 || offset + bytes > seg.byteSize())
-            throw new IllegalArgumentException(type + ": bytes [" + offset + ", " + (offset + bytes) + ") outside a segment of " + seg.byteSize());
+        BlockFormat.checkRange(type, seg, offset, values, valuesOff, n);
     }
 
     final void checkMatmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        if (w.type() != type) throw new IllegalArgumentException("matrix of type " + w.type() + " given to the " + type + " kernel");
-        if (r0 < 0 || r1 > w.rows() || r0 > r1)
-            throw new IllegalArgumentException("rows [" + r0 + ", " + r1 + ") outside the matrix's " + w.rows() + " rows");
-        if (nVec < 0) throw new IllegalArgumentException("nVec must be >= 0, got " + nVec);
-        if (nVec == 0 || r0 == r1) return;
-        if (xStride < w.cols())
-            throw new IllegalArgumentException("xStride " + xStride + " is less than the row length " + w.cols());
-        if (outStride < w.rows())
-            throw new IllegalArgumentException("outStride " + outStride + " is less than the row count " + w.rows());
-        if ((long) (nVec - 1) * xStride + w.cols() > x.length)
-            throw new IllegalArgumentException("x holds " + x.length + " floats, " + nVec + " vectors of " + w.cols() + " at stride " + xStride + " need more");
-        if ((long) (nVec - 1) * outStride + r1 > out.length)
-            throw new IllegalArgumentException("out holds " + out.length + " floats, " + nVec + " results up to row " + r1 + " at stride " + outStride + " need more");
+        BlockFormat.checkMatmul(type, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /** Unpacks a row of {@code cols} values into {@code sc.levels} / {@code sc.scales} (a call per block, no vectors live). */
-    private void unpackRow(MemorySegment s, long base, int cols, Scratch sc) {
+    final void unpackRow(MemorySegment s, long base, int cols, Scratch sc) {
         int bs = type.blockSize, ts = type.typeSize;
         if (sc.levels.length < cols) {
             sc.levels = new byte[cols];
@@ -161,6 +198,10 @@ abstract class Int8LevelFormat implements TensorFormat {
         MemorySegment s = w.data();
         int cols = w.cols();
         Scratch sc = scratch.get();
+        if (nVec == 1) {
+            for (int r = r0; r < r1; r++) out[r] = dotRow(s, w.rowOffset(r), cols, x, 0, sc);
+            return;
+        }
         for (int r = r0; r < r1; r++) {
             unpackRow(s, w.rowOffset(r), cols, sc);
             int v = 0;
@@ -182,7 +223,7 @@ abstract class Int8LevelFormat implements TensorFormat {
             a0 = weights(q, scales, c).fma(FloatVector.fromArray(F, x, xo + c), a0);
             a1 = weights(q, scales, c + L).fma(FloatVector.fromArray(F, x, xo + c + L), a1);
         }
-        return sumLanes(a0.add(a1));
+        return VectorMath.sum(a0.add(a1));
     }
 
     /** The unpacked row times the four vectors at {@code x[xo + k * xStride ..]}, each weight vector decoded once. */
@@ -196,36 +237,16 @@ abstract class Int8LevelFormat implements TensorFormat {
             a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
             a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
         }
-        out[oo] = sumLanes(a0);
-        out[oo + outStride] = sumLanes(a1);
-        out[oo + 2 * outStride] = sumLanes(a2);
-        out[oo + 3 * outStride] = sumLanes(a3);
-    }
-
-    /** Lane sum in lane order (fixed, unlike reduceLanes(ADD)). */
-    private static float sumLanes(FloatVector v) {
-        float s = v.lane(0);
-        for (int i = 1; i < L; i++) s += v.lane(i);
-        return s;
+        out[oo] = VectorMath.sum(a0);
+        out[oo + outStride] = VectorMath.sum(a1);
+        out[oo + 2 * outStride] = VectorMath.sum(a2);
+        out[oo + 3 * outStride] = VectorMath.sum(a3);
     }
 
     /** Dequantizes each row once (by the literal port of ggml's code) and takes its dot product with every vector. */
     @Override
     public final void matmulScalar(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         checkMatmul(w, r0, r1, x, xStride, nVec, out, outStride);
-        if (nVec == 0) return;
-        int cols = w.cols();
-        Scratch sc = scratch.get();
-        if (sc.row.length < cols) sc.row = new float[cols];
-        float[] row = sc.row;
-        for (int r = r0; r < r1; r++) {
-            dequantize(w.data(), w.rowOffset(r), row, 0, cols);
-            for (int v = 0; v < nVec; v++) {
-                int xo = v * xStride;
-                float s = 0f;
-                for (int c = 0; c < cols; c++) s += row[c] * x[xo + c];
-                out[v * outStride + r] = s;
-            }
-        }
+        KQuants.matmulScalarViaRow(this, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 }

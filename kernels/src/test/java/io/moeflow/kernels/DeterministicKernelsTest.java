@@ -24,9 +24,6 @@ class DeterministicKernelsTest {
             GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K,
             GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.IQ2_XXS, GgmlType.IQ2_XS,
             GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.TQ1_0, GgmlType.TQ2_0};
-    /** Types without a reference quantizer get random blocks with finite scales (IQFormatsTest's generator). */
-    static final java.util.Set<GgmlType> RANDOM_BLOCKS = java.util.EnumSet.of(GgmlType.IQ2_XXS, GgmlType.IQ2_XS,
-            GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M);
     /** One vector (decode), the padded 2-3 case, register blocks of four with tails, and the tiled GEMM (>= 8). */
     static final int[] N_VEC = {1, 3, 4, 5, 9};
     static final int ROWS = 8, COLS = 512;
@@ -35,8 +32,7 @@ class DeterministicKernelsTest {
     static List<String> digests() {
         List<String> lines = new ArrayList<>();
         for (GgmlType t : TYPES) {
-            QMatrix w = RANDOM_BLOCKS.contains(t) ? IQFormatsTest.randomMatrix(t, ROWS, COLS, 77 + t.id)
-                    : FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
+            QMatrix w = FormatKernelsTest.randomMatrix(t, ROWS, COLS, 77 + t.id);
             for (int nVec : N_VEC) {
                 float[] x = FormatKernelsTest.randomVectors(nVec, COLS, 5 + nVec);
                 float[] out = new float[nVec * ROWS];
@@ -81,10 +77,8 @@ class DeterministicKernelsTest {
             for (Path f : files.toList()) {
                 List<String> lines = java.nio.file.Files.readAllLines(f);
                 for (int i = 0; i < lines.size(); i++) {
-                    String line = lines.get(i), code = line.trim();
-                    if (code.startsWith("*") || code.startsWith("/*")) continue; // javadoc may name the call
-                    if (code.contains("//")) code = code.substring(0, code.indexOf("//"));
-                    assertTrue(!UNORDERED_REDUCTION.matcher(code).find() || line.contains("exact: integer lanes"),
+                    String line = lines.get(i);
+                    assertTrue(!UNORDERED_REDUCTION.matcher(line).find() || line.contains("exact: integer lanes"),
                             f + ":" + (i + 1) + " reduces float lanes with ADD or MUL; use VectorMath.sum (fixed order)");
                 }
             }

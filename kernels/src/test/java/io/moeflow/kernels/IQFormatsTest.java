@@ -1,38 +1,25 @@
 package io.moeflow.kernels;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Base64;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The IQ and ternary formats against ggml's reference code ({@link GgmlReferenceVectors}: block bytes and the floats
- * ggml's dequantize_row_* makes of them, rows and the bytes ggml's reference quantizers make of them), and their
- * vector and scalar kernels against the float64 dot product of the exact dequantization.
+ * ggml's dequantize_row_* makes of them, rows and the bytes ggml's reference quantizers make of them). Their vector and
+ * scalar kernels against the float64 dot product of the exact dequantization, over odd shapes: FormatKernelsTest.
  */
 class IQFormatsTest {
-    private static final String ALL = "IQ4_NL|IQ4_XS|IQ2_XXS|IQ2_XS|IQ2_S|IQ3_XXS|IQ3_S|IQ1_S|IQ1_M|TQ1_0|TQ2_0";
-    private static final Arena ARENA = Arena.ofShared();
-    /** Bytes before a matrix in its segment, so no load is aligned. */
-    private static final long OFFSET = 5;
-
-    @AfterAll
-    static void close() {
-        ARENA.close();
-    }
-
     private static byte[] bytes(String base64) {
         return Base64.getDecoder().decode(base64);
     }
@@ -73,6 +60,14 @@ class IQFormatsTest {
             if (vector) f.matmul(w, 0, 1, identity, n, n, picked, 1);
             else f.matmulScalar(w, 0, 1, identity, n, n, picked, 1);
             for (int i = 0; i < n; i++) assertEquals(expected[i], picked[i], 0f, t + (vector ? " vector" : " scalar") + " kernel, weight " + i);
+        }
+        // The one-vector kernel (its own decode in registers for the grid types) too, one weight at a time.
+        float[] one = new float[n], got1 = new float[1];
+        for (int i = 0; i < n; i++) {
+            one[i] = 1f;
+            f.matmul(w, 0, 1, one, n, 1, got1, 1);
+            assertEquals(expected[i], got1[0], 0f, t + " one-vector kernel, weight " + i);
+            one[i] = 0f;
         }
     }
 
@@ -150,87 +145,6 @@ class IQFormatsTest {
     }
 
     // ------------------------------------------------------------------ kernels
-
-    /** A matrix of random blocks ({@link RandomBlocks}) after {@link #OFFSET} bytes. */
-    static QMatrix randomMatrix(GgmlType t, int rows, int cols, long seed) {
-        long blocks = (long) rows * cols / t.blockSize;
-        MemorySegment seg = ARENA.allocate(OFFSET + blocks * t.typeSize + 3);
-        RandomBlocks.fill(t, seg, OFFSET, blocks, new Random(seed));
-        return new QMatrix(t, seg, OFFSET, cols, rows);
-    }
-
-    private static final int[] ROWS = {1, 3, 17, 65};
-    private static final int[] N_VEC = {1, 2, 3, 4, 5, 8, 9};
-
-    @ParameterizedTest
-    @EnumSource(names = {"IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
-    void vectorAndScalarKernelsMatchTheDotProductOfDequantizedRows(GgmlType t) {
-        TensorFormat f = Formats.of(t);
-        int bs = t.blockSize;
-        long seed = 1000L * t.id;
-        int shape = 0;
-        for (int rows : ROWS) {
-            for (int cols : new int[] {bs, 3 * bs, 7 * bs}) {
-                QMatrix w = randomMatrix(t, rows, cols, seed++);
-                float[] wd = FormatKernelsTest.dequantizeAll(w);
-                for (int k = 0; k < 3; k++) {
-                    int nVec = N_VEC[shape++ % N_VEC.length];
-                    int xStride = cols + 3, outStride = rows + 2;
-                    float[] x = FormatKernelsTest.randomVectors(nVec, xStride, seed++);
-                    String what = t + " " + rows + "x" + cols + " nVec " + nVec;
-                    float[] out = new float[nVec * outStride];
-                    f.matmul(w, 0, rows, x, xStride, nVec, out, outStride);
-                    FormatKernelsTest.assertMatchesNaive(what + " vector", wd, cols, 0, rows, x, xStride, nVec, out, outStride);
-                    float[] outScalar = new float[nVec * outStride];
-                    f.matmulScalar(w, 0, rows, x, xStride, nVec, outScalar, outStride);
-                    FormatKernelsTest.assertMatchesNaive(what + " scalar", wd, cols, 0, rows, x, xStride, nVec, outScalar, outStride);
-                }
-            }
-        }
-    }
-
-    @ParameterizedTest
-    @EnumSource(names = {"IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
-    void kernelsWriteOnlyTheirRowRangeAndMatchThroughTheWorkerPool(GgmlType t) {
-        TensorFormat f = Formats.of(t);
-        int rows = 17, cols = 2 * Math.max(t.blockSize, 256), nVec = 5, xStride = cols + 1, outStride = rows + 4;
-        QMatrix w = randomMatrix(t, rows, cols, 7);
-        float[] wd = FormatKernelsTest.dequantizeAll(w);
-        float[] x = FormatKernelsTest.randomVectors(nVec, xStride, 8);
-        for (boolean vector : new boolean[] {true, false}) {
-            float[] out = new float[nVec * outStride];
-            java.util.Arrays.fill(out, Float.NaN);
-            if (vector) f.matmul(w, 3, 14, x, xStride, nVec, out, outStride);
-            else f.matmulScalar(w, 3, 14, x, xStride, nVec, out, outStride);
-            for (int v = 0; v < nVec; v++)
-                for (int r = 0; r < outStride; r++)
-                    assertEquals(r >= 3 && r < 14, !Float.isNaN(out[v * outStride + r]), t + " vector=" + vector + " v " + v + " r " + r);
-            FormatKernelsTest.assertMatchesNaive(t + " rows 3..14", wd, cols, 3, 14, x, xStride, nVec, out, outStride);
-        }
-        int poolRows = 200;
-        QMatrix big = randomMatrix(t, poolRows, cols, 9);
-        float[] xs = FormatKernelsTest.randomVectors(3, cols, 10);
-        float[] out = new float[3 * poolRows];
-        try (WorkerPool pool = new WorkerPool(2)) {
-            pool.matmul(big, xs, 3, out);
-        }
-        FormatKernelsTest.assertMatchesNaive(t + " pool", FormatKernelsTest.dequantizeAll(big), cols, 0, poolRows, xs, cols, 3, out, poolRows);
-    }
-
-    /** Repeated calls give the same bits: the lane sums are taken in a fixed order. */
-    @Test
-    void vectorKernelResultsDoNotChangeBetweenCalls() {
-        QMatrix w = randomMatrix(GgmlType.IQ2_XXS, 9, 512, 21);
-        float[] x = FormatKernelsTest.randomVectors(5, 512, 22);
-        TensorFormat f = Formats.of(GgmlType.IQ2_XXS);
-        float[] first = new float[5 * 9];
-        f.matmul(w, 0, 9, x, 512, 5, first, 9);
-        for (int i = 0; i < 2000; i++) { // long enough for C2 to compile the kernel
-            float[] again = new float[5 * 9];
-            f.matmul(w, 0, 9, x, 512, 5, again, 9);
-            assertArrayEquals(first, again, "call " + i);
-        }
-    }
 
     @ParameterizedTest
     @EnumSource(names = {"IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ1_M", "TQ1_0"})

@@ -52,7 +52,15 @@ class IQGridsTest {
                 assertEquals(8 * g - 1, (byte) (IQ1_SFormat.LEVELS_MINUS[i] >>> 8 * j), "iq1s -delta entry " + i + " byte " + j);
             }
         for (int s = 0; s < 256; s++)
-            for (int j = 0; j < 8; j++)
+            for (int j = 0; j < 8; j++) {
                 assertEquals((s >> j & 1) != 0 ? 0xFF : 0, (int) (Int8LevelFormat.SIGN_MASKS[s] >>> 8 * j) & 0xFF, "sign mask " + s + " byte " + j);
+                assertEquals((s >> j & 1) != 0 ? 0x80000000 : 0, Int8LevelFormat.SIGN_BITS[8 * s + j], "sign bits " + s + " lane " + j);
+            }
+        int[] ksigns = IQGrids.KsignsIq2xs.TABLE;
+        for (int c = 0; c < 128; c++)
+            for (int j = 0; j < 8; j++) {
+                assertEquals((ksigns[c] >> j & 1) != 0 ? 0xFF : 0, (int) (Int8LevelFormat.KSIGN_MASKS[c] >>> 8 * j) & 0xFF, "ksign mask " + c);
+                assertEquals((ksigns[c] >> j & 1) != 0 ? 0x80000000 : 0, Int8LevelFormat.KSIGN_BITS[8 * c + j], "ksign bits " + c);
+            }
     }
 }

@@ -12,6 +12,14 @@ import java.util.Random;
 public final class RandomBlocks {
     private RandomBlocks() {}
 
+    /** The types whose scale fields this class knows: the IQ and ternary ones. */
+    public static boolean covers(GgmlType t) {
+        return switch (t) {
+            case IQ4_NL, IQ4_XS, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M, TQ1_0, TQ2_0 -> true;
+            default -> false;
+        };
+    }
+
     public static void fill(GgmlType t, MemorySegment seg, long offset, long blocks, Random rnd) {
         for (long i = 0; i < blocks * t.typeSize; i++) seg.set(ValueLayout.JAVA_BYTE, offset + i, (byte) rnd.nextInt());
         for (long b = 0; b < blocks; b++) {

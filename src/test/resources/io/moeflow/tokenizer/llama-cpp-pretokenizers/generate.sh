@@ -97,6 +97,37 @@ int main(int argc, char ** argv) {
     }
 }
 EOF
+# detok: llama_detokenize(remove_special = false, unparse_special = false) of llama_tokenize's ids, for the
+# clean_spaces check in LlamaCppPreTokenizerVectorsTest.decodesLikeLlamaCpp (printed, not written to a file).
+cat > "$WORK/detok.cpp" <<'EOF'
+#include "llama.h"
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+int main(int argc, char ** argv) {
+    llama_backend_init();
+    llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
+    llama_model_kv_override ov[2];
+    memset(ov, 0, sizeof(ov));
+    strcpy(ov[0].key, "tokenizer.ggml.pre");
+    ov[0].tag = LLAMA_KV_OVERRIDE_TYPE_STR;
+    strcpy(ov[0].val_str, argv[2]);
+    llama_model_params mp = llama_model_default_params();
+    mp.vocab_only = true;
+    mp.kv_overrides = ov;
+    llama_model * m = llama_model_load_from_file(argv[1], mp);
+    const llama_vocab * v = llama_model_get_vocab(m);
+    std::string text = argv[3];
+    std::vector<llama_token> ids(4096);
+    int n = llama_tokenize(v, text.data(), text.size(), ids.data(), ids.size(), false, false);
+    std::vector<char> buf(65536);
+    int k = llama_detokenize(v, ids.data(), n, buf.data(), buf.size(), false, false);
+    printf("%s\t%.*s\n", argv[2], k, buf.data());
+}
+EOF
+g++ -O1 -std=c++17 -I"$SRC/include" -I"$SRC/ggml/include" "$WORK/detok.cpp" -L"$LIB" -lllama -lggml -lggml-base \
+    -Wl,-rpath,"$LIB" -o "$WORK/detok"
 g++ -O1 -std=c++17 -I"$SRC/src" -I"$SRC/include" -I"$SRC/ggml/include" "$WORK/split.cpp" -L"$LIB" -lllama \
     -Wl,-rpath,"$LIB" -o "$WORK/split"
 g++ -O1 -std=c++17 -I"$SRC/include" -I"$SRC/ggml/include" "$WORK/tok.cpp" -L"$LIB" -lllama -lggml -lggml-base \
@@ -123,4 +154,7 @@ for pre in $NEW; do
         "$WORK/tok" "$gguf" "$pre" "$HERE/chosen.inp" > "$HERE/ids/$pre.$vocab.chosen.out"
         "$WORK/tok" "$gguf" "$pre" "$STD" > "$HERE/ids/$pre.$vocab.std.out"
     done
+done
+for pre in $NEW; do
+    "$WORK/detok" "$SHARED/tokenizer/real-moe/ggml-vocab-qwen2.gguf" "$pre" "Hello , world ! It 's a test . Isn 't it ? x n't"
 done
