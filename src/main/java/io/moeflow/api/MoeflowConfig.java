@@ -155,13 +155,31 @@ public interface MoeflowConfig {
         @WithDefault("moeflow")
         String groupId();
 
-        /** Request ids remembered as finished or in flight, so a duplicate record is not generated twice. */
+        /**
+         * Request ids whose events in the tokens topic are indexed (a few dozen bytes each), so that a redelivered
+         * prompt resumes after its published events and a rerun of a finished id replays them.
+         */
         @WithDefault("100000")
         int dedupCapacity();
 
-        /** Also write the token events of HTTP requests to the tokens topic (so /v1/requests/{id}/events sees them). */
-        @WithDefault("true")
+        /**
+         * Also write the token events of HTTP requests to the tokens topic, where every reader of the topic sees
+         * them. Off: they are only served to this replica's /v1/requests/{id}/events.
+         */
+        @WithDefault("false")
         boolean publishHttpEvents();
+
+        /** Prompt records prepared (parsed, rendered, tokenized) at once. */
+        @WithDefault("4")
+        int prepareConcurrency();
+
+        /** Longest preparation of one prompt record; a record that takes longer goes to the dead letter topic. */
+        @WithDefault("10s")
+        Duration prepareTimeout();
+
+        /** Restarts of the embedded broker tried in a row (with a growing pause) before liveness reports DOWN. */
+        @WithDefault("5")
+        int embeddedRestarts();
 
         Topics topics();
     }
@@ -185,6 +203,14 @@ public interface MoeflowConfig {
         /** Requests whose events are kept in memory for late watchers. */
         @WithDefault("1000")
         int cacheRequests();
+
+        /** Estimated heap the cached events may take, whatever is being watched. */
+        @WithDefault("67108864")
+        long cacheBytes();
+
+        /** A watcher of an id with no event yet is ended with an "unknown request" event after this long. */
+        @WithDefault("60s")
+        Duration unknownTimeout();
 
         /** Interval of SSE keep-alive comments while a watched request has no events. */
         @WithDefault("15s")

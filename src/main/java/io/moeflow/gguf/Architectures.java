@@ -7,14 +7,15 @@ import java.util.TreeSet;
 public final class Architectures {
     private Architectures() {}
 
-    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss");
+    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss",
+            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe");
 
     /**
      * Architectures whose last {@code <arch>.nextn_predict_layers} blocks are multi-token-prediction (MTP) blocks
      * that decoding skips: the ones of {@link #SUPPORTED_ARCHITECTURES} llama.cpp reads the key for
-     * (src/models/deepseek2.cpp: {@code n_layer = block_count - nextn_predict_layers}).
+     * (src/models/deepseek2.cpp, glm4-moe.cpp, bailingmoe2.cpp: {@code n_layer = block_count - nextn_predict_layers}).
      */
-    public static final Set<String> NEXTN_ARCHITECTURES = Set.of("deepseek2");
+    public static final Set<String> NEXTN_ARCHITECTURES = Set.of("deepseek2", "glm4moe", "bailingmoe2");
 
     /** The metadata key counting the MTP blocks appended to the decoder blocks. */
     public static String nextnKey(String architecture) {

@@ -38,6 +38,8 @@ public abstract class DecoderModel implements Model, ExpertRouting {
     private final Workspace ws;
     private final ModelInfo info;
     private float[] finalRows = new float[0];
+    /** Factors of the embeddings, of every block's output before it joins the residual stream, and of the logits (granite). */
+    private float embeddingScale = 1f, residualScale = 1f, logitScale = 1f;
     /** Serves the routed experts in budgeted mode; null when they are read from the mapping. */
     private ExpertStore expertStore;
     /** FFN input of {@link #route}, normalized. */
@@ -88,6 +90,16 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         } catch (NumberFormatException e) {
             return false;
         }
+    }
+
+    /**
+     * Granite's scalings as llama.cpp applies them: the token embeddings times {@code embedding}, each attention and
+     * FFN output times {@code residual} before it is added to the residual stream, the logits times {@code logit}.
+     */
+    protected final void setStreamScales(float embedding, float residual, float logit) {
+        this.embeddingScale = embedding;
+        this.residualScale = residual;
+        this.logitScale = logit;
     }
 
     public final java.util.List<Layer> layers() {
@@ -209,16 +221,74 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         return MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, false, gguf.getFloat(config.arch() + ".expert_weights_scale", 1f));
     }
 
-    /** GQA attention over {@code attn_q/k/v/output} with this config's head layout. */
-    protected final Attention attention(int layer, Attention.Options options, Rope rope) {
-        var c = config;
-        return new Attention(t(layer, "attn_q").matrix(), t(layer, "attn_k").matrix(), t(layer, "attn_v").matrix(),
-                t(layer, "attn_output").matrix(), options, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+    /** How an architecture's q/k/v projections are loaded. */
+    protected enum Qkv {
+        /**
+         * As llama.cpp's create_tensor_qkv and build_qkv: a fused {@code attn_qkv} (rows q, then k, then v, with an
+         * optional {@code attn_qkv.bias} and {@code .scale}) where the file has one, else {@code attn_q/k/v} with
+         * optional biases and scales.
+         */
+        LLAMA_CPP,
+        /** {@code attn_q/k/v} only, without biases or scales (an architecture whose graph uses nothing else). */
+        SEPARATE
     }
 
-    /** The q/k/v/output biases of a layer, each null when absent. */
-    protected final Attention.Options attentionBiases(int layer) {
-        return Attention.Options.NONE.withBiases(bias(layer, "attn_q"), bias(layer, "attn_k"), bias(layer, "attn_v"), bias(layer, "attn_output"));
+    /**
+     * GQA attention of {@code layer} with this config's head layout: the q/k/v projections as {@code qkv} says, the
+     * output projection with its optional {@code .scale} and, when {@code outputBias}, its optional bias;
+     * {@code options} add the architecture's norms, sinks and window.
+     */
+    protected final Attention attention(int layer, Attention.Options options, Rope rope, Qkv qkv, boolean outputBias) {
+        var c = config;
+        int qDim = c.qDim(), kDim = c.kvDim(), vDim = c.vDim();
+        QMatrix q, k, v;
+        float[] qb = null, kb = null, vb = null;
+        float qs = 1f, ks = 1f, vs = 1f;
+        if (has(layer, "attn_qkv")) {
+            if (qkv != Qkv.LLAMA_CPP)
+                throw new IllegalArgumentException(c.arch() + ": tensor blk." + layer + ".attn_qkv.weight (fused q/k/v) is not supported for this"
+                        + " architecture: llama.cpp's " + c.arch() + " graph reads attn_q, attn_k and attn_v");
+            GgufTensor t = t(layer, "attn_qkv");
+            if (t.dims() != 2 || t.ne(1) != (long) qDim + kDim + vDim)
+                throw new IllegalArgumentException(c.arch() + ": tensor " + t.name() + " " + java.util.Arrays.toString(t.ne())
+                        + " is not {n_embd, q " + qDim + " + k " + kDim + " + v " + vDim + "}");
+            q = t.rows(0, qDim);
+            k = t.rows(qDim, kDim);
+            v = t.rows(qDim + kDim, vDim);
+            float[] b = bias(layer, "attn_qkv");
+            if (b != null) {
+                if (b.length != qDim + kDim + vDim)
+                    throw new IllegalArgumentException(c.arch() + ": blk." + layer + ".attn_qkv.bias has " + b.length + " values, expected " + (qDim + kDim + vDim));
+                qb = java.util.Arrays.copyOfRange(b, 0, qDim);
+                kb = java.util.Arrays.copyOfRange(b, qDim, qDim + kDim);
+                vb = java.util.Arrays.copyOfRange(b, qDim + kDim, qDim + kDim + vDim);
+            }
+            qs = ks = vs = scale(layer, "attn_qkv");
+        } else {
+            q = t(layer, "attn_q").matrix();
+            k = t(layer, "attn_k").matrix();
+            v = t(layer, "attn_v").matrix();
+            if (qkv == Qkv.LLAMA_CPP) {
+                qb = bias(layer, "attn_q");
+                kb = bias(layer, "attn_k");
+                vb = bias(layer, "attn_v");
+                qs = scale(layer, "attn_q");
+                ks = scale(layer, "attn_k");
+                vs = scale(layer, "attn_v");
+            }
+        }
+        Attention.Options opt = options.withBiases(qb, kb, vb, outputBias ? bias(layer, "attn_output") : null)
+                .withScales(new Attention.Scales(qs, ks, vs, scale(layer, "attn_output")));
+        return new Attention(q, k, v, t(layer, "attn_output").matrix(), opt, c.heads(), c.kvHeads(), c.keyLength(), c.valueLength(), c.rmsEps(), rope);
+    }
+
+    /** The per-tensor factor {@code blk.<layer>.<name>.scale} (ggml multiplies the product by it), 1 when absent. */
+    protected final float scale(int layer, String name) {
+        GgufTensor t = tensorOrNull(layer, name, "scale");
+        if (t == null) return 1f;
+        if (t.elements() != 1)
+            throw new IllegalArgumentException(config.arch() + ": tensor " + t.name() + " " + java.util.Arrays.toString(t.ne()) + " is not one value");
+        return t.toFloats()[0];
     }
 
     /** The per-head matrices of a 3-D tensor {@code ne = {cols, rows, heads}} (MLA's {@code attn_k_b}/{@code attn_v_b}), zero copy. */
@@ -267,6 +337,7 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         ws.out = Workspace.fit(ws.out, n * d);
         var embd = Formats.of(tokenEmbd.type());
         for (int t = 0; t < n; t++) embd.dequantize(tokenEmbd.data(), tokenEmbd.rowOffset(batch.tokens[t]), ws.x, t * d, d);
+        if (embeddingScale != 1f) for (int i = 0; i < n * d; i++) ws.x[i] *= embeddingScale;
 
         float eps = config.rmsEps();
         long t0 = System.nanoTime(), attn = 0, ffn = 0;
@@ -275,13 +346,13 @@ public abstract class DecoderModel implements Model, ExpertRouting {
             long a = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.attnNorm(), eps);
             layer.attention().forward(l, batch, kv, ws);
-            addInto(ws.x, ws.out, n * d);
+            addInto(ws.x, ws.out, n * d, residualScale);
             long b = System.nanoTime();
             RmsNorm.apply(ws.x, 0, ws.xn, 0, n, d, d, layer.ffnNorm(), eps);
             if (expertStore != null) expertStore.ffnInput(l, ws.x, n); // prefetch of layer l+1's experts
             if (stats != null && stats.routing != null) stats.routing.ffnInput(l, ws.x, n);
             layer.ffn().forward(l, n, ws, stats);
-            addInto(ws.x, ws.out, n * d);
+            addInto(ws.x, ws.out, n * d, residualScale);
             long c = System.nanoTime();
             attn += b - a;
             ffn += c - b;
@@ -296,6 +367,7 @@ public abstract class DecoderModel implements Model, ExpertRouting {
             rows++;
         }
         if (rows > 0) pool.matmul(output, finalRows, d, rows, logits, vocab);
+        if (logitScale != 1f) for (int i = 0; i < rows * vocab; i++) logits[i] *= logitScale;
         if (stats != null) {
             stats.attentionNanos = attn;
             stats.expertNanos = ffn;
@@ -314,8 +386,10 @@ public abstract class DecoderModel implements Model, ExpertRouting {
         }
     }
 
-    private static void addInto(float[] x, float[] y, int n) {
-        io.moeflow.kernels.VectorMath.axpy(1f, y, 0, x, 0, n);
+    /** {@code x += y}, or (granite) {@code x += scale * y} rounded as ggml's scale-then-add, the same at every width. */
+    private static void addInto(float[] x, float[] y, int n, float scale) {
+        if (scale == 1f) io.moeflow.kernels.VectorMath.axpy(1f, y, 0, x, 0, n);
+        else for (int i = 0; i < n; i++) x[i] += scale * y[i];
     }
 
     @Override

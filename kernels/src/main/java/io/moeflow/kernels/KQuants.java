@@ -25,8 +25,41 @@ final class KQuants {
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    /** Float lanes per vector: 4 (128-bit), 8 (AVX2) or 16 (AVX-512); other widths take the scalar decoders. */
+    static final int LANES = FS.length();
+    static final boolean VECTOR_SHAPES_OK = LANES >= 4 && LANES <= 16;
+    /** Quant bytes per vector load: one per float lane, but at least 8 (the narrowest byte vector). */
+    static final int STEP = Math.max(LANES, 8);
+    /** Int vectors widened from one load: 1, or 2 on 128-bit machines (parts 0 and 1 of an 8-byte load). */
+    static final int PARTS = STEP / LANES;
+    /** The byte species of one load of {@link #STEP} quant bytes. */
+    static final VectorSpecies<Byte> STEP_BYTES =
+            VECTOR_SHAPES_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(STEP * 8)) : null;
+    static final VectorSpecies<Integer> IS = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
     /** Vectors per register block in {@link #dotRow}: how many activation vectors share one weight load. */
     private static final int VB = 4;
+
+    /** Per-thread sums of the activations per 32-value sub-block (see {@link #subBlockSums}). */
+    private static final ThreadLocal<float[][]> SUB_SUMS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    /**
+     * Sums of {@code x[xo ..]} over each 32-value sub-block of {@code n} values, summed in order, laid out per
+     * 256-value block as 16 floats: 8 zeros, then the 8 sums. One FMA of a block's {@code [d * sc_j, dmin * m_j]}
+     * vector with these 16 floats (or of its min half, on narrower vectors) then yields the block's min term
+     * {@code sum_j dmin * m_j * sum(x in j)}. Per thread; valid until the next call.
+     */
+    static float[] subBlockSums(float[] x, int xo, int n) {
+        float[][] holder = SUB_SUMS.get();
+        int len = n / QK_K * 16;
+        if (holder[0].length < len) holder[0] = new float[len]; // zeros stay zero: only the sums are written
+        float[] s = holder[0];
+        for (int j = 0; j < n / 32; j++) {
+            float t = 0f;
+            for (int i = xo + 32 * j, e = i + 32; i < e; i++) t += x[i];
+            s[16 * (j >> 3) + 8 + (j & 7)] = t;
+        }
+        return s;
+    }
 
     /** Per-thread scratch for the scales of one block (decoders use up to 32 floats). */
     private static final ThreadLocal<float[]> BLOCK_SCRATCH = ThreadLocal.withInitial(() -> new float[32]);
@@ -88,6 +121,17 @@ final class KQuants {
             dec.decode(d, w.rowOffset(r), n / QK_K, row, sc);
             dotRow(row, n, x, xStride, nVec, out, outStride, r);
         }
+    }
+
+    /**
+     * The sum of the lanes of {@code v} in lane order (a fixed order, unlike reduceLanes(ADD)); {@code tmp} holds at
+     * least 16 + lanes floats, of which [16, 16 + lanes) are overwritten.
+     */
+    static float sumLanes(FloatVector v, float[] tmp) {
+        v.intoArray(tmp, 16);
+        float s = 0f;
+        for (int i = 16, e = 16 + v.length(); i < e; i++) s += tmp[i];
+        return s;
     }
 
     static float[] blockScratch() {

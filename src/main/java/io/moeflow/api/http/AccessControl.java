@@ -91,7 +91,8 @@ public class AccessControl {
         String origin = request.getHeader("Origin");
         if (origin != null && !sameOrigin(origin, request.getHeader("Host"))) {
             if (!corsAllows(origin)) {
-                HttpErrors.send(ctx, 403, "requests from the origin " + cut(origin) + " are not allowed: list it in"
+                HttpErrors.send(ctx, 403, "requests from pages of the origin " + cut(origin) + " are not allowed here ("
+                        + cut(String.valueOf(request.getHeader("Host"))) + "): list the origin in"
                         + " moeflow.http.cors.origins", "invalid_request_error", null, "origin_not_allowed");
                 return;
             }

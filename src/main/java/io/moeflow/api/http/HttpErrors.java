@@ -8,10 +8,15 @@ import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.ServiceUnavailableException;
 import io.moeflow.scheduler.GenerationEngine;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.TooLongFrameException;
 import io.vertx.core.VertxException;
 import io.vertx.core.http.HttpClosedException;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -20,6 +25,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.nio.channels.ClosedChannelException;
+import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
@@ -42,8 +48,7 @@ public class HttpErrors {
 
     void register(@Observes Router router) {
         this.router = router;
-        router.errorHandler(404, ctx -> send(ctx, 404, "unknown route: " + describe(ctx)
-                + " (the endpoints are listed in docs/CONFIGURATION.md)", "invalid_request_error", null, "unknown_url"));
+        router.errorHandler(404, this::notFound);
         router.errorHandler(405, this::methodNotAllowed);
         // A handler that fails without a failure handler of its own (Quarkus' included) ends here.
         // Before Quarkus' own last-resort handler (order Integer.MAX_VALUE), which answers HTML or its own JSON.
@@ -51,6 +56,19 @@ public class HttpErrors {
         for (int status : new int[] {400, 401, 403, 406, 408, 413, 415, 500, 501, 503}) {
             router.errorHandler(status, this::failure);
         }
+    }
+
+    /**
+     * No route took the request. Vert.x says 405 only when the last routes it tried matched the path, so whether
+     * another method would have been taken is decided here, from the routes themselves.
+     */
+    private void notFound(RoutingContext ctx) {
+        if (!allowedMethods(ctx.request().path()).isEmpty()) {
+            methodNotAllowed(ctx);
+            return;
+        }
+        send(ctx, 404, "unknown route: " + describe(ctx) + " (the endpoints are listed in docs/CONFIGURATION.md)",
+                "invalid_request_error", null, "unknown_url");
     }
 
     private void methodNotAllowed(RoutingContext ctx) {
@@ -64,6 +82,7 @@ public class HttpErrors {
     /** The failure handler of every route: maps the failure (or the status a handler failed with) to an error. */
     void failure(RoutingContext ctx) {
         Throwable failure = ctx.failure();
+        if (isFraming(failure) && answerUnframed(ctx, failure)) return;
         if (ctx.response().closed() || isDisconnect(failure)) {
             LOG.debugf("%s %s: the client went away (%s)", ctx.request().method(), ClientText.forLog(ctx.request().path()),
                     failure == null ? "connection closed" : ClientText.forLog(failure));
@@ -78,18 +97,23 @@ public class HttpErrors {
             sendStatus(ctx, status > 0 ? status : 500);
             return;
         }
+        if (ctx.statusCode() >= 400 && ctx.statusCode() < 500 && !(failure instanceof InvalidRequestException)) {
+            // Vert.x refusing the request itself (no Host header, a path that does not start with /): its reason
+            send(ctx, ctx.statusCode(), "malformed request: " + failure.getMessage(), "invalid_request_error", null, "malformed_request");
+            return;
+        }
         sendError(ctx, failure);
     }
 
     /** The error answer for a status a handler (Vert.x' BodyHandler, Quarkus) failed with, without a cause. */
     private void sendStatus(RoutingContext ctx, int status) {
         switch (status) {
-            case 413 -> send(ctx, 413, "request body is larger than " + config.limits().maxRequestBytes() + " bytes",
-                    "invalid_request_error", null, "request_too_large");
+            case 413 -> send(ctx, 413, "request body is larger than the limit of " + config.limits().maxRequestBytes()
+                    + " bytes (moeflow.limits.max-request-bytes)", "invalid_request_error", null, "request_too_large");
             case 400 -> send(ctx, 400, "malformed request: " + describe(ctx), "invalid_request_error", null, "malformed_request");
             case 401 -> send(ctx, 401, "authentication required", "invalid_request_error", null, "invalid_api_key");
             case 403 -> send(ctx, 403, "forbidden: " + describe(ctx), "invalid_request_error", null, "forbidden");
-            case 404 -> send(ctx, 404, "not found: " + describe(ctx), "invalid_request_error", null, "not_found");
+            case 404 -> notFound(ctx);
             case 405 -> methodNotAllowed(ctx);
             case 408 -> send(ctx, 408, "the request took too long to arrive", "invalid_request_error", null, "request_timeout");
             case 415 -> send(ctx, 415, "unsupported content type", "invalid_request_error", null, "unsupported_media_type");
@@ -120,6 +144,44 @@ public class HttpErrors {
             LOG.errorf(e, "request %s %s failed", ctx.request().method(), ClientText.forLog(ctx.request().path()));
             send(ctx, 500, "internal error: " + e.getMessage(), "server_error", null, null);
         }
+    }
+
+    /**
+     * The HTTP decoder could not read the body (a chunk size that is not hexadecimal, ...): Vert.x closes the
+     * connection right after this failure, so an answer written the usual way never leaves.
+     */
+    private static boolean isFraming(Throwable e) {
+        if (e instanceof DecoderException || e instanceof TooLongFrameException) return true;
+        if (!(e instanceof NumberFormatException)) return false;
+        for (StackTraceElement frame : e.getStackTrace()) {
+            if (frame.getClassName().startsWith("io.netty.handler.codec.http.")) return true;
+        }
+        return false;
+    }
+
+    /**
+     * The error written under the HTTP encoder, straight onto the socket before Vert.x closes it, so that the client
+     * still learns why.
+     */
+    private static boolean answerUnframed(RoutingContext ctx, Throwable failure) {
+        if (!(ctx.request().connection() instanceof ConnectionBase connection) || !connection.channel().isActive()) return false;
+        if (ctx.response().headWritten()) return false;
+        String json;
+        try {
+            json = RequestParser.JSON.writeValueAsString(OpenAiJson.error("malformed request body: " + failure.getMessage(),
+                    "invalid_request_error", null, "malformed_request"));
+        } catch (JsonProcessingException e) {
+            return false;
+        }
+        byte[] body = json.getBytes(StandardCharsets.UTF_8);
+        byte[] head = ("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+                + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+        ChannelHandlerContext first = connection.channel().pipeline().firstContext();
+        if (first == null) return false;
+        first.writeAndFlush(Unpooled.wrappedBuffer(head, body));
+        LOG.debugf("%s %s: malformed body (%s), answered 400", ctx.request().method(), ClientText.forLog(ctx.request().path()),
+                ClientText.forLog(failure.getMessage()));
+        return true;
     }
 
     /** A client that closed its connection (mid-body, mid-stream): nothing to answer and nothing to alarm anyone. */
@@ -167,7 +229,7 @@ public class HttpErrors {
         if (r == null || path == null) return allowed;
         for (Route route : r.getRoutes()) {
             Set<HttpMethod> methods = route.methods();
-            if (methods == null || methods.isEmpty() || route.isRegexPath() || route.getPath() == null) continue;
+            if (methods == null || methods.isEmpty() || route.getPath() == null) continue; // null: a regex route
             if (matches(route.getPath(), route.isExactPath(), path)) methods.forEach(m -> allowed.add(m.name()));
         }
         return allowed;

@@ -11,8 +11,10 @@ import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.ServiceMetrics;
+import io.moeflow.api.kafka.EventsCache;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
+import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
@@ -102,7 +104,8 @@ public class OpenAiRoutes {
                     GenerationService.Generation generation;
                     try {
                         generation = service.start(request, config.kafka().publishHttpEvents()
-                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE);
+                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE,
+                                TokenOrigin.http(ctx.request().getHeader("traceparent")));
                     } catch (RuntimeException e) {
                         refuse(ctx, e);
                         return;
@@ -192,7 +195,18 @@ public class OpenAiRoutes {
                 },
                 failure -> {
                     ctx.vertx().cancelTimer(timer);
-                    if (!response.closed()) response.end();
+                    if (response.closed()) return;
+                    if (failure instanceof EventsCache.UnknownRequestException unknown) {
+                        // A clear end instead of an endless stream of keep-alives: SSE event "end", no token event.
+                        ObjectNode end = OpenAiJson.error(unknown.getMessage(), "not_found_error", null, "request_not_found");
+                        end.put("id", id);
+                        try {
+                            response.write("event: end\ndata: " + RequestParser.JSON.writeValueAsString(end) + "\n\n");
+                        } catch (JsonProcessingException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                    response.end();
                 },
                 () -> {
                     ctx.vertx().cancelTimer(timer);

@@ -3,9 +3,11 @@ package io.moeflow.api.http;
 import io.moeflow.api.MoeflowConfig;
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
+import io.quarkus.vertx.http.HttpServerOptionsCustomizer;
 import io.quarkus.vertx.http.runtime.filters.Filters;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -26,7 +28,7 @@ import org.jboss.logging.Logger;
  * A connection's state lives on its Netty channel and is only touched on that channel's event loop.
  */
 @ApplicationScoped
-public class SlowClients {
+public class SlowClients implements HttpServerOptionsCustomizer {
     private static final Logger LOG = Logger.getLogger(SlowClients.class);
     /** Runs before every other filter, so that the request is counted before anything can answer it. */
     static final int FILTER_PRIORITY = 30_000;
@@ -38,6 +40,16 @@ public class SlowClients {
     @Inject
     Vertx vertx;
 
+    /**
+     * No cleartext HTTP/2 (h2c): to spot an upgrade, Vert.x holds a connection's bytes until the whole request head
+     * has arrived, so a connection would not even be seen (nor its header timeout start) while a client trickles it.
+     * HTTP/2 over TLS is unaffected.
+     */
+    @Override
+    public void customizeHttpServer(HttpServerOptions options) {
+        options.setHttp2ClearTextEnabled(false);
+    }
+
     void filters(@Observes Filters filters) {
         filters.register(this::onRequest, FILTER_PRIORITY);
     }
@@ -46,7 +58,7 @@ public class SlowClients {
     void opened(HttpConnection connection) {
         Channel channel = channel(connection);
         if (channel == null) return;
-        Guard guard = new Guard(connection, config.http().headerTimeout().toMillis());
+        Guard guard = new Guard(channel, config.http().headerTimeout().toMillis());
         channel.attr(GUARD).set(guard);
         guard.idle();
     }
@@ -85,13 +97,13 @@ public class SlowClients {
 
     /** Requests in progress on one connection, and the deadline for the next request head while there are none. */
     private final class Guard {
-        private final HttpConnection connection;
+        private final Channel channel;
         private final long timeoutMs;
         private int active;
         private long timer = -1;
 
-        Guard(HttpConnection connection, long timeoutMs) {
-            this.connection = connection;
+        Guard(Channel channel, long timeoutMs) {
+            this.channel = channel;
             this.timeoutMs = timeoutMs;
         }
 
@@ -101,7 +113,10 @@ public class SlowClients {
                 timer = -1;
                 if (active == 0) {
                     LOG.debugf("no request head within %d ms on a connection: closed", timeoutMs);
-                    connection.close();
+                    // Under Vert.x: its close() first writes through the HTTP encoder, which has no answer to end here,
+                    // and the close never happens.
+                    var first = channel.pipeline().firstContext();
+                    if (first != null) first.close(); else channel.close();
                 }
             });
         }

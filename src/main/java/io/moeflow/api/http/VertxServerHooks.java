@@ -25,10 +25,12 @@ import org.jboss.logging.Logger;
  * Hooks into the HTTP servers Quarkus starts, for what happens before a request reaches the router: the answer to a
  * request Vert.x cannot decode (request line or headers over the limits, a garbage Content-Length), which Vert.x
  * otherwise sends as a bare status with an empty body, and the opening of each connection (for the header
- * timeout). Quarkus 3.33 offers no hook for either (quarkusio/quarkus#55082): the server's per-connection handler
- * is reached by reflection and wrapped once, after the servers listen. The wrapping sets the public
- * {@link HttpServerConnection#invalidRequestHandler} on every new connection. If the Vert.x or Quarkus internals
- * change, start-up logs a warning and the service runs without these two behaviours (the tests of both fail).
+ * timeout), and every request before Quarkus' own request handler (which refuses an invalid URI or an oversized
+ * Content-Length with an empty answer). Quarkus 3.33 offers no hook for these (quarkusio/quarkus#55082): the
+ * server's per-connection handler is reached by reflection and its two handlers are wrapped once, after the servers
+ * listen; the connection handler sets the public {@link HttpServerConnection#invalidRequestHandler} on every new
+ * connection. If the Vert.x or Quarkus internals change, start-up logs a warning and the service runs without these
+ * behaviours (their tests fail).
  */
 @ApplicationScoped
 public class VertxServerHooks {
@@ -113,6 +115,9 @@ public class VertxServerHooks {
         Object worker = read(server, tcpServerBase, "childHandler"); // HttpServerWorker
         if (worker == null) return false;
         Object connections = read(worker, worker.getClass(), "connectionHandler"); // HttpServerConnectionHandler
+        Field requests = connections.getClass().getDeclaredField("requestHandler");
+        requests.setAccessible(true);
+        requests.set(connections, malformed.before((Handler<HttpServerRequest>) requests.get(connections)));
         Field field = connections.getClass().getDeclaredField("connectionHandler");
         field.setAccessible(true);
         Handler<HttpConnection> previous = (Handler<HttpConnection>) field.get(connections);

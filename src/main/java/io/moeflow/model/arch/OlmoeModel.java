@@ -24,7 +24,7 @@ public final class OlmoeModel extends DecoderModel {
             Attention.Options opt = Attention.Options.NONE
                     .withQkNorm(norm(l, "attn_q_norm"), norm(l, "attn_k_norm"), Attention.NormScope.WHOLE);
             MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, false), c.expertUsedCount(), routing, null);
-            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope), norm(l, "ffn_norm"), ffn);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope, Qkv.SEPARATE, false), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

@@ -21,9 +21,10 @@ import java.util.Arrays;
  * renormalised (sum clamped to >= 2^-14) and scaled. Experts may carry biases and use gpt-oss's clamped SwiGLU.
  */
 public final class MoeFfn implements FeedForward {
-    /** How router scores become probabilities: softmax over all experts, sigmoid, or (gpt-oss) raw logits
-     *  for selection and a softmax over the selected ones for the weights. */
-    public enum Gating { SOFTMAX, SIGMOID, SOFTMAX_SELECTED }
+    /** How router scores become probabilities: softmax over all experts, sigmoid, (gpt-oss) raw logits for
+     *  selection and a softmax over the selected ones for the weights, or {@code sqrt(softplus(x))} (ggml's softplus:
+     *  {@code x} above 20, else {@code log(1 + exp(x))}). */
+    public enum Gating { SOFTMAX, SIGMOID, SOFTMAX_SELECTED, SQRT_SOFTPLUS }
 
     /** The expert's gated activation: {@code silu(g) * u}, or gpt-oss's clamped variant
      *  {@code min(g,7) * sigmoid(1.702 min(g,7)) * (clamp(u,-7,7) + 1)}. */
@@ -229,6 +230,12 @@ public final class MoeFfn implements FeedForward {
         switch (opt.gating()) {
             case SOFTMAX -> softmax(probs, 0, nExpert);
             case SIGMOID -> { for (int e = 0; e < nExpert; e++) probs[e] = 1f / (1f + (float) Math.exp(-probs[e])); }
+            case SQRT_SOFTPLUS -> {
+                for (int e = 0; e < nExpert; e++) {
+                    float x = probs[e];
+                    probs[e] = (float) Math.sqrt(x > 20f ? x : (float) Math.log(1f + (float) Math.exp(x)));
+                }
+            }
             case SOFTMAX_SELECTED -> { } // select on the logits themselves
         }
         float[] sb = opt.selectionBias();

@@ -193,11 +193,14 @@ public final class BadInputCorpus {
                 chat("chat_template_kwargs", MSG + ",\"chat_template_kwargs\":{\"enable_thinking\":false}}", Expect.error(400, "not supported", "chat_template_kwargs")),
                 chat("completions field on chat", MSG + ",\"echo\":true}", Expect.error(400, "Unrecognized", "echo")),
                 new Case("body over the limit", c -> c.post("/v1/completions",
-                        ("{\"prompt\":\"" + "a".repeat(1_100_000) + "\"}").getBytes(StandardCharsets.UTF_8)), Expect.error(413, "larger than")),
+                        ("{\"prompt\":\"" + "a".repeat(1_100_000) + "\"}").getBytes(StandardCharsets.UTF_8)), Expect.error(413, "limit")),
                 new Case("Content-Length over the limit, no body", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: " + c.host + "\r\n"
-                        + c.auth() + "Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"), Expect.error(413, "larger than")),
+                        + c.auth() + "Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n"), Expect.error(413, "limit")),
                 new Case("Expect 100-continue over the limit", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: " + c.host + "\r\n"
-                        + c.auth() + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 104857600\r\n\r\n"), Expect.error(413, "larger than")),
+                        + c.auth() + "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 104857600\r\n\r\n"), Expect.error(413, "limit")),
+                new Case("chunked body over the limit", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + c.auth()
+                        + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + ("1000\r\n" + "a".repeat(4096) + "\r\n").repeat(300) + "0\r\n\r\n"), Expect.error(413, "limit")),
                 // routes and methods
                 new Case("unknown /v1 route", c -> c.raw("GET /v1/nope HTTP/1.1\r\nHost: x\r\n" + c.auth() + "\r\n"), Expect.error(404, "unknown route")),
                 new Case("unknown route", c -> c.raw("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), Expect.error(404, "unknown route")),
@@ -218,6 +221,10 @@ public final class BadInputCorpus {
                 new Case("negative Content-Length", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + c.auth() + "Content-Length: -5\r\n\r\n{}"), Expect.error(400, "Content-Length")),
                 new Case("two Content-Lengths", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + c.auth() + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}"), Expect.error(400, "Content-Length")),
                 new Case("garbage request line", c -> c.raw("HELLO\r\n\r\n"), Expect.error(400, "malformed")),
+                new Case("invalid percent-encoding", c -> c.raw("GET /v1/%zz HTTP/1.1\r\nHost: x\r\n" + c.auth() + "\r\n"), Expect.error(400, "URI")),
+                new Case("braces in the path", c -> c.raw("GET /v1/{models} HTTP/1.1\r\nHost: x\r\n" + c.auth() + "\r\n"), Expect.error(400, "URI")),
+                new Case("no Host header", c -> c.raw("GET /v1/models HTTP/1.1\r\n" + c.auth() + "\r\n"), Expect.error(400, "Host")),
+                new Case("invalid Host header", c -> c.raw("GET /v1/models HTTP/1.1\r\nHost: a b\r\n" + c.auth() + "\r\n"), Expect.error(400, "Host")),
                 new Case("bad chunk size", c -> c.raw("POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + c.auth()
                         + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"), Expect.error(400, "malformed")),
                 new Case("disconnect mid-body", BadInputCorpus::disconnectMidBody, Expect.error(200, ""))));
