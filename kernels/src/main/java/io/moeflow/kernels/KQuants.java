@@ -123,17 +123,6 @@ final class KQuants {
         }
     }
 
-    /**
-     * The sum of the lanes of {@code v} in lane order (a fixed order, unlike reduceLanes(ADD)); {@code tmp} holds at
-     * least 16 + lanes floats, of which [16, 16 + lanes) are overwritten.
-     */
-    static float sumLanes(FloatVector v, float[] tmp) {
-        v.intoArray(tmp, 16);
-        float s = 0f;
-        for (int i = 16, e = 16 + v.length(); i < e; i++) s += tmp[i];
-        return s;
-    }
-
     static float[] blockScratch() {
         return BLOCK_SCRATCH.get();
     }

@@ -120,7 +120,7 @@ final class Q4_KFormat implements TensorFormat {
                 acc1 = sB.fma(FloatVector.broadcast(FS, sm[2 * g + 1]), acc1);
             }
         }
-        return KQuants.sumLanes(acc0.add(acc1).sub(accM), sm);
+        return VectorMath.sum(acc0.add(acc1).sub(accM));
     }
 
     /**
