@@ -55,19 +55,19 @@ public class AccessControl {
      * Why the service must not listen on {@code host}, or null when it may: beyond the loopback interface it needs
      * an API key, unless that is explicitly allowed.
      */
-    static String exposureRefusal(String host, boolean hasApiKey, boolean allowedWithoutKey) {
-        if (hasApiKey || allowedWithoutKey || isLoopback(host)) return null;
+    public static String exposureRefusal(String host, boolean hasApiKey, boolean allowedWithoutKey) {
+        if (hasApiKey || allowedWithoutKey || isLoopbackHost(host)) return null;
         return "refusing to listen on " + host + " without an API key: anyone who can reach this address could use"
                 + " the service. Set moeflow.api-key (MOEFLOW_API_KEY), listen on 127.0.0.1 (quarkus.http.host), or"
                 + " allow it explicitly with moeflow.http.allow-remote-without-key=true";
     }
 
-    static boolean isLoopback(String host) {
+    /** A loopback address or localhost; a name is not looked up (it could resolve to anything later). */
+    public static boolean isLoopbackHost(String host) {
         if (host == null || host.isBlank()) return false;
         String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
         if (h.equalsIgnoreCase("localhost")) return true;
         try {
-            // literal addresses only: a name is not looked up (it could resolve to anything later)
             if (!h.matches("[0-9.]+|[0-9a-fA-F:]+")) return false;
             return InetAddress.getByName(h).isLoopbackAddress();
         } catch (UnknownHostException e) {

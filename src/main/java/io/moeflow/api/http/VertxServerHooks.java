@@ -1,6 +1,7 @@
 package io.moeflow.api.http;
 
 import io.quarkus.runtime.StartupEvent;
+import io.quarkus.runtime.annotations.RegisterForReflection;
 import io.vertx.core.Handler;
 import io.vertx.core.Verticle;
 import io.vertx.core.Vertx;
@@ -33,6 +34,9 @@ import org.jboss.logging.Logger;
  * behaviours (their tests fail).
  */
 @ApplicationScoped
+@RegisterForReflection(classNames = {"io.quarkus.vertx.http.runtime.VertxHttpRecorder$WebDeploymentVerticle",
+        "io.vertx.core.net.impl.TCPServerBase", "io.vertx.core.http.impl.HttpServerWorker",
+        "io.vertx.core.http.impl.HttpServerConnectionHandler"}, fields = true, methods = false)
 public class VertxServerHooks {
     private static final Logger LOG = Logger.getLogger(VertxServerHooks.class);
     private static final String QUARKUS_VERTICLE = "io.quarkus.vertx.http.runtime.VertxHttpRecorder$WebDeploymentVerticle";
