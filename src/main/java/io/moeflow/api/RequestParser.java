@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
+import io.moeflow.api.chat.ChatRequestReader;
 import java.util.List;
 
 /**
@@ -47,12 +48,12 @@ public final class RequestParser {
 
     /** A completion: {@code prompt} (a string, or an array holding one string). */
     public PromptSpec completion(ObjectNode body) {
-        return common(body, prompt(body), null);
+        return common(body, prompt(body), null, null);
     }
 
-    /** A chat completion: {@code messages}. */
+    /** A chat completion: {@code messages}, and the fields that reach the chat template (ChatRequestReader). */
     public PromptSpec chat(ObjectNode body) {
-        return common(body, null, messages(body.get("messages")));
+        return common(body, null, ChatRequestReader.messages(body.get("messages"), maxPromptChars), ChatRequestReader.options(body));
     }
 
     /** A Kafka prompt record: either {@code prompt} or {@code messages}. */
@@ -64,7 +65,7 @@ public final class RequestParser {
         return completion(body);
     }
 
-    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages) {
+    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions) {
         Integer n = intField(body, "n", 1, 1);
         if (n != null && n != 1) throw new InvalidRequestException("n", "only n=1 is supported");
         Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
@@ -75,7 +76,7 @@ public final class RequestParser {
         Float minP = floatField(body, "min_p", 0f, 1f, true);
         Long seed = longField(body, "seed");
         return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
-                booleanField(body, "ignore_eos"));
+                booleanField(body, "ignore_eos"), chatOptions);
     }
 
     private String prompt(ObjectNode body) {
@@ -92,48 +93,6 @@ public final class RequestParser {
         if (prompt.isEmpty()) throw new InvalidRequestException("prompt", "prompt is empty");
         checkLength("prompt", prompt.length());
         return prompt;
-    }
-
-    private List<ChatMessage> messages(JsonNode node) {
-        if (node == null || node.isNull()) throw new InvalidRequestException("messages", "\"messages\" is required");
-        if (!node.isArray()) throw new InvalidRequestException("messages", "messages must be an array, got " + kind(node));
-        if (node.isEmpty()) throw new InvalidRequestException("messages", "messages is empty");
-        List<ChatMessage> messages = new ArrayList<>(node.size());
-        long chars = 0;
-        for (int i = 0; i < node.size(); i++) {
-            JsonNode m = node.get(i);
-            String where = "messages[" + i + "]";
-            if (!m.isObject()) throw new InvalidRequestException(where, where + " must be an object, got " + kind(m));
-            JsonNode role = m.get("role");
-            if (role == null || !role.isTextual() || role.textValue().isBlank()) {
-                throw new InvalidRequestException(where + ".role", where + ".role must be a non-empty string");
-            }
-            String content = content(m.get("content"), where + ".content");
-            chars += content.length();
-            messages.add(new ChatMessage(role.textValue(), content));
-        }
-        checkLength("messages", chars);
-        if (messages.stream().allMatch(m -> m.content().isEmpty())) {
-            throw new InvalidRequestException("messages", "every message is empty");
-        }
-        return List.copyOf(messages);
-    }
-
-    /** Message content: a string, null (empty), or an array of {"type":"text","text":...} parts. */
-    private static String content(JsonNode node, String where) {
-        if (node == null || node.isNull()) return "";
-        if (node.isTextual()) return node.textValue();
-        if (!node.isArray()) throw new InvalidRequestException(where, where + " must be a string or an array of text parts, got " + kind(node));
-        StringBuilder text = new StringBuilder();
-        for (JsonNode part : node) {
-            JsonNode type = part.get("type");
-            JsonNode value = part.get("text");
-            if (type == null || !"text".equals(type.asText()) || value == null || !value.isTextual()) {
-                throw new InvalidRequestException(where, where + ": only parts of type \"text\" with a string \"text\" are supported");
-            }
-            text.append(value.textValue());
-        }
-        return text.toString();
     }
 
     private void checkLength(String param, long chars) {
@@ -211,7 +170,7 @@ public final class RequestParser {
         return Double.isFinite(v) && v == Math.rint(v);
     }
 
-    static String kind(JsonNode node) {
+    public static String kind(JsonNode node) {
         return switch (node.getNodeType()) {
             case STRING -> "a string";
             case NUMBER -> "the number " + node;

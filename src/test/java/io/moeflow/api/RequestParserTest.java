@@ -52,7 +52,9 @@ class RequestParserTest {
         PromptSpec spec = parser.chat(RequestParser.parseObject("""
                 {"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
                              {"role":"assistant","content":null}],"max_completion_tokens":3}"""));
-        assertEquals(List.of(new ChatMessage("user", "ab"), new ChatMessage("assistant", "")), spec.messages());
+        assertEquals(List.of(new ChatMessage("user", null, List.of("a", "b"), null, null, null, List.of()),
+                new ChatMessage("assistant", "")), spec.messages());
+        assertEquals("a\nb", spec.messages().getFirst().content()); // joined as llama.cpp joins text parts
         assertEquals(3, spec.maxTokens());
     }
 
