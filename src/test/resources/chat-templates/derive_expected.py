@@ -178,7 +178,7 @@ def marked(value):
 
 def unmarked(value):
     if isinstance(value, dict):
-        return {str(k): unmarked(v) for k, v in dict.items(value)}
+        return {k: unmarked(v) for k, v in dict.items(value)}
     if isinstance(value, list):
         return [unmarked(v) for v in list.__iter__(value)]
     if isinstance(value, str):

@@ -337,7 +337,7 @@ final class Builtins {
 
     // ---- slices, ranges and the other globals ---------------------------------------------------------
 
-    /** obj[start:stop:step] for str, list and tuple; other values give Undefined, as in jinja2. */
+    /** obj[start:stop:step] for str, list and tuple (jinja2 slices with Python's own subscript: others fail). */
     static Object slice(Object obj, Object start, Object stop, Object step) {
         if (obj instanceof Undefined u) throw u.error();
         int len;
@@ -347,11 +347,13 @@ final class Builtins {
             len = cps.length;
         } else if (obj instanceof PyList l) {
             len = l.size();
+        } else if (obj instanceof PyDict) {
+            throw TemplateException.runtime("unhashable type: 'slice'");
         } else {
-            return Undefined.hint("'" + Py.typeName(obj) + "' object is not subscriptable");
+            throw TemplateException.runtime("'" + Py.typeName(obj) + "' object is not subscriptable");
         }
         for (Object x : new Object[] {start, stop, step}) {
-            if (x != Py.NONE && !Py.isInt(x)) return Undefined.hint("slice indices must be integers or None");
+            if (x != Py.NONE && !Py.isInt(x)) throw TemplateException.runtime("slice indices must be integers or None or have an __index__ method");
         }
         long st = step == Py.NONE ? 1 : Py.toLong(step);
         if (st == 0) throw TemplateException.runtime("slice step cannot be zero");
