@@ -1,13 +1,21 @@
 package io.moeflow.api.chat.jinja;
 
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+
 /**
  * The limits of one render, checked as it goes so that no template and no request can run for long or build huge
- * values: a deadline (also ends the render when its thread is interrupted), the most characters of any string and
- * of the output, the most items of any list or dict, and the deepest nesting of macro calls and expressions.
+ * values: the CPU time the render may use (the rendering thread's CPU time, so that a busy machine does not cut a
+ * legitimate render short; wall-clock time where the JVM cannot measure it), the thread's interrupt flag, the most
+ * characters of any string and of the output, the most items of any list or dict, and the deepest nesting of macro
+ * calls.
  */
 final class Budget {
     /** jinja2's sandbox refuses larger ranges (MAX_RANGE); so do we. */
     static final int MAX_RANGE = 100_000;
+
+    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+    private static final boolean CPU_TIME = THREADS.isCurrentThreadCpuTimeSupported();
 
     private final RenderLimits limits;
     private final long deadline;
@@ -16,14 +24,18 @@ final class Budget {
 
     Budget(RenderLimits limits) {
         this.limits = limits;
-        this.deadline = System.nanoTime() + limits.timeout().toNanos();
+        this.deadline = now() + limits.timeout().toNanos();
+    }
+
+    private static long now() {
+        return CPU_TIME ? THREADS.getCurrentThreadCpuTime() : System.nanoTime();
     }
 
     /** One evaluation step; every 1024 steps the clock and the thread's interrupt flag are checked. */
     void step() {
         if ((++steps & 1023) == 0) {
-            if (System.nanoTime() - deadline > 0) {
-                throw TemplateException.limit("the chat template ran longer than its limit of " + limits.timeout().toMillis() + " ms");
+            if (now() - deadline > 0) {
+                throw TemplateException.limit("the chat template used more than its limit of " + limits.timeout().toMillis() + " ms of CPU time");
             }
             if (Thread.currentThread().isInterrupted()) throw TemplateException.limit("the chat template render was interrupted");
         }

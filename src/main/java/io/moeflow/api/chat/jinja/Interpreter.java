@@ -161,6 +161,7 @@ final class Interpreter {
             return;
         }
         for (int i = 0; i < items.size(); i++) {
+            budget.step(); // also for an empty body, so that nested loops cannot outrun the deadline
             Scope inner = new Scope(scope);
             assign(n.target(), items.get(i), inner);
             inner.vars.put("loop", new Loop(items, i, depth, n.recursive() ? n : null, scope, this));

@@ -3,7 +3,7 @@ package io.moeflow.api.chat.jinja;
 import java.time.Duration;
 
 /**
- * Bounds of one template render: wall-clock time, characters of any string including the output, items of any
+ * Bounds of one template render: CPU time, characters of any string including the output, items of any
  * list or dict, nesting depth of macro calls and expressions. Exceeding one ends the render with a
  * {@link TemplateException.Kind#LIMIT} error.
  */
