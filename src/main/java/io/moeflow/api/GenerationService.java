@@ -1,6 +1,7 @@
 package io.moeflow.api;
 
 import io.moeflow.api.chat.ChatTemplateRenderer;
+import io.moeflow.api.chat.jinja.RenderLimits;
 import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.engine.SamplingParams;
 import io.moeflow.scheduler.FinishReason;
@@ -12,6 +13,7 @@ import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import java.time.LocalDateTime;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -49,7 +51,7 @@ public class GenerationService {
     @Inject
     ServiceMetrics metrics;
 
-    private final ChatTemplateRenderer chatTemplates = new ChatTemplateRenderer();
+    private volatile ChatTemplateRenderer chatTemplates;
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
@@ -104,7 +106,18 @@ public class GenerationService {
 
     /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */
     public String renderChat(PromptSpec spec) {
-        return chatTemplates.render(runtime.chatTemplate().orElse(null), spec.messages(), spec.chatOptions(), chatTokens());
+        return chatTemplates().render(runtime.chatTemplate().orElse(null), spec.messages(), spec.chatOptions(), chatTokens());
+    }
+
+    private ChatTemplateRenderer chatTemplates() {
+        ChatTemplateRenderer r = chatTemplates;
+        if (r == null) {
+            MoeflowConfig.Chat c = config.chat();
+            r = new ChatTemplateRenderer(new RenderLimits(c.renderTimeout(), c.maxRenderedChars(), c.maxTemplateItems(),
+                    c.maxTemplateDepth()), LocalDateTime::now);
+            chatTemplates = r;
+        }
+        return r;
     }
 
     private ChatTemplateRenderer.Tokens chatTokens() {

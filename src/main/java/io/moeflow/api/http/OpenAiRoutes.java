@@ -72,7 +72,7 @@ public class OpenAiRoutes {
         router.route("/v1/*").failureHandler(this::failure);
     }
 
-    private void authorize(RoutingContext ctx) {
+    void authorize(RoutingContext ctx) {
         String key = config.apiKey().filter(k -> !k.isBlank()).orElse(null);
         if (key == null) {
             ctx.next();
@@ -88,7 +88,7 @@ public class OpenAiRoutes {
         }
     }
 
-    private void failure(RoutingContext ctx) {
+    void failure(RoutingContext ctx) {
         if (ctx.response().headWritten()) {
             ctx.response().end();
             return;
@@ -286,7 +286,7 @@ public class OpenAiRoutes {
         sendError(ctx, e);
     }
 
-    private void sendError(RoutingContext ctx, Throwable e) {
+    void sendError(RoutingContext ctx, Throwable e) {
         if (e instanceof InvalidRequestException bad) {
             sendJson(ctx, 400, OpenAiJson.error(bad.getMessage(), "invalid_request_error", bad.param(), null));
         } else if (e instanceof GenerationEngine.QueueFullException full) {
@@ -304,7 +304,7 @@ public class OpenAiRoutes {
         }
     }
 
-    private static void sendJson(RoutingContext ctx, int status, JsonNode body) {
+    static void sendJson(RoutingContext ctx, int status, JsonNode body) {
         HttpServerResponse response = ctx.response();
         if (response.ended() || response.closed()) return;
         try {
