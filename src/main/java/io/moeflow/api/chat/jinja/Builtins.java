@@ -193,23 +193,21 @@ final class Builtins {
     }
 
     private static boolean isLower(String s) {
-        boolean cased = false;
-        for (int i = 0; i < s.length(); ) {
-            int c = s.codePointAt(i);
-            i += Character.charCount(c);
-            if (Character.isUpperCase(c) || Character.isTitleCase(c)) return false;
-            if (Character.isLowerCase(c)) cased = true;
-        }
-        return cased;
+        return allCased(s, false);
     }
 
     private static boolean isUpper(String s) {
+        return allCased(s, true);
+    }
+
+    /** str.isupper() / str.islower(): some cased character, and every cased one in that case. */
+    private static boolean allCased(String s, boolean upper) {
         boolean cased = false;
         for (int i = 0; i < s.length(); ) {
             int c = s.codePointAt(i);
             i += Character.charCount(c);
-            if (Character.isLowerCase(c) || Character.isTitleCase(c)) return false;
-            if (Character.isUpperCase(c)) cased = true;
+            if ((upper ? Character.isLowerCase(c) : Character.isUpperCase(c)) || Character.isTitleCase(c)) return false;
+            if (upper ? Character.isUpperCase(c) : Character.isLowerCase(c)) cased = true;
         }
         return cased;
     }
