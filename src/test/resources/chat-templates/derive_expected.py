@@ -6,7 +6,7 @@
 The reference is Hugging Face's apply_chat_template, i.e. Python jinja2 with trim_blocks and lstrip_blocks,
 loopcontrols, HF's `tojson` (json.dumps with ensure_ascii=False), `raise_exception`, `strftime_now` and the
 `{% generation %}` tag, fed with the messages the way llama.cpp's llama-server feeds its own renderer
-(common/chat.cpp at the llama.cpp revision named in NOTICE.md):
+(common/chat.cpp and common/jinja/caps.cpp at llama.cpp 34af94cd9ab2, the project's reference revision):
 
 - messages normalised as common_chat_msgs_parse_oaicompat + to_json_oaicompat do: `content` always a string
   ("" when null or absent; text parts joined with "\\n" when the template takes only strings), then
@@ -14,10 +14,11 @@ loopcontrols, HF's `tojson` (json.dumps with ensure_ascii=False), `raise_excepti
   {type, function: {name, arguments (a JSON string)}, id};
 - the template's capabilities probed as jinja::caps_get does (renders with marked values and sees which ones
   the template reads): system role, object arguments, tool calls, typed content;
-- llama.cpp's workarounds: `developer` becomes `system` (except for harmony templates), a first system message
-  the template ignores is folded into the next message with "\\n", tool-call arguments become objects when the
-  template reads them as objects, gpt-oss gets `thinking` from `reasoning_content`, Ministral 3 gets content
-  blocks;
+- llama.cpp's workarounds: StepFun's messages are trimmed, `developer` becomes `system` (except for harmony
+  templates), a first system message the template ignores is folded into the next message with "\\n", tool-call
+  arguments become objects when the template reads them as objects, gpt-oss, LFM2 and MiniMax-M3 get `thinking`
+  from `reasoning_content` (gpt-oss also loses `content` beside tool calls), Ministral 3 gets content blocks,
+  DeepSeek-V4 gets its tool results in tool-call order;
 - the context: messages, bos_token, eos_token, enable_thinking (true unless chat_template_kwargs says
   otherwise), tools (only when non-empty), datetime and date_string, the chat_template_kwargs,
   add_generation_prompt (only when true);
@@ -33,6 +34,7 @@ and select as lists (llama.cpp's are lists).
 the same instant.
 """
 import copy
+import functools
 import datetime
 import json
 import os
@@ -249,21 +251,21 @@ TOOL_PROBE = [{"name": "tool", "type": "function", "function": {
 
 
 def probe(source, messages, tools):
-    """Renders with marked values (caps_try_execute); returns success, the marked messages and tools."""
+    """Renders with marked values (caps_try_execute); returns success, the marked messages and tools, the marks
+    and the output."""
     global MARKS
     MARKS = Marks()
-    m, t = marked(messages), marked(tools)
-    context = {"messages": m, "bos_token": "", "eos_token": "", "add_generation_prompt": True}
-    if tools is not None:
-        context["tools"] = t
+    m, t = marked(messages), marked(tools if tools is not None else [])
+    context = {"messages": m, "tools": t, "bos_token": "", "eos_token": "", "add_generation_prompt": True}
+    out = ""
     try:
-        render(source, context)
+        out = render(source, context)
         ok = True
     except Exception:
         ok = False
     marks = MARKS
     MARKS = None
-    return ok, m, t, marks
+    return ok, m, t, marks, out
 
 
 def tool_call_conversation(args):
@@ -277,23 +279,25 @@ def tool_call_conversation(args):
     ]
 
 
+@functools.lru_cache(maxsize=None)
 def caps(source):
     """jinja::caps_get: what the template does with typed content, system messages and tool calls."""
     c = {"string_content": True, "typed_content": False, "system_role": True, "tools": True,
          "tool_calls": True, "object_arguments": False}
-    # llama.cpp passes json{nullptr} here, an array holding one null, which its lenient engine mostly
-    # tolerates; a strict engine (jinja2, moeflow) fails on it, so the probe gives no tools at all.
-    ok, m, _, marks = probe(source, [{"role": "user", "content": "content"}], None)
+    ok, m, _, marks, out = probe(source, [{"role": "user", "content": "STRING_MARKER"}], None)
     content = dict.__getitem__(list.__getitem__(m, 0), "content")
-    if marks.ops.get(id(content), set()) & {"selectattr", "array_access"}:
+    used_as_array = bool(marks.ops.get(id(content), set()) & {"selectattr", "array_access"})
+    if used_as_array:
         c["typed_content"] = True
     if not ok:
         c["string_content"] = False
-    ok, m, _, marks = probe(source, [{"role": "system", "content": "System message"},
-                                     {"role": "user", "content": "User message"}], [])
+    elif used_as_array and "STRING_MARKER" not in out:
+        c["string_content"] = False
+    ok, m, _, marks, _ = probe(source, [{"role": "system", "content": "System message"},
+                                        {"role": "user", "content": "User message"}], None)
     if not marks.is_used(dict.__getitem__(list.__getitem__(m, 0), "content")):
         c["system_role"] = False
-    ok, m, t, marks = probe(source, tool_call_conversation({"arg": "value"}), TOOL_PROBE)
+    ok, m, t, marks, _ = probe(source, tool_call_conversation({"arg": "value"}), TOOL_PROBE)
     if ok:
         name = dict.__getitem__(dict.__getitem__(list.__getitem__(t, 0), "function"), "name")
         if not marks.is_used(name):
@@ -307,7 +311,7 @@ def caps(source):
             if marks.is_used(arg):
                 c["object_arguments"] = True
     if not c["object_arguments"]:
-        ok, m, t, marks = probe(source, tool_call_conversation('{"arg": "value"}'), TOOL_PROBE)
+        ok, m, t, marks, _ = probe(source, tool_call_conversation('{"arg": "value"}'), TOOL_PROBE)
         if not ok:
             c["tool_calls"] = False
             c["tools"] = False
@@ -326,7 +330,11 @@ def message_json(msg, concat_parts):
     content = msg.get("content")
     if isinstance(content, list) and content:
         if concat_parts:
-            out["content"] = "\n".join(p["text"] for p in content)
+            # messages_inp_normalizer::concat_content_parts: "\n" between parts, not before the first text
+            text = ""
+            for p in content:
+                text += ("\n" if text else "") + p["text"]
+            out["content"] = text
         else:
             out["content"] = [{"type": p["type"], "text": p["text"]} for p in content]
     elif isinstance(content, str) and content:
@@ -353,6 +361,47 @@ def message_json(msg, concat_parts):
     return out
 
 
+def stepfun_trimmed(msg):
+    """workaround::trim_all_content (ASCII whitespace, as std::isspace)."""
+    ws = " \t\n\v\f\r"
+    m = dict(msg)
+    if isinstance(m.get("content"), str):
+        m["content"] = m["content"].strip(ws)
+    elif isinstance(m.get("content"), list):
+        m["content"] = [dict(p, text=p["text"].strip(ws)) if p.get("type") == "text" else p for p in m["content"]]
+    if isinstance(m.get("reasoning_content"), str):
+        m["reasoning_content"] = m["reasoning_content"].strip(ws)
+    return m
+
+
+def deepseek_v4_sorted(messages):
+    """deepseek_v4_sort_tool_results: a run of user/tool messages gets its tool results in tool-call order."""
+    adjusted = list(messages)
+    order = {}
+    i = 0
+    while i < len(adjusted):
+        m = adjusted[i]
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            order = {c["id"]: k for k, c in enumerate(m["tool_calls"]) if c.get("id")}
+            i += 1
+            continue
+        if m["role"] not in ("user", "tool"):
+            i += 1
+            continue
+        end = i
+        positions = []
+        while end < len(adjusted) and adjusted[end]["role"] in ("user", "tool"):
+            if adjusted[end]["role"] == "tool":
+                positions.append(end)
+            end += 1
+        if len(positions) > 1 and order:
+            results = sorted((adjusted[p] for p in positions), key=lambda r: order.get(r.get("tool_call_id", ""), 0))
+            for p, r in zip(positions, results):
+                adjusted[p] = r
+        i = end
+    return adjusted
+
+
 def tools_json(tools):
     return [{"type": "function", "function": {
         "name": t["function"]["name"],
@@ -364,7 +413,10 @@ def llama_cpp_context(source, c, request, bos, eos):
     only_string = c["string_content"] and not c["typed_content"]
     only_typed = not c["string_content"] and c["typed_content"]
     messages = []
-    for msg in request["messages"]:
+    raw_messages = request["messages"]
+    if "You have access to the following functions in JSONSchema format" in source:
+        raw_messages = [stepfun_trimmed(msg) for msg in raw_messages]
+    for msg in raw_messages:
         m = message_json(msg, only_string)
         if only_typed and isinstance(m["content"], str):
             m["content"] = [{"type": "text", "text": m["content"]}]
@@ -408,6 +460,16 @@ def llama_cpp_context(source, c, request, bos, eos):
                 m["thinking"] = m["reasoning_content"]
                 if m.get("tool_calls"):
                     m.pop("content", None)
+    elif (("<|tool_list_start|>" in source and "<|tool_list_end|>" in source)
+          or ("List of tools: [" in source and "<|tool_list_start|>" not in source)
+          or ("]<]minimax[>[" in source and "<tool_call>" in source and "<invoke name=" in source)):
+        # LFM2 / LFM2.5 and MiniMax-M3 handlers: reasoning in the "thinking" field
+        for m in messages:
+            if isinstance(m.get("reasoning_content"), str):
+                m["thinking"] = m["reasoning_content"]
+    elif ("dsml_token" in source and "DSML" in source and ("function_calls" in source or "tool_calls" in source)
+          and "function_calls" not in source):
+        messages = deepseek_v4_sorted(messages)
     kwargs = request.get("chat_template_kwargs", {})
     context = {"messages": messages, "bos_token": bos, "eos_token": eos,
                "enable_thinking": kwargs.get("enable_thinking", True)}
@@ -426,7 +488,7 @@ def llama_cpp_render(source, request, bos, eos, add_bos=False, add_eos=False):
     """The prompt llama-server gives the model for `request`, or raises."""
     if not source:
         source = CHATML
-    c = caps(source)
+    c = dict(caps(source))
     context = llama_cpp_context(source, c, request, bos, eos)
     prompt = render(source, copy.deepcopy(context))
     if add_bos and bos and prompt.startswith(bos):

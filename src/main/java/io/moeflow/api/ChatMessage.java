@@ -16,7 +16,17 @@ public record ChatMessage(String role, String content, List<String> contentParts
     public ChatMessage {
         contentParts = contentParts == null ? null : List.copyOf(contentParts);
         toolCalls = toolCalls == null ? List.of() : List.copyOf(toolCalls);
-        if (content == null) content = contentParts == null ? "" : String.join("\n", contentParts);
+        if (content == null) content = contentParts == null ? "" : joinParts(contentParts);
+    }
+
+    /** llama.cpp's concat_content_parts: "\n" between parts, but none before the first non-empty text. */
+    private static String joinParts(List<String> parts) {
+        StringBuilder text = new StringBuilder();
+        for (String p : parts) {
+            if (!text.isEmpty()) text.append('\n');
+            text.append(p);
+        }
+        return text.toString();
     }
 
     /** A plain message: role and text. */

@@ -24,11 +24,12 @@ import java.util.function.Supplier;
 
 /**
  * Renders chat messages into a prompt with the model's tokenizer.chat_template the way llama-server does
- * (common/chat.cpp): the template is run by moeflow's own Jinja interpreter ({@link JinjaTemplate}, jinja2's
+ * (common/chat.cpp at llama.cpp 34af94cd9ab2): the template is run by moeflow's own Jinja interpreter ({@link JinjaTemplate}, jinja2's
  * semantics with Hugging Face's settings), fed the messages as llama.cpp normalises them, with llama.cpp's
  * workarounds decided by probing the template once (as jinja::caps_get does): a first system message the
  * template ignores (Mixtral's original template) is folded into the next message, tool-call arguments become
- * objects when the template reads them as objects, "developer" becomes "system", gpt-oss gets "thinking".
+ * objects when the template reads them as objects, "developer" becomes "system", gpt-oss, LFM2 and MiniMax-M3
+ * get "thinking", Ministral 3 content blocks, DeepSeek-V4 its tool results in call order, StepFun trimmed text.
  * A model without a template gets llama.cpp's chatml template. Client text is only ever data in the context.
  */
 public final class ChatTemplateRenderer {
@@ -52,7 +53,10 @@ public final class ChatTemplateRenderer {
     public record Capabilities(boolean stringContent, boolean typedContent, boolean systemRole, boolean tools,
                                boolean toolCalls, boolean objectArguments) {}
 
-    private record Compiled(JinjaTemplate template, Capabilities caps, boolean harmony, boolean ministral3,
+    /** The handlers of llama.cpp's common_chat_try_specialized_template that change the messages, in its order. */
+    private enum Family { MINISTRAL_3, GPT_OSS, THINKING_FIELD, DEEPSEEK_V4, OTHER }
+
+    private record Compiled(JinjaTemplate template, Capabilities caps, Family family, boolean harmony, boolean stepfun,
                             TemplateException syntaxError) {}
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
@@ -140,9 +144,10 @@ public final class ChatTemplateRenderer {
         Compiled c;
         try {
             JinjaTemplate t = JinjaTemplate.parse(source);
-            c = new Compiled(t, probe(t), source.contains("<|channel|>"), isMinistral3(source), null);
+            c = new Compiled(t, probe(t), family(source), source.contains("<|channel|>"),
+                    source.contains("You have access to the following functions in JSONSchema format"), null);
         } catch (TemplateException e) {
-            c = new Compiled(null, null, false, false, e);
+            c = new Compiled(null, null, Family.OTHER, false, false, e);
         }
         synchronized (cache) {
             cache.put(source, c);
@@ -151,9 +156,26 @@ public final class ChatTemplateRenderer {
         return c;
     }
 
-    /** common_chat_try_specialized_template's test for Ministral 3 / Mistral Large 3 (content blocks). */
-    private static boolean isMinistral3(String src) {
-        return src.contains("[SYSTEM_PROMPT]") && src.contains("[TOOL_CALLS]") && src.contains("[ARGS]") && !src.contains("[CALL_ID]");
+    /** common_chat_try_specialized_template's tests, for the handlers that adjust the messages. */
+    private static Family family(String src) {
+        if (src.contains("[SYSTEM_PROMPT]") && src.contains("[TOOL_CALLS]") && src.contains("[ARGS]") && !src.contains("[CALL_ID]")) {
+            return Family.MINISTRAL_3;
+        }
+        if (src.contains("<|channel|>")) return Family.GPT_OSS;
+        if (src.contains("<atem:function_calls>") && src.contains("<|eom|>")) return Family.OTHER; // muse glimmer
+        if (src.contains(">>>all") && src.contains(">>>${recipient}")) return Family.OTHER; // functionary v3.2
+        if (src.contains("<|tool_calls_section_begin|>") && src.contains("<|tool_call_begin|>")) return Family.OTHER; // Kimi-K2
+        if (src.contains("<|open|>") && src.contains("<|close|>") && src.contains("<|end_of_msg|>")) return Family.OTHER; // Kimi-K3
+        if (src.contains("<|START_TEXT|>") && src.contains("<|START_ACTION|>")) return Family.OTHER; // Cohere2MoE
+        boolean lfm2 = src.contains("<|tool_list_start|>") && src.contains("<|tool_list_end|>");
+        boolean lfm25 = src.contains("List of tools: [") && !src.contains("<|tool_list_start|>");
+        if (lfm2 || lfm25) return Family.THINKING_FIELD;
+        if (src.contains("<|role_sep|>") && src.contains("<|message_sep|>") && !src.contains("<|function_call|>")) return Family.OTHER; // GigaChat 3
+        if (src.contains("]<]minimax[>[") && src.contains("<tool_call>") && src.contains("<invoke name=")) return Family.THINKING_FIELD; // MiniMax-M3
+        if (src.contains("dsml_token") && src.contains("DSML") && (src.contains("function_calls") || src.contains("tool_calls"))) {
+            return src.contains("function_calls") ? Family.OTHER : Family.DEEPSEEK_V4;
+        }
+        return Family.OTHER;
     }
 
     // ---- llama.cpp's message JSON and workarounds ------------------------------------------------------
@@ -164,7 +186,8 @@ public final class ChatTemplateRenderer {
         boolean onlyString = caps.stringContent() && !caps.typedContent();
         boolean onlyTyped = !caps.stringContent() && caps.typedContent();
         ArrayNode out = JsonNodeFactory.instance.arrayNode();
-        for (ChatMessage m : messages) {
+        for (ChatMessage original : messages) {
+            ChatMessage m = c.stepfun ? trimmed(original) : original;
             ObjectNode j = out.addObject();
             String role = m.role().equals("developer") && !c.harmony ? "system" : m.role();
             j.put("role", role);
@@ -203,18 +226,84 @@ public final class ChatTemplateRenderer {
             }
             out.remove(0);
         }
-        if (c.ministral3) {
-            ministral3Blocks(out);
-        } else if (c.harmony) {
-            for (JsonNode n : out) {
-                ObjectNode m = (ObjectNode) n;
-                if (m.has("reasoning_content")) {
-                    m.set("thinking", m.get("reasoning_content"));
-                    if (m.has("tool_calls")) m.remove("content");
+        switch (c.family) {
+            case MINISTRAL_3 -> ministral3Blocks(out);
+            case GPT_OSS, THINKING_FIELD -> {
+                for (JsonNode n : out) {
+                    ObjectNode m = (ObjectNode) n;
+                    if (m.has("reasoning_content")) {
+                        m.set("thinking", m.get("reasoning_content"));
+                        if (c.family == Family.GPT_OSS && m.has("tool_calls")) m.remove("content");
+                    }
                 }
             }
+            case DEEPSEEK_V4 -> sortToolResults(out);
+            case OTHER -> { }
         }
         return out;
+    }
+
+    /** workaround::trim_all_content (StepFun): content, reasoning and text parts without ASCII whitespace around. */
+    private static ChatMessage trimmed(ChatMessage m) {
+        List<String> parts = m.contentParts() == null ? null : m.contentParts().stream().map(ChatTemplateRenderer::trimAscii).toList();
+        return new ChatMessage(m.role(), parts == null ? trimAscii(m.content()) : null, parts,
+                m.reasoningContent() == null ? null : trimAscii(m.reasoningContent()), m.name(), m.toolCallId(), m.toolCalls());
+    }
+
+    private static String trimAscii(String s) {
+        int from = 0;
+        int to = s.length();
+        while (from < to && isAsciiSpace(s.charAt(from))) from++;
+        while (to > from && isAsciiSpace(s.charAt(to - 1))) to--;
+        return s.substring(from, to);
+    }
+
+    private static boolean isAsciiSpace(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r');
+    }
+
+    /**
+     * deepseek_v4_sort_tool_results: DeepSeek V4 renders a run of user/tool messages as one block, its tool results in
+     * the order of the calls of the assistant message before it (matched by id).
+     */
+    private static void sortToolResults(ArrayNode messages) {
+        Map<String, Integer> order = new java.util.HashMap<>();
+        int i = 0;
+        while (i < messages.size()) {
+            JsonNode m = messages.get(i);
+            String role = m.get("role").asText();
+            if (role.equals("assistant") && m.has("tool_calls")) {
+                order.clear();
+                JsonNode calls = m.get("tool_calls");
+                for (int k = 0; k < calls.size(); k++) {
+                    String id = calls.get(k).path("id").asText("");
+                    if (!id.isEmpty()) order.put(id, k);
+                }
+                i++;
+                continue;
+            }
+            if (!role.equals("user") && !role.equals("tool")) {
+                i++;
+                continue;
+            }
+            List<Integer> positions = new java.util.ArrayList<>();
+            int end = i;
+            for (; end < messages.size(); end++) {
+                String r = messages.get(end).get("role").asText();
+                if (r.equals("tool")) {
+                    positions.add(end);
+                } else if (!r.equals("user")) {
+                    break;
+                }
+            }
+            if (positions.size() > 1 && !order.isEmpty()) {
+                List<JsonNode> results = new java.util.ArrayList<>();
+                for (int p : positions) results.add(messages.get(p));
+                results.sort(java.util.Comparator.comparingInt(r -> order.getOrDefault(r.path("tool_call_id").asText(""), 0)));
+                for (int k = 0; k < positions.size(); k++) messages.set(positions.get(k), results.get(k));
+            }
+            i = end;
+        }
     }
 
     private static JsonNode parseArguments(String arguments) {
@@ -247,26 +336,27 @@ public final class ChatTemplateRenderer {
 
     // ---- capability probes (jinja::caps_get) -----------------------------------------------------------
 
-    private record Probe(boolean ok, Object messages, Object tools, Marks marks) {}
+    private record Probe(boolean ok, Object messages, Object tools, Marks marks, String output) {}
 
     private Probe run(JinjaTemplate t, ArrayNode messages, ArrayNode tools) {
         Marks marks = new Marks();
         Object m = TemplateValues.fromJsonDistinct(messages);
-        Object tl = tools == null ? null : TemplateValues.fromJsonDistinct(tools);
+        Object tl = TemplateValues.fromJsonDistinct(tools == null ? JsonNodeFactory.instance.arrayNode() : tools);
         Map<String, Object> context = new LinkedHashMap<>();
         context.put("messages", m);
-        if (tl != null) context.put("tools", tl);
+        context.put("tools", tl);
         context.put("bos_token", "");
         context.put("eos_token", "");
         context.put("add_generation_prompt", true);
+        String output = "";
         boolean ok;
         try {
-            t.render(context, limits, now, marks);
+            output = t.render(context, limits, now, marks);
             ok = true;
         } catch (TemplateException e) {
             ok = false;
         }
-        return new Probe(ok, m, tl, marks);
+        return new Probe(ok, m, tl, marks, output);
     }
 
     private static ObjectNode msg(String role, String content) {
@@ -308,11 +398,7 @@ public final class ChatTemplateRenderer {
         return tools;
     }
 
-    /**
-     * jinja::caps_get: renders small conversations and looks at which values the template read. One difference:
-     * llama.cpp gives the first probe tools = [null], which its lenient engine tolerates; a strict engine fails on
-     * it, so that probe gets no tools.
-     */
+    /** jinja::caps_get (llama.cpp 34af94cd): renders small conversations and looks at which values the template read. */
     private Capabilities probe(JinjaTemplate t) {
         boolean stringContent = true;
         boolean typedContent = false;
@@ -321,14 +407,16 @@ public final class ChatTemplateRenderer {
         boolean toolCalls = true;
         boolean objectArguments = false;
 
-        ArrayNode one = JsonNodeFactory.instance.arrayNode().add(msg("user", "content"));
+        String marker = "STRING_MARKER";
+        ArrayNode one = JsonNodeFactory.instance.arrayNode().add(msg("user", marker));
         Probe p = run(t, one, null);
         Object content = TemplateValues.at(p.messages, 0, "content");
-        if (p.marks.hadOp(content, "selectattr") || p.marks.hadOp(content, "array_access")) typedContent = true;
-        if (!p.ok) stringContent = false;
+        boolean usedAsArray = p.marks.hadOp(content, "selectattr") || p.marks.hadOp(content, "array_access");
+        if (usedAsArray) typedContent = true;
+        if (!p.ok || (usedAsArray && !p.output.contains(marker))) stringContent = false;
 
         ArrayNode withSystem = JsonNodeFactory.instance.arrayNode().add(msg("system", "System message")).add(msg("user", "User message"));
-        p = run(t, withSystem, JsonNodeFactory.instance.arrayNode());
+        p = run(t, withSystem, null);
         if (!p.marks.used(TemplateValues.at(p.messages, 0, "content"))) systemRole = false;
 
         ObjectNode objectArgs = JsonNodeFactory.instance.objectNode().put("arg", "value");
