@@ -205,6 +205,12 @@ async function watch(event) {
     let finish = null;
     await readEvents(response, (data) => {
       const tokenEvent = JSON.parse(data);
+      if (tokenEvent.index === undefined) {
+        // the "end" event of an id with no events: an error, not a token event
+        show('events-error', describeError(tokenEvent.error || {}));
+        finish = tokenEvent.error && tokenEvent.error.code ? tokenEvent.error.code : 'no events';
+        return false;
+      }
       addEventRow(tokenEvent);
       finish = tokenEvent.finish_reason;
       return finish == null;

@@ -3,6 +3,8 @@ package io.moeflow.api;
 import io.moeflow.api.chat.ChatTemplateRenderer;
 import io.moeflow.api.chat.jinja.RenderLimits;
 import io.moeflow.api.kafka.TokenEventPublisher;
+import io.moeflow.api.kafka.TokenEventTail;
+import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.engine.SamplingParams;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
@@ -48,6 +50,8 @@ public class GenerationService {
     MoeflowConfig config;
     @Inject
     TokenEventPublisher publisher;
+    @Inject
+    TokenEventTail tail;
     @Inject
     ServiceMetrics metrics;
 
@@ -95,10 +99,10 @@ public class GenerationService {
         int maxTokens = spec.maxTokens() != null ? spec.maxTokens() : config.limits().defaultMaxTokens();
         maxTokens = Math.min(maxTokens, context - tokens.length);
         SamplingParams sampling = new SamplingParams(
-                spec.temperature() != null ? spec.temperature() : 1f,
-                spec.topK() != null ? spec.topK() : 0,
-                spec.topP() != null ? spec.topP() : 1f,
-                spec.minP() != null ? spec.minP() : 0f,
+                spec.temperature() != null ? spec.temperature() : SamplingParams.DEFAULT_TEMPERATURE,
+                spec.topK() != null ? spec.topK() : SamplingParams.DEFAULT_TOP_K,
+                spec.topP() != null ? spec.topP() : SamplingParams.DEFAULT_TOP_P,
+                spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
         return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
@@ -130,18 +134,27 @@ public class GenerationService {
      * when the engine refuses the request.
      */
     public Generation start(GenerationRequest request, Publish publish) {
-        GenerationEngine engine = engine();
-        long submitted = System.nanoTime();
-        return track(engine.submit(request), request, publish, submitted);
+        return start(request, publish, TokenOrigin.NONE);
     }
 
-    /** Like {@link #start} but waits (blocking the calling thread) until the engine has room. */
-    public Generation startWhenFree(GenerationRequest request, Publish publish) throws InterruptedException {
+    /** Like {@link #start(GenerationRequest, Publish)}, its events written with the headers of {@code origin}. */
+    public Generation start(GenerationRequest request, Publish publish, TokenOrigin origin) {
+        GenerationEngine engine = engine();
+        long submitted = System.nanoTime();
+        return track(engine.submit(request), request, publish, origin, "", submitted);
+    }
+
+    /**
+     * Like {@link #start} but waits (blocking the calling thread) until the engine has room. {@code publishedText}
+     * is the text of the events already published for a resumed request (the start of the last event's full_text).
+     */
+    public Generation startWhenFree(GenerationRequest request, Publish publish, TokenOrigin origin, String publishedText)
+            throws InterruptedException {
         GenerationEngine engine = engine();
         long submitted = System.nanoTime(); // waiting for room counts towards the time to first token
         while (true) {
             try {
-                return track(engine.submit(request), request, publish, submitted);
+                return track(engine.submit(request), request, publish, origin, publishedText, submitted);
             } catch (GenerationEngine.QueueFullException full) {
                 if (draining) throw new ServiceUnavailableException("shutting down");
                 synchronized (slotFreed) {
@@ -173,11 +186,14 @@ public class GenerationService {
         return completed.get();
     }
 
-    private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish, long submitted) {
+    private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish, TokenOrigin origin,
+                             String publishedText, long submitted) {
         running.incrementAndGet();
         int promptTokens = request.promptTokens().length;
-        AtomicInteger nextIndex = new AtomicInteger();
+        AtomicInteger nextIndex = new AtomicInteger(request.resumeTokens().length);
         AtomicReference<FinishReason> lastSeen = new AtomicReference<>();
+        AtomicReference<Throwable> writeFailure = new AtomicReference<>();
+        StringBuilder fullText = new StringBuilder(publishedText);
         AtomicBoolean released = new AtomicBoolean();
         // Kafka prompts are the ones whose last event waits for Kafka; HTTP requests publish without waiting.
         ServiceMetrics.RequestClock clock = metrics.clock(
@@ -195,35 +211,46 @@ public class GenerationService {
         Multi<TokenEvent> events = handle.events()
                 // An engine failure still ends the stream with one error event.
                 .onFailure().recoverWithItem(failure -> {
-                    LOG.errorf(failure, "generation %s failed", request.id());
+                    LOG.errorf(failure, "generation %s failed", ClientText.forLog(request.id()));
                     return errorEvent(request.id(), nextIndex.get(), promptTokens, "internal_error",
                             "generation failed: " + failure.getMessage());
                 })
                 .onItem().transformToUniAndConcatenate(event -> {
+                    Throwable failed = writeFailure.get();
+                    // A Kafka prompt with an event that did not reach Kafka stops at once, without a last event:
+                    // it is generated again after what Kafka holds (see PromptConsumer), so no index is left out.
+                    if (failed != null) return Uni.createFrom().<TokenEvent>failure(failed);
                     nextIndex.set(event.index() + 1);
                     if (event.token() >= 0) clock.token();
+                    if (event.text() != null) fullText.append(event.text());
                     if (event.last()) lastSeen.set(event.finish());
-                    if (publish == Publish.NONE) return Uni.createFrom().item(event);
-                    var written = publisher.publish(event);
+                    if (publish == Publish.NONE) {
+                        tail.cache().add(event); // this replica's watchers only
+                        return Uni.createFrom().item(event);
+                    }
+                    var written = publisher.publish(event, origin, fullText.toString());
                     if (publish == Publish.CONFIRM_LAST && event.last()) {
                         return Uni.createFrom().completionStage(written).replaceWith(event);
                     }
-                    written.exceptionally(failure -> {
-                        LOG.warnf("token event %s/%d not written to Kafka: %s", event.requestId(), event.index(), failure.getMessage());
-                        return null;
-                    });
+                    if (publish == Publish.CONFIRM_LAST) {
+                        written.exceptionally(failure -> {
+                            if (writeFailure.compareAndSet(null, failure)) handle.cancel();
+                            return null;
+                        });
+                    }
                     return Uni.createFrom().item(event);
                 })
                 .onCancellation().invoke(() -> {
                     handle.cancel();
                     // The engine's own last event goes to nobody after a cancel: write one so watchers see the end.
-                    // Not for a Kafka prompt cancelled by shutdown: it is redelivered and generated again with the
-                    // same (id, index) pairs, which a cancelled event at this index would contradict.
-                    boolean redelivered = publish == Publish.CONFIRM_LAST && draining;
-                    if (publish != Publish.NONE && lastSeen.get() == null && !redelivered) {
+                    // Never for a Kafka prompt: only shutdown and rebalancing cancel those, and they are generated
+                    // again after their published events, which a cancelled event would contradict.
+                    if (lastSeen.get() == null && publish != Publish.CONFIRM_LAST) {
                         int index = nextIndex.get();
-                        publisher.publish(new TokenEvent(request.id(), index, -1, "", FinishReason.CANCELLED,
-                                new TokenEvent.Usage(promptTokens, index), null, null));
+                        TokenEvent cancelled = new TokenEvent(request.id(), index, -1, "", FinishReason.CANCELLED,
+                                new TokenEvent.Usage(promptTokens, index), null, null);
+                        if (publish == Publish.NONE) tail.cache().add(cancelled);
+                        else publisher.publish(cancelled, origin, fullText.toString());
                     }
                 })
                 .onTermination().invoke(release);

@@ -1,5 +1,6 @@
 package io.moeflow.api;
 
+import io.moeflow.api.kafka.KafkaHealth;
 import io.moeflow.api.kafka.PromptConsumer;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.annotation.Priority;
@@ -34,6 +35,8 @@ public class GracefulShutdown {
     PromptConsumer prompts;
     @Inject
     MoeflowConfig config;
+    @Inject
+    KafkaHealth kafka;
 
     void onStop(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) ShutdownEvent event) {
         drain(config.shutdown().grace());
@@ -47,7 +50,8 @@ public class GracefulShutdown {
                 grace, service.running());
         long deadline = System.nanoTime() + grace.toNanos();
         try {
-            while (service.running() > 0 && System.nanoTime() < deadline) {
+            // Kafka prompts cannot finish while Kafka does not answer (their last event waits for it): not waited for.
+            while (service.running() - (kafka.reachable() ? 0 : prompts.inFlight()) > 0 && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
         } catch (InterruptedException e) {

@@ -6,13 +6,24 @@ package io.moeflow.api;
  */
 public final class InvalidRequestException extends RuntimeException {
     private final String param;
+    private final String code;
 
     public InvalidRequestException(String param, String message) {
+        this(param, message, null);
+    }
+
+    /** {@code code}: OpenAI's error code for the kind of problem (unknown_parameter, unsupported_value, ...), or null. */
+    public InvalidRequestException(String param, String message, String code) {
         super(message);
         this.param = param;
+        this.code = code;
     }
 
     public String param() {
         return param;
+    }
+
+    public String code() {
+        return code;
     }
 }

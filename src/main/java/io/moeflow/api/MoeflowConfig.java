@@ -27,7 +27,12 @@ public interface MoeflowConfig {
 
     Shutdown shutdown();
 
-    /** When set, every /v1 request needs {@code Authorization: Bearer <key>}. Off by default. */
+    Http http();
+
+    /**
+     * When set, every protected route (/v1/*, /metrics, /q/* but /q/health) needs {@code Authorization: Bearer
+     * <key>}. Off by default.
+     */
     Optional<String> apiKey();
 
     interface Model {
@@ -171,13 +176,31 @@ public interface MoeflowConfig {
         @WithDefault("moeflow")
         String groupId();
 
-        /** Request ids remembered as finished or in flight, so a duplicate record is not generated twice. */
+        /**
+         * Request ids whose events in the tokens topic are indexed (a few dozen bytes each), so that a redelivered
+         * prompt resumes after its published events and a rerun of a finished id replays them.
+         */
         @WithDefault("100000")
         int dedupCapacity();
 
-        /** Also write the token events of HTTP requests to the tokens topic (so /v1/requests/{id}/events sees them). */
-        @WithDefault("true")
+        /**
+         * Also write the token events of HTTP requests to the tokens topic, where every reader of the topic sees
+         * them. Off: they are only served to this replica's /v1/requests/{id}/events.
+         */
+        @WithDefault("false")
         boolean publishHttpEvents();
+
+        /** Prompt records prepared (parsed, rendered, tokenized) at once. */
+        @WithDefault("4")
+        int prepareConcurrency();
+
+        /** Longest preparation of one prompt record; a record that takes longer goes to the dead letter topic. */
+        @WithDefault("10s")
+        Duration prepareTimeout();
+
+        /** Restarts of the embedded broker tried in a row (with a growing pause) before liveness reports DOWN. */
+        @WithDefault("5")
+        int embeddedRestarts();
 
         Topics topics();
     }
@@ -202,9 +225,54 @@ public interface MoeflowConfig {
         @WithDefault("1000")
         int cacheRequests();
 
+        /** Estimated heap the cached events may take, whatever is being watched. */
+        @WithDefault("67108864")
+        long cacheBytes();
+
+        /** A watcher of an id with no event yet is ended with an "unknown request" event after this long. */
+        @WithDefault("60s")
+        Duration unknownTimeout();
+
         /** Interval of SSE keep-alive comments while a watched request has no events. */
         @WithDefault("15s")
         Duration keepAlive();
+    }
+
+    /** The HTTP edge: who may call, and how long a client may take to send its request. */
+    interface Http {
+        /**
+         * Bearer key for /metrics and /q/metrics. Unset: the API key guards them (and they are open without one).
+         */
+        Optional<String> metricsKey();
+
+        /**
+         * Start even though the service listens beyond the loopback interface without an API key. Without it such a
+         * start is refused, so that a service is never open to the network by accident.
+         */
+        @WithDefault("false")
+        boolean allowRemoteWithoutKey();
+
+        /** From a connection's opening (or the end of its previous response) to the end of the request headers. */
+        @WithDefault("30s")
+        Duration headerTimeout();
+
+        /** From the end of the request headers to the end of the body. */
+        @WithDefault("60s")
+        Duration bodyTimeout();
+
+        Cors cors();
+    }
+
+    interface Cors {
+        /**
+         * Origins (scheme://host[:port], or *) whose pages may call the service from a browser. Empty: CORS is off
+         * and only same-origin pages (the playground) may send requests that carry an Origin header.
+         */
+        Optional<java.util.List<String>> origins();
+
+        /** How long a browser may cache a preflight answer. */
+        @WithDefault("10m")
+        Duration maxAge();
     }
 
     interface Shutdown {

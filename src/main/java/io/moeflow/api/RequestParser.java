@@ -1,26 +1,51 @@
 package io.moeflow.api;
 
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.util.ArrayList;
 import io.moeflow.api.chat.ChatRequestReader;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Reads the request fields shared by the Kafka prompt records and the OpenAI endpoints from a JSON tree, checking
- * each value's type and range and naming the field in every error. Unknown fields are ignored.
+ * each value's type and range and naming the field in every error. Which fields exist at all, and which are refused,
+ * is {@link OpenAiFields}.
  */
 public final class RequestParser {
     /**
-     * Lenient about NaN/Infinity literals (Python's json.dumps writes them) so that they reach the range checks and
-     * get a message naming the field, instead of a bare syntax error.
+     * Strict where a lenient reading would let a gateway and moeflow read one body two ways: a key given twice and
+     * anything after the JSON value are errors. Lenient only about NaN/Infinity literals (Python's json.dumps writes
+     * them) so that they reach the range checks and get a message naming the field, instead of a bare syntax error.
+     * The Kafka prompt records are read with the same mapper.
      */
     public static final JsonMapper JSON = JsonMapper.builder()
             .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
+
+    /** Reads one value and stops, so that what follows it is found (and named) here. */
+    private static final ObjectReader ONE_VALUE = JSON.reader().without(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    private static final Pattern DUPLICATE = Pattern.compile("Duplicate field '(.*)'", Pattern.DOTALL);
 
     public static final float MAX_TEMPERATURE = 100f;
 
@@ -34,16 +59,112 @@ public final class RequestParser {
 
     /** Parses a JSON object; a syntax error or a non-object becomes an InvalidRequestException. */
     public static ObjectNode parseObject(String json) {
+        if (json == null || json.isBlank()) throw emptyBody();
         JsonNode node;
-        try {
-            node = JSON.readTree(json);
+        try (JsonParser parser = JSON.createParser(json)) {
+            node = ONE_VALUE.readTree(parser);
+            if (node == null || node.isMissingNode()) throw emptyBody();
+            JsonLocation end = parser.currentLocation();
+            boolean more;
+            try {
+                more = parser.nextToken() != null;
+            } catch (JsonProcessingException e) {
+                more = true; // not even a token: still data after the value
+            }
+            if (more) {
+                throw new InvalidRequestException(null, "request body has more after its JSON value (from line "
+                        + end.getLineNr() + ", column " + end.getColumnNr() + "): send exactly one JSON object");
+            }
         } catch (JsonProcessingException e) {
-            throw new InvalidRequestException(null, "request body is not valid JSON: " + e.getOriginalMessage());
+            throw notJson(e);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // reading a String does no I/O
         }
-        if (node == null || !node.isObject()) {
-            throw new InvalidRequestException(null, "request body must be a JSON object");
+        if (!node.isObject()) {
+            throw new InvalidRequestException(null, "request body must be a JSON object, got " + kind(node));
         }
+        checkText(node);
         return (ObjectNode) node;
+    }
+
+    /**
+     * Parses a request body: strictly UTF-8 (a malformed byte sequence is an error, never replaced), then
+     * {@link #parseObject(String)}.
+     */
+    public static ObjectNode parseObject(byte[] body) {
+        if (body == null || body.length == 0) throw emptyBody();
+        return parseObject(decodeUtf8(body));
+    }
+
+    private static InvalidRequestException emptyBody() {
+        return new InvalidRequestException(null, "request body is empty: send a JSON object (Content-Type: application/json)");
+    }
+
+    private static String decodeUtf8(byte[] bytes) {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) result = decoder.flush(out);
+        if (result.isError()) {
+            throw new InvalidRequestException(null, "request body is not valid UTF-8: " + (result.isMalformed()
+                    ? "malformed" : "unmappable") + " byte sequence at byte offset " + in.position());
+        }
+        return out.flip().toString();
+    }
+
+    private static InvalidRequestException notJson(JsonProcessingException e) {
+        String original = String.valueOf(e.getOriginalMessage());
+        JsonLocation at = e.getLocation();
+        String where = at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+        Matcher duplicate = DUPLICATE.matcher(original);
+        if (duplicate.find()) {
+            String key = duplicate.group(1);
+            return new InvalidRequestException(key, "request body has the key \"" + key + "\" more than once" + where
+                    + ": a key may be given once");
+        }
+        return new InvalidRequestException(null, "request body is not valid JSON: " + original + where);
+    }
+
+    /**
+     * Refuses unpaired UTF-16 surrogates (a JSON escape such as \\ud800 without its pair) in every key and string:
+     * they are not text, and replacing them would change what the client sent.
+     */
+    static void checkText(JsonNode root) {
+        record Item(String path, JsonNode node) {}
+        Deque<Item> todo = new ArrayDeque<>();
+        todo.push(new Item("", root));
+        while (!todo.isEmpty()) {
+            Item item = todo.pop();
+            JsonNode node = item.node();
+            if (node.isTextual()) {
+                checkSurrogates(item.path(), node.textValue());
+            } else if (node.isArray()) {
+                for (int i = 0; i < node.size(); i++) todo.push(new Item(item.path() + "[" + i + "]", node.get(i)));
+            } else if (node.isObject()) {
+                for (Map.Entry<String, JsonNode> e : node.properties()) {
+                    String path = item.path().isEmpty() ? e.getKey() : item.path() + "." + e.getKey();
+                    checkSurrogates(path, e.getKey());
+                    todo.push(new Item(path, e.getValue()));
+                }
+            }
+        }
+    }
+
+    private static void checkSurrogates(String path, String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                String param = path.isEmpty() ? null : ClientText.forLog(path);
+                throw new InvalidRequestException(param, (param == null ? "the request" : param)
+                        + " has an unpaired UTF-16 surrogate (\\u" + String.format("%04x", (int) c) + ") at character " + i
+                        + ": it is not text");
+            }
+        }
     }
 
     /** A completion: {@code prompt} (a string, or an array holding one string). */
@@ -56,18 +177,21 @@ public final class RequestParser {
         return common(body, null, ChatRequestReader.messages(body.get("messages"), maxPromptChars), ChatRequestReader.options(body));
     }
 
-    /** A Kafka prompt record: either {@code prompt} or {@code messages}. */
+    /**
+     * A Kafka prompt record: either {@code prompt} or {@code messages}. The fields OpenAI defines and moeflow refuses
+     * are refused here too; unknown fields are ignored.
+     */
     public PromptSpec promptOrMessages(ObjectNode body) {
         boolean hasPrompt = present(body, "prompt");
         boolean hasMessages = present(body, "messages");
         if (hasPrompt && hasMessages) throw new InvalidRequestException("prompt", "give either \"prompt\" or \"messages\", not both");
+        checkText(body);
+        OpenAiFields.checkKafka(body, hasMessages ? OpenAiFields.Endpoint.CHAT : OpenAiFields.Endpoint.COMPLETIONS);
         if (hasMessages) return chat(body);
         return completion(body);
     }
 
     private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions) {
-        Integer n = intField(body, "n", 1, 1);
-        if (n != null && n != 1) throw new InvalidRequestException("n", "only n=1 is supported");
         Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
         if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         Float temperature = floatField(body, "temperature", 0f, MAX_TEMPERATURE, true);
@@ -164,7 +288,7 @@ public final class RequestParser {
         return (float) value;
     }
 
-    private static boolean isIntegral(JsonNode node) {
+    static boolean isIntegral(JsonNode node) {
         if (node.isIntegralNumber()) return true;
         double v = node.doubleValue();
         return Double.isFinite(v) && v == Math.rint(v);

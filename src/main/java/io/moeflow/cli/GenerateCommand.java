@@ -36,16 +36,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", defaultValue = "128", description = "Default: ${DEFAULT-VALUE} (the context length caps it).")
     int maxTokens;
 
-    @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--temperature", defaultValue = "" + SamplingParams.DEFAULT_TEMPERATURE,
+            description = "0 = greedy. Default: ${DEFAULT-VALUE}, as the HTTP API and the playground.")
     float temperature;
 
-    @Option(names = "--top-k", defaultValue = "40", description = "Default: ${DEFAULT-VALUE}; 0 disables.")
+    @Option(names = "--top-k", defaultValue = "" + SamplingParams.DEFAULT_TOP_K, description = "Default: ${DEFAULT-VALUE}; 0 disables.")
     int topK;
 
-    @Option(names = "--top-p", defaultValue = "0.95", description = "Default: ${DEFAULT-VALUE}; 1 disables.")
+    @Option(names = "--top-p", defaultValue = "" + SamplingParams.DEFAULT_TOP_P, description = "Default: ${DEFAULT-VALUE}; 1 disables.")
     float topP;
 
-    @Option(names = "--min-p", defaultValue = "0.05", description = "Default: ${DEFAULT-VALUE}; 0 disables.")
+    @Option(names = "--min-p", defaultValue = "" + SamplingParams.DEFAULT_MIN_P, description = "Default: ${DEFAULT-VALUE}; 0 disables.")
     float minP;
 
     @Option(names = "--seed", defaultValue = "-1", description = "Sampling seed; -1 picks one at random. Default: ${DEFAULT-VALUE}.")

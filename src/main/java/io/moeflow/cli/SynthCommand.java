@@ -55,7 +55,7 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--expert-groups-used", description = "deepseek2: groups a token may choose experts from.") Integer groupsUsed;
     @Option(names = "--expert-weights-scale", description = "deepseek2: scale of the renormalised expert weights.") Float weightsScale;
 
-    @Option(names = "--type", required = true, description = "Q8_0, Q4_K_M, F16 or F32 (llama-quantize's tensor types).")
+    @Option(names = "--type", required = true, description = "Q8_0, Q4_K_M, IQ4_NL, IQ4_XS, F16 or F32 (llama-quantize's tensor types).")
     String type;
 
     @Option(names = "--seed", defaultValue = "1")

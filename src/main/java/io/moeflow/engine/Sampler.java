@@ -52,6 +52,16 @@ public final class Sampler {
         return new SplittableRandom(params.seed());
     }
 
+    /**
+     * Advances {@code random} past the draws of {@code tokens} samples with {@code params}, as if they had been
+     * sampled: {@link #sample} takes exactly one {@code nextDouble()} per call unless greedy (none), whatever the
+     * logits, so a generation resumed after n published tokens draws what an uninterrupted one would draw next.
+     */
+    public static void skipDraws(SplittableRandom random, SamplingParams params, int tokens) {
+        if (params.greedy()) return;
+        for (int i = 0; i < tokens; i++) random.nextDouble();
+    }
+
     /** The token for the logits at {@code logits[offset .. offset + vocabSize)}. */
     public int sample(float[] logits, int offset, SamplingParams p, SplittableRandom random) {
         if (p.greedy()) return argmax(logits, offset, vocab);

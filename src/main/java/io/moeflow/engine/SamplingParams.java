@@ -8,6 +8,16 @@ package io.moeflow.engine;
 public record SamplingParams(float temperature, int topK, float topP, float minP, long seed) {
     public static final SamplingParams GREEDY = new SamplingParams(0f, 0, 1f, 0f, 0L);
 
+    /*
+     * The one set of defaults of every surface that samples for a user: the HTTP API and Kafka prompts (a field left
+     * out), `moeflow generate` (an option left out) and the playground (an empty field). OpenAI's: the model's own
+     * distribution, nothing cut off. `moeflow loadgen` alone defaults to greedy, so that load runs are comparable.
+     */
+    public static final float DEFAULT_TEMPERATURE = 1.0f;
+    public static final int DEFAULT_TOP_K = 0;
+    public static final float DEFAULT_TOP_P = 1.0f;
+    public static final float DEFAULT_MIN_P = 0.0f;
+
     public SamplingParams {
         if (Float.isNaN(temperature) || temperature < 0) throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
         if (Float.isNaN(topP) || topP <= 0 || topP > 1) throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);

@@ -12,7 +12,10 @@ import java.util.SplittableRandom;
  * <p>The tokens not yet in the cache ({@link #pending()}) are what the next steps feed: the whole prompt
  * (possibly in chunks) at first, then the one token sampled last. Logits are wanted once the last pending
  * token is fed; they give the next token. After a preemption ({@link #dropKv}) everything is pending again and
- * is recomputed the same way, with the generator state kept, so the output is unchanged.
+ * is recomputed the same way, with the generator state kept, so the output is unchanged. A request resumed
+ * after published tokens ({@link GenerationRequest#resumeTokens()}) starts in that state: its published tokens
+ * are generated ones, replayed through the text stream and stop strings (their deltas were published already),
+ * the generator is advanced past their draws, and all of them are pending.
  *
  * <p>Stop handling in {@link #accept}: a stop token (the tokenizer's end-of-generation tokens unless
  * {@code ignoreEos}, plus the request's stop tokens) or a stop string in the text → STOP (neither appears in
@@ -59,6 +62,16 @@ public final class Sequence {
         // room for a typical generation; longer ones grow the array
         this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + (maxTokens > 0 ? Math.min(maxTokens, 256) : 64));
         this.length = promptLength;
+        int[] resumed = request.resumeTokens();
+        for (int i = 0; i < resumed.length; i++) {
+            append(resumed[i]);
+            if (finish != null) {
+                throw new IllegalArgumentException("request " + requestId + ": published token " + i + " of "
+                        + resumed.length + " already ends the generation (" + finish.wire() + "), so it cannot be resumed");
+            }
+        }
+        Sampler.skipDraws(random, sampling, resumed.length);
+        delta = "";
     }
 
     public String requestId() { return requestId; }
@@ -116,6 +129,10 @@ public final class Sequence {
     public void accept(int token) {
         if (finish != null) throw new IllegalStateException("request " + requestId + " already finished");
         if (pending() != 0) throw new IllegalStateException("request " + requestId + " sampled before its tokens were fed");
+        append(token);
+    }
+
+    private void append(int token) {
         if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
         tokens[length++] = token;
         if (isStopToken(token)) {

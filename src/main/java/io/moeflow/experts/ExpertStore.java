@@ -1,12 +1,6 @@
 package io.moeflow.experts;
 
-import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.QMatrix;
-import io.moeflow.kernels.WorkerPool;
-import io.moeflow.model.DecoderModel;
-import io.moeflow.model.blocks.MoeFfn;
-import io.moeflow.model.blocks.RmsNorm;
-import io.moeflow.model.blocks.Workspace;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -15,7 +9,9 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.PriorityBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -41,8 +37,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p><b>Reads.</b> Positional reads through an {@link ExpertReader} (O_DIRECT where allowed: the read covers the
  * block-aligned range around the matrix and the view starts at the matrix inside it). Demand reads go before
- * prefetches in the I/O queue. The model file's size and modification time are recorded at open and checked
- * before every read; a changed file is refused. A failed or short read fails the acquisition with an
+ * prefetches in the I/O queue. Each expert is read from the file holding its tensor (one of the parts of a split
+ * model; one reader per file). The files' sizes and modification times are recorded at open and checked before
+ * every read; a changed file is refused. A failed or short read fails the acquisition with an
  * {@link ExpertReadException} naming layer, the failed experts, tensor and file; the slot is dropped and the next
  * acquisition reads it again (a transient fault heals).
  *
@@ -50,8 +47,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * halved every {@code 8 x experts} uses). Prefetched experts not yet used are evicted last
  * within the step they were read for, and like any other expert after it.
  *
- * <p><b>Prefetch.</b> When layer l's FFN input is known ({@link #ffnInput}, called by the model), layer l+1's
- * router is applied to layer l+1's FFN norm of the current hidden state; its top-k experts (by votes over the
+ * <p><b>Prefetch.</b> When layer l's FFN input is known ({@link #ffnInput}, called by the model), the model's own
+ * routing ({@link ExpertRouting}: layer l+1's FFN norm, router and selection, biases and expert groups included)
+ * is applied to the current hidden state as if it were layer l+1's input; the experts it chooses (by votes over the
  * step's tokens) are read into free or evictable slots, issued right after layer l's own misses. A wrong guess
  * costs a read and shows in the counters, never in the results.
  */
@@ -60,22 +58,21 @@ public final class ExpertStore implements AutoCloseable {
     private static final byte EMPTY = 0, LOADING = 1, READY = 2, FAILED = 3;
 
     /**
-     * What the store needs of one MoE layer: its expert tensors, its router and FFN norm for prefetch, and
-     * (nullable) the memory-mapped experts whose small per-expert biases stay resident.
+     * What the store needs of one MoE layer: where its expert matrices are in the file(s), and (nullable) the
+     * memory-mapped experts whose small per-expert biases and scales stay resident.
      */
-    public record LayerSpec(int layer, GgufTensor gate, GgufTensor up, GgufTensor down, QMatrix router,
-                            float[] ffnNorm, int expertsUsed, ExpertWeights residentBiases) {}
+    public record LayerSpec(int layer, ExpertSlice gate, ExpertSlice up, ExpertSlice down, ExpertWeights residentExtras) {}
 
+    /** One file experts are read from, as it was when the store opened it. */
+    private record Source(Path file, long size, FileTime modified, ExpertReader reader) {}
+
+    /** The first file (for messages: the model). */
     private final Path file;
-    private final long fileSize;
-    private final FileTime fileTime;
-    private final ExpertReader reader;
+    private final Map<Path, Source> sources = new LinkedHashMap<>();
     private final int align;
+    private final ExpertRouting routing;
     private final EvictionPolicy policy;
     private final boolean prefetchOn;
-    private final WorkerPool pool;
-    private final float rmsEps;
-    private final int embd;
     private final long budgetBytes, slotBytes, totalExpertBytes;
     private final int slots;
     private final Arena arena;
@@ -106,29 +103,35 @@ public final class ExpertStore implements AutoCloseable {
     private final AtomicLong tokens = new AtomicLong();
 
     // prefetch state, used by the forward thread (issued under the lock)
-    private float[] predictIn = new float[0], predictLogits = new float[0];
-    private int[] votes = new int[0], pickedBy = new int[0], pendingIds = new int[0];
+    private int[] predicted = new int[0], votes = new int[0], pendingIds = new int[0];
     private int pendingAfter = -1, pendingCount;
     private CachedLayer pendingLayer;
 
-    /** Builds the store for {@code specs} of the model file {@code file}; fails when the budget is below one slot. */
-    public ExpertStore(Path file, List<LayerSpec> specs, float rmsEps, int embd, WorkerPool pool, ExpertStoreConfig cfg) {
+    /**
+     * Builds the store for {@code specs}, reading each expert from the file of its tensor; {@code routing} (nullable:
+     * no prefetch) predicts the next layer's experts. Fails when the budget is below one slot.
+     */
+    public ExpertStore(List<LayerSpec> specs, ExpertRouting routing, ExpertStoreConfig cfg) {
         if (specs.isEmpty()) throw new IllegalArgumentException("no MoE layers to serve from an expert store");
-        this.file = file;
+        this.file = specs.get(0).gate().file();
         this.policy = cfg.policy();
-        this.prefetchOn = cfg.prefetch();
-        this.pool = pool;
-        this.rmsEps = rmsEps;
-        this.embd = embd;
+        this.prefetchOn = cfg.prefetch() && routing != null;
+        this.routing = routing;
+        int alignment = 1;
         try {
-            BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
-            fileSize = a.size();
-            fileTime = a.lastModifiedTime();
-            reader = cfg.readers().open(file);
+            for (LayerSpec s : specs)
+                for (ExpertSlice x : new ExpertSlice[] {s.gate(), s.up(), s.down()}) {
+                    if (sources.containsKey(x.file())) continue;
+                    BasicFileAttributes a = Files.readAttributes(x.file(), BasicFileAttributes.class);
+                    ExpertReader r = cfg.readers().open(x.file());
+                    sources.put(x.file(), new Source(x.file(), a.size(), a.lastModifiedTime(), r));
+                    alignment = Math.max(alignment, r.alignment()); // powers of two: the largest suits every file
+                }
         } catch (IOException e) {
+            closeReaders();
             throw new IllegalArgumentException("cannot open " + file + " for expert reads: " + e.getMessage(), e);
         }
-        align = Math.max(1, reader.alignment());
+        align = alignment;
 
         int maxLayer = 0;
         for (LayerSpec s : specs) maxLayer = Math.max(maxLayer, s.layer());
@@ -149,7 +152,7 @@ public final class ExpertStore implements AutoCloseable {
         budgetBytes = ExpertCacheBudget.parse(cfg.budget(), total);
         long fit = budgetBytes / slotBytes;
         if (fit < 1) {
-            closeQuietly(reader);
+            closeReaders();
             throw new IllegalArgumentException("--expert-cache " + cfg.budget() + " (" + budgetBytes + " bytes) is smaller than one expert slot of "
                     + slotBytes + " bytes; the smallest budget is one slot (" + slotBytes + " bytes)");
         }
@@ -176,31 +179,6 @@ public final class ExpertStore implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-    }
-
-    /**
-     * Serves {@code model}'s routed experts from a new store as {@code cfg} says ({@code null} and nothing changes
-     * in resident mode, or when the model has no routed experts). The model closes the store.
-     */
-    public static ExpertStore attach(DecoderModel model, WorkerPool pool, ExpertStoreConfig cfg) {
-        if (cfg.mode() == ExpertStoreConfig.Mode.RESIDENT) return null;
-        List<LayerSpec> specs = new ArrayList<>();
-        List<MoeFfn> ffns = new ArrayList<>();
-        List<DecoderModel.Layer> ls = model.layers();
-        for (int l = 0; l < ls.size(); l++) {
-            if (ls.get(l).ffn() instanceof MoeFfn moe && moe.experts() instanceof MappedExperts me) {
-                specs.add(new LayerSpec(l, me.gateTensor(), me.upTensor(), me.downTensor(), moe.router(), ls.get(l).ffnNorm(), moe.expertsUsed(), me));
-                ffns.add(moe);
-            }
-        }
-        if (specs.isEmpty()) {
-            LOG.log(System.Logger.Level.WARNING, model.info().name() + " has no routed experts; --expert-cache is ignored");
-            return null;
-        }
-        ExpertStore store = new ExpertStore(model.file().path(), specs, model.config().rmsEps(), model.config().embeddingLength(), pool, cfg);
-        for (int i = 0; i < ffns.size(); i++) ffns.get(i).useExperts(store.byModelLayer[specs.get(i).layer()]);
-        model.useExpertStore(store);
-        return store;
     }
 
     /** The experts of model layer {@code layer}, served from this store. */
@@ -309,7 +287,8 @@ public final class ExpertStore implements AutoCloseable {
             }
             Throwable failure = slotError[l.slotOf[ids[from]]];
             if (failure == null) failure = new java.io.IOException("read failed");
-            throw new ExpertReadException(l.index, java.util.Arrays.copyOfRange(ids, from, from + n), file, failure.getMessage(), failure);
+            Path failed = failure instanceof ReadFailure rf ? rf.file : l.slices[0].file();
+            throw new ExpertReadException(l.index, java.util.Arrays.copyOfRange(ids, from, from + n), failed, failure.getMessage(), failure);
         }
     }
 
@@ -490,28 +469,43 @@ public final class ExpertStore implements AutoCloseable {
         notifyAll();
     }
 
-    /** Reads the expert's three matrices into its slot; returns the bytes read from the file. */
+    /** A failed expert read, knowing the file it was read from (one part of a split model). */
+    private static final class ReadFailure extends IOException {
+        final transient Path file;
+
+        ReadFailure(Path file, String message, Throwable cause) {
+            super(message, cause);
+            this.file = file;
+        }
+    }
+
+    /** Reads the expert's three matrices into its slot, each from the file holding it; returns the bytes read. */
     private long read(Load ld) throws IOException {
-        BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
-        if (a.size() != fileSize || !a.lastModifiedTime().equals(fileTime))
-            throw new IOException("the model file changed since it was opened (size " + fileSize + " -> " + a.size()
-                    + " bytes, modified " + fileTime + " -> " + a.lastModifiedTime() + "); refusing to read experts from it");
         CachedLayer l = ld.layer;
         MemorySegment m = slotMemory[ld.slot];
         long total = 0;
+        Source checked = null;
         for (int i = 0; i < 3; i++) {
+            Source src = sources.get(l.slices[i].file());
+            if (src != checked) { // once per file and read
+                BasicFileAttributes a = Files.readAttributes(src.file(), BasicFileAttributes.class);
+                if (a.size() != src.size() || !a.lastModifiedTime().equals(src.modified()))
+                    throw new ReadFailure(src.file(), "the model file " + src.file() + " changed since it was opened (size " + src.size() + " -> " + a.size()
+                            + " bytes, modified " + src.modified() + " -> " + a.lastModifiedTime() + "); refusing to read experts from it", null);
+                checked = src;
+            }
             long pos = l.fileOffset(i, ld.expert), len = l.bytes[i];
             long start = pos - pos % align, end = roundUp(pos + len, align);
             long need = pos + len - start;
             long got;
             try {
-                got = reader.read(m.asSlice(l.region[i], end - start), start);
+                got = src.reader().read(m.asSlice(l.region[i], end - start), start);
             } catch (IOException e) {
-                throw new IOException(l.tensors[i].name() + " at offset " + start + ": " + e.getMessage(), e);
+                throw new ReadFailure(src.file(), l.slices[i].describe() + " at offset " + start + ": " + e.getMessage(), e);
             }
             if (got < need)
-                throw new IOException("short read of " + l.tensors[i].name() + ": " + got + " of " + need + " bytes at offset " + start
-                        + " (file size " + fileSize + ")");
+                throw new ReadFailure(src.file(), "short read of " + l.slices[i].describe() + ": " + got + " of " + need + " bytes at offset " + start
+                        + " (file size " + src.size() + ")", null);
             total += got;
         }
         return total;
@@ -532,27 +526,13 @@ public final class ExpertStore implements AutoCloseable {
         }
         if (!prefetchOn || layer + 1 >= byModelLayer.length || byModelLayer[layer + 1] == null) return;
         CachedLayer next = byModelLayer[layer + 1];
-        int ne = next.nExpert, k = Math.min(next.nUsed, ne);
-        predictIn = Workspace.fit(predictIn, n * embd);
-        predictLogits = Workspace.fit(predictLogits, n * ne);
-        votes = Workspace.fit(votes, ne);
-        pendingIds = Workspace.fit(pendingIds, ne);
-        RmsNorm.apply(x, 0, predictIn, 0, n, embd, embd, next.norm, rmsEps);
-        pool.matmul(next.router, predictIn, embd, n, predictLogits, ne);
-        pickedBy = Workspace.fit(pickedBy, ne);
+        int ne = next.nExpert;
+        predicted = fit(predicted, n * ne);
+        votes = fit(votes, ne);
+        pendingIds = fit(pendingIds, ne);
+        int k = routing.route(next.index, x, n, predicted);
         java.util.Arrays.fill(votes, 0, ne, 0);
-        java.util.Arrays.fill(pickedBy, 0, ne, -1);
-        for (int t = 0; t < n; t++) {
-            int o = t * ne;
-            // top-k by router logit (softmax and sigmoid keep the order): one vote per token and expert
-            for (int i = 0; i < k; i++) {
-                int best = -1;
-                for (int e = 0; e < ne; e++)
-                    if (pickedBy[e] != t && (best < 0 || predictLogits[o + e] > predictLogits[o + best])) best = e;
-                pickedBy[best] = t;
-                votes[best]++;
-            }
-        }
+        for (int i = 0; i < n * k; i++) votes[predicted[i]]++; // one vote per token and chosen expert
         // most voted first, capped at half the cache so a prefetch never flushes it
         int cap = Math.max(1, slots / 2), count = 0;
         while (count < cap) {
@@ -641,7 +621,7 @@ public final class ExpertStore implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        closeQuietly(reader);
+        closeReaders();
         arena.close();
     }
 
@@ -649,12 +629,18 @@ public final class ExpertStore implements AutoCloseable {
         if (closed) throw new IllegalStateException("the expert store of " + file + " is closed");
     }
 
-    private static void closeQuietly(ExpertReader r) {
-        try {
-            r.close();
-        } catch (IOException e) {
-            LOG.log(System.Logger.Level.WARNING, "closing the expert reader failed: " + e);
+    private void closeReaders() {
+        for (Source src : sources.values()) {
+            try {
+                src.reader().close();
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "closing the expert reader of " + src.file() + " failed: " + e);
+            }
         }
+    }
+
+    private static int[] fit(int[] buf, int n) {
+        return buf.length >= n ? buf : new int[Math.max(n, buf.length + buf.length / 2)];
     }
 
     private static long roundUp(long v, long a) {
@@ -700,29 +686,26 @@ public final class ExpertStore implements AutoCloseable {
 
     /** One MoE layer's experts as the model sees them; views are valid while acquired. */
     private final class CachedLayer implements ExpertWeights {
-        final int index, pos, nExpert, nUsed;
-        final GgufTensor[] tensors;
+        final int index, pos, nExpert;
+        final ExpertSlice[] slices;
         final long[] bytes = new long[3], region = new long[3];
         final long bytesPerExpert, slotBytes;
         final int[] slotOf, freq;
         final QMatrix[] gate, up, down;
-        final QMatrix router;
-        final float[] norm;
-        final ExpertWeights biases;
+        final ExpertWeights extras;
         long hits, misses, bytesRead, reads, waitNanos, prefetchIssued, prefetchUseful, evictions;
 
         CachedLayer(LayerSpec s, int pos) {
             this.pos = pos;
             index = s.layer();
-            tensors = new GgufTensor[] {s.gate(), s.up(), s.down()};
-            nExpert = (int) s.gate().ne(2);
-            for (GgufTensor t : tensors)
-                if (t.dims() != 3 || t.ne(2) != nExpert)
-                    throw new IllegalArgumentException("expert tensor " + t + " is not 3-D with " + nExpert + " experts");
-            nUsed = s.expertsUsed();
+            slices = new ExpertSlice[] {s.gate(), s.up(), s.down()};
+            nExpert = s.gate().experts();
+            for (ExpertSlice x : slices)
+                if (x.experts() != nExpert)
+                    throw new IllegalArgumentException("expert tensor " + x.tensor() + " does not hold " + nExpert + " experts");
             long off = 0, per = 0;
             for (int i = 0; i < 3; i++) {
-                bytes[i] = tensors[i].bytesPerExpert();
+                bytes[i] = slices[i].bytes();
                 per += bytes[i];
                 region[i] = off;
                 // under O_DIRECT a matrix needs the aligned range around it: up to one block more
@@ -736,19 +719,17 @@ public final class ExpertStore implements AutoCloseable {
             gate = new QMatrix[nExpert];
             up = new QMatrix[nExpert];
             down = new QMatrix[nExpert];
-            router = s.router();
-            norm = s.ffnNorm();
-            biases = s.residentBiases();
+            extras = s.residentExtras();
         }
 
         long fileOffset(int matrix, int e) {
-            return tensors[matrix].offset() + e * bytes[matrix];
+            return slices[matrix].fileOffset(e);
         }
 
         QMatrix view(int matrix, int e, MemorySegment slot) {
-            GgufTensor t = tensors[matrix];
+            ExpertSlice x = slices[matrix];
             long pos = fileOffset(matrix, e);
-            return new QMatrix(t.type(), slot, region[matrix] + pos % align, (int) t.ne(0), (int) t.ne(1));
+            return new QMatrix(x.tensor().type(), slot, region[matrix] + pos % align, x.cols(), x.rows());
         }
 
         private QMatrix held(QMatrix q, int e) {
@@ -764,11 +745,17 @@ public final class ExpertStore implements AutoCloseable {
 
         @Override public QMatrix down(int e) { return held(down[e], e); }
 
-        @Override public float[] gateBias(int e) { return biases == null ? null : biases.gateBias(e); }
+        @Override public float[] gateBias(int e) { return extras == null ? null : extras.gateBias(e); }
 
-        @Override public float[] upBias(int e) { return biases == null ? null : biases.upBias(e); }
+        @Override public float[] upBias(int e) { return extras == null ? null : extras.upBias(e); }
 
-        @Override public float[] downBias(int e) { return biases == null ? null : biases.downBias(e); }
+        @Override public float[] downBias(int e) { return extras == null ? null : extras.downBias(e); }
+
+        @Override public float gateScale(int e) { return extras == null ? 1f : extras.gateScale(e); }
+
+        @Override public float upScale(int e) { return extras == null ? 1f : extras.upScale(e); }
+
+        @Override public float downScale(int e) { return extras == null ? 1f : extras.downScale(e); }
 
         @Override public long bytesPerExpert() { return bytesPerExpert; }
 

@@ -3,8 +3,8 @@ package io.moeflow.experts;
 import io.moeflow.kernels.QMatrix;
 
 /**
- * The routed experts of one MoE layer: gate, up and down matrices of each expert, and (gpt-oss) optional
- * per-expert bias vectors. The model asks for them by expert id; where they live (the memory-mapped file,
+ * The routed experts of one MoE layer: gate, up and down matrices of each expert, and optional per-expert bias
+ * vectors (gpt-oss) and output scales. The model asks for them by expert id; where they live (the memory-mapped file,
  * or a RAM-budgeted cache) is this package's business.
  *
  * <p>Protocol of one step: the MoE block calls {@link #acquire} with the experts it is about to run (at most
@@ -29,6 +29,15 @@ public interface ExpertWeights {
 
     /** Bias added to the down projection ({@code [n_embd]}), or null. */
     default float[] downBias(int expert) { return null; }
+
+    /** Factor applied to the gate projection's output before its bias ({@code ffn_gate_exps.scale}); 1 when none. */
+    default float gateScale(int expert) { return 1f; }
+
+    /** Factor applied to the up projection's output before its bias; 1 when none. */
+    default float upScale(int expert) { return 1f; }
+
+    /** Factor applied to the down projection's output before its bias; 1 when none. */
+    default float downScale(int expert) { return 1f; }
 
     /** Bytes of one expert's three matrices. */
     long bytesPerExpert();

@@ -7,7 +7,32 @@ import java.util.TreeSet;
 public final class Architectures {
     private Architectures() {}
 
-    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss");
+    public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss",
+            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe");
+
+    /**
+     * Architectures whose last {@code <arch>.nextn_predict_layers} blocks are multi-token-prediction (MTP) blocks
+     * that decoding skips: the ones of {@link #SUPPORTED_ARCHITECTURES} llama.cpp reads the key for
+     * (src/models/deepseek2.cpp, glm4-moe.cpp, bailingmoe2.cpp: {@code n_layer = block_count - nextn_predict_layers}).
+     */
+    public static final Set<String> NEXTN_ARCHITECTURES = Set.of("deepseek2", "glm4moe", "bailingmoe2");
+
+    /** The metadata key counting the MTP blocks appended to the decoder blocks. */
+    public static String nextnKey(String architecture) {
+        return architecture + ".nextn_predict_layers";
+    }
+
+    /** How many of the file's last blocks are MTP blocks decoding skips (0 when none, or for other architectures). */
+    public static int nextnLayers(GgufFile f) {
+        String arch = f.has("general.architecture") ? f.getString("general.architecture") : null;
+        if (arch == null || !NEXTN_ARCHITECTURES.contains(arch)) return 0;
+        int nextn = f.getInt(nextnKey(arch), 0);
+        int blocks = f.getInt(arch + ".block_count");
+        if (nextn < 0 || nextn >= blocks)
+            throw new GgufException(f.path() + ": " + nextnKey(arch) + " = " + nextn + " must be at least 0 and below "
+                    + arch + ".block_count = " + blocks);
+        return nextn;
+    }
 
     public static boolean isSupported(String architecture) {
         return architecture != null && SUPPORTED_ARCHITECTURES.contains(architecture);

@@ -1,26 +1,36 @@
 package io.moeflow.gguf;
 
+import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.GgmlType;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
 /**
- * A GGUF file (version 2 or 3, little endian), mapped read-only in one piece: metadata is parsed once, tensor
- * data stays in the mapping (zero copy) until {@link #close()}.
+ * A GGUF file (version 2 or 3, little endian), mapped read-only: metadata is parsed once, tensor data stays in
+ * the mapping (zero copy) until {@link #close()}.
+ *
+ * <p>A model split by llama.cpp's {@code gguf-split} ({@code name-00001-of-0000N.gguf}, with {@code split.no},
+ * {@code split.count} and {@code split.tensors.count} in every part) is opened from its first part: every part is
+ * mapped (one mapping each), the metadata is the first part's (gguf-split writes all keys there), and the tensors
+ * of all parts are resolved by name as one model, each tensor knowing the part that holds it. This is what
+ * llama.cpp's model loader does; a missing or misnumbered part is refused naming the file.
  *
  * <p>Every structural problem ends in one {@link GgufException} naming the file, the problem and the key or
  * tensor; counts and lengths are checked against the bytes left before anything is allocated.
@@ -29,6 +39,8 @@ public final class GgufFile implements AutoCloseable {
     static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
     public static final int DEFAULT_ALIGNMENT = 32;
     public static final String ALIGNMENT_KEY = "general.alignment";
+    /** gguf-split's keys: this part's index (0-based, u16), the number of parts (u16), the tensors of all parts (i32). */
+    public static final String SPLIT_NO = "split.no", SPLIT_COUNT = "split.count", SPLIT_TENSORS_COUNT = "split.tensors.count";
     /** Smallest metadata entry: empty key (8), type (4), a 1-byte value. */
     private static final int MIN_KV_BYTES = 13;
     /** Smallest tensor info: empty name (8), n_dims (4), one dimension (8), type (4), offset (8). */
@@ -37,27 +49,61 @@ public final class GgufFile implements AutoCloseable {
     private static final int MAX_ARRAY_NESTING = 32;
     private static final int MAX_DIMS = 4;
 
+    /**
+     * One file of the model: the whole model, or one part of a split model ({@code index} 0 for the first).
+     * {@code tensorBytes} is the data of the tensors it holds.
+     */
+    public record Part(int index, Path path, long fileSize, int version, long alignment, long dataOffset,
+                       int tensorCount, long tensorBytes) {}
+
+    /** What one file's header says; its tensors point into its mapping. */
+    private record Header(Path path, MemorySegment mapping, int version, long alignment, long dataOffset,
+                          Map<String, GgufValue> metadata, List<GgufTensor> tensors) {}
+
     private final Path path;
-    private final Arena arena;
-    private final MemorySegment mapping;
-    private final int version;
-    private final long alignment;
-    private final long dataOffset;
+    private final List<Arena> arenas;
+    private final List<Part> parts;
+    private final Part first;
     private final Map<String, GgufValue> metadata;
     private final List<GgufTensor> tensors;
     private final Map<String, GgufTensor> tensorsByName;
+    /** Names asked for through {@link #tensor} or {@link #findTensor} and found. */
+    private final Set<String> lookedUp = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private boolean closed;
 
-    private GgufFile(Path path, Arena arena, MemorySegment mapping) {
-        this.path = path;
-        this.arena = arena;
-        this.mapping = mapping;
+    private GgufFile(List<Header> headers, List<Arena> arenas) {
+        this.arenas = arenas;
+        Header h0 = headers.get(0);
+        this.path = h0.path();
+        this.metadata = h0.metadata();
+        List<Part> ps = new ArrayList<>();
+        List<GgufTensor> all = new ArrayList<>();
+        Map<String, GgufTensor> byName = new HashMap<>();
+        for (int i = 0; i < headers.size(); i++) {
+            Header h = headers.get(i);
+            long bytes = 0;
+            for (GgufTensor t : h.tensors()) {
+                GgufTensor before = byName.putIfAbsent(t.name(), t);
+                if (before != null)
+                    throw new GgufException(h.path() + ": tensor '" + t.name() + "' is also in " + before.file() + " (a split model holds each tensor once)");
+                all.add(t);
+                bytes += t.byteSize();
+            }
+            ps.add(new Part(i, h.path(), h.mapping().byteSize(), h.version(), h.alignment(), h.dataOffset(), h.tensors().size(), bytes));
+        }
+        this.parts = Collections.unmodifiableList(ps);
+        this.first = ps.get(0);
+        this.tensors = Collections.unmodifiableList(all);
+        this.tensorsByName = byName;
+    }
+
+    private static Header parse(Path path, MemorySegment mapping) {
         GgufCursor in = new GgufCursor(mapping, path.toString());
 
         int magic = in.i32("magic");
         if (magic != MAGIC)
             throw in.error("not a GGUF file: bad magic 0x" + String.format("%08x", Integer.reverseBytes(magic)) + " (expected \"GGUF\")");
-        version = in.i32("version");
+        int version = in.i32("version");
         if (version != 2 && version != 3) {
             int swapped = Integer.reverseBytes(version);
             if (swapped >= 1 && swapped <= 3) throw in.error("big-endian GGUF files are not supported");
@@ -80,11 +126,9 @@ public final class GgufFile implements AutoCloseable {
             GgufValue value = readValue(in, type, what, 0);
             if (kv.putIfAbsent(key, value) != null) throw in.error("duplicate metadata key '" + key + "'");
         }
-        metadata = Collections.unmodifiableMap(kv);
-        alignment = readAlignment(in, kv.get(ALIGNMENT_KEY));
+        long alignment = readAlignment(in, kv.get(ALIGNMENT_KEY));
 
         List<GgufTensor> infos = new ArrayList<>((int) tensorCount);
-        Map<String, GgufTensor> byName = new HashMap<>();
         long[] relOffsets = new long[(int) tensorCount];
         String[] names = new String[(int) tensorCount];
         GgmlType[] types = new GgmlType[(int) tensorCount];
@@ -117,7 +161,7 @@ public final class GgufFile implements AutoCloseable {
             shapes[i] = ne;
             relOffsets[i] = rel;
         }
-        dataOffset = alignUp(in.position(), alignment);
+        long dataOffset = alignUp(in.position(), alignment);
         long fileSize = mapping.byteSize();
         for (int i = 0; i < tensorCount; i++) {
             String name = names[i];
@@ -143,34 +187,96 @@ public final class GgufFile implements AutoCloseable {
             if (abs > fileSize || byteSize > fileSize - abs)
                 throw in.error(what + ": data [" + abs + ", " + (abs + byteSize) + ") extends past the end of the file ("
                         + fileSize + " bytes; truncated data?)");
-            GgufTensor t = new GgufTensor(name, type, ne, abs, byteSize, mapping.asSlice(abs, byteSize));
-            infos.add(t);
-            byName.put(name, t);
+            infos.add(new GgufTensor(name, type, ne, abs, byteSize, mapping.asSlice(abs, byteSize), path));
         }
-        tensors = Collections.unmodifiableList(infos);
-        tensorsByName = byName;
+        return new Header(path, mapping, version, alignment, dataOffset, Collections.unmodifiableMap(kv), infos);
     }
 
     /**
-     * Maps {@code path} read-only (any size, zero copy) and parses its header.
+     * Maps {@code path} read-only (any size, zero copy) and parses its header; for the first part of a split model,
+     * every part.
      *
-     * @throws GgufException if the file cannot be read or is not a valid GGUF file
+     * @throws GgufException if a file cannot be read or is not a valid GGUF file, or a part of a split model is
+     *                       missing or misnumbered
      */
     public static GgufFile open(Path path) {
-        Arena arena = Arena.ofShared();
+        List<Arena> arenas = new ArrayList<>();
         try {
-            MemorySegment mapping;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            Header h0 = map(path, arenas);
+            List<Header> headers = new ArrayList<>(List.of(h0));
+            int count = splitValue(h0, SPLIT_COUNT, 0);
+            if (count > 1) {
+                int no = splitValue(h0, SPLIT_NO, -1);
+                if (no < 0) throw new GgufException(path + ": a split model (" + SPLIT_COUNT + " = " + count + ") without " + SPLIT_NO);
+                String prefix = splitPrefix(path.toString(), no, count);
+                if (no != 0)
+                    throw new GgufException(path + ": is part " + (no + 1) + " of " + count + " of a split model; open its first part"
+                            + (prefix == null ? "" : " " + splitPath(prefix, 0, count)));
+                if (prefix == null)
+                    throw new GgufException(path + ": the first part of a split model of " + count + " parts must be named <name>"
+                            + String.format(Locale.ROOT, SPLIT_SUFFIX, 1, count) + " (as gguf-split names it), so its other parts can be found");
+                for (int i = 1; i < count; i++) {
+                    Path p = Path.of(splitPath(prefix, i, count));
+                    if (!Files.exists(p))
+                        throw new GgufException(path + ": part " + (i + 1) + " of " + count + " of this split model is missing: " + p);
+                    Header h = map(p, arenas);
+                    int partNo = splitValue(h, SPLIT_NO, -1);
+                    if (partNo != i)
+                        throw new GgufException(p + ": expected part " + (i + 1) + " of " + count + " of " + path.getFileName() + ", but its "
+                                + SPLIT_NO + " is " + (partNo < 0 ? "missing" : partNo + " (part " + (partNo + 1) + ")"));
+                    int partCount = splitValue(h, SPLIT_COUNT, -1);
+                    if (partCount != count)
+                        throw new GgufException(p + ": " + SPLIT_COUNT + " is " + (partCount < 0 ? "missing" : partCount) + ", the first part says " + count);
+                    headers.add(h);
+                }
+                int expected = splitValue(h0, SPLIT_TENSORS_COUNT, -1);
+                int found = 0;
+                for (Header h : headers) found += h.tensors().size();
+                if (expected >= 0 && expected != found)
+                    throw new GgufException(path + ": " + SPLIT_TENSORS_COUNT + " says " + expected + " tensors, the " + count + " parts hold " + found);
             }
-            return new GgufFile(path, arena, mapping);
-        } catch (IOException ex) {
-            arena.close();
-            throw new GgufException(path + ": cannot read: " + ex, ex);
+            return new GgufFile(headers, arenas);
         } catch (RuntimeException | Error ex) {
-            arena.close();
+            for (Arena a : arenas) a.close();
             throw ex;
         }
+    }
+
+    /** Maps one file and parses its header; its arena joins {@code arenas} (closed by the caller on failure). */
+    private static Header map(Path path, List<Arena> arenas) {
+        Arena arena = Arena.ofShared();
+        arenas.add(arena);
+        MemorySegment mapping;
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        } catch (IOException ex) {
+            throw new GgufException(path + ": cannot read: " + ex, ex);
+        }
+        return parse(path, mapping);
+    }
+
+    /** gguf-split's part names: {@code <prefix>-00002-of-00004.gguf} for index 1 of 4 (llama.cpp's llama_split_path). */
+    private static final String SPLIT_SUFFIX = "-%05d-of-%05d.gguf";
+
+    static String splitPath(String prefix, int index, int count) {
+        return prefix + String.format(Locale.ROOT, SPLIT_SUFFIX, index + 1, count);
+    }
+
+    /** The prefix of a part's name, or null when it does not end in its own suffix (llama.cpp's llama_split_prefix). */
+    static String splitPrefix(String partPath, int index, int count) {
+        String suffix = String.format(Locale.ROOT, SPLIT_SUFFIX, index + 1, count);
+        return partPath.length() > suffix.length() && partPath.endsWith(suffix) ? partPath.substring(0, partPath.length() - suffix.length()) : null;
+    }
+
+    /** An integer split.* key of one part, or {@code absent}. */
+    private static int splitValue(Header h, String key, int absent) {
+        GgufValue v = h.metadata().get(key);
+        if (v == null) return absent;
+        if (!v.type().isInteger()) throw new GgufException(h.path() + ": metadata key '" + key + "' is " + v.type() + ", expected an integer");
+        long l = (Long) v.value();
+        if (l < 0 || l > 65535 && !key.equals(SPLIT_TENSORS_COUNT) || l > Integer.MAX_VALUE)
+            throw new GgufException(h.path() + ": metadata key '" + key + "' = " + v + " is out of range");
+        return (int) l;
     }
 
     private static GgufValue readValue(GgufCursor in, GgufValueType type, String what, int depth) {
@@ -253,15 +359,22 @@ public final class GgufFile implements AutoCloseable {
 
     public Path path() { return path; }
 
-    public int version() { return version; }
+    public int version() { return first.version(); }
 
-    public long fileSize() { return mapping.byteSize(); }
+    /** Bytes of the (first) file. */
+    public long fileSize() { return first.fileSize(); }
 
-    /** general.alignment, or 32 when absent. */
-    public long alignment() { return alignment; }
+    /** general.alignment of the (first) file, or 32 when absent. */
+    public long alignment() { return first.alignment(); }
 
-    /** Absolute offset of the tensor data section. */
-    public long dataOffset() { return dataOffset; }
+    /** Absolute offset of the (first) file's tensor data section. */
+    public long dataOffset() { return first.dataOffset(); }
+
+    /** The files of the model: one, or every part of a split model in order. */
+    public List<Part> parts() { return parts; }
+
+    /** Whether the model is split into several files. */
+    public boolean isSplit() { return parts.size() > 1; }
 
     /** All metadata in file order (unmodifiable). */
     public Map<String, GgufValue> metadata() { return metadata; }
@@ -399,24 +512,61 @@ public final class GgufFile implements AutoCloseable {
 
     public GgufTensor tensor(String name) {
         GgufTensor t = tensorsByName.get(name);
-        if (t == null) throw new GgufException(path + ": missing tensor '" + name + "'");
+        if (t == null)
+            throw new GgufException(path + (isSplit() ? " (and its other " + (parts.size() - 1) + " parts)" : "") + ": missing tensor '" + name + "'");
+        lookedUp.add(name);
         return t;
     }
 
     public Optional<GgufTensor> findTensor(String name) {
-        return Optional.ofNullable(tensorsByName.get(name));
+        GgufTensor t = tensorsByName.get(name);
+        if (t != null) lookedUp.add(name);
+        return Optional.ofNullable(t);
     }
 
-    /** Unmaps the file; tensor data segments become invalid. Closing twice is harmless. */
+    /**
+     * The tensors nobody asked for by name ({@link #tensor}, {@link #findTensor}) so far, in file order: after a
+     * model is built, the ones it does not use.
+     */
+    public List<GgufTensor> tensorsNotLookedUp() {
+        List<GgufTensor> out = new ArrayList<>();
+        for (GgufTensor t : tensors) if (!lookedUp.contains(t.name())) out.add(t);
+        return out;
+    }
+
+    /**
+     * Empty when moeflow computes with the type of every tensor; else, per type it lacks, the first tensor of that
+     * type (and how many more there are), followed by the types it supports: the reason a load refuses the file.
+     */
+    public Optional<String> unsupportedTensorTypes() {
+        Map<GgmlType, GgufTensor> first = new EnumMap<>(GgmlType.class);
+        Map<GgmlType, Integer> count = new EnumMap<>(GgmlType.class);
+        for (GgufTensor t : tensors) {
+            if (Formats.supports(t.type())) continue;
+            first.putIfAbsent(t.type(), t);
+            count.merge(t.type(), 1, Integer::sum);
+        }
+        if (first.isEmpty()) return Optional.empty();
+        List<String> parts = new ArrayList<>();
+        first.forEach((type, t) -> {
+            int more = count.get(type) - 1;
+            parts.add("tensor '" + t.name() + "' has type " + type + ", which moeflow does not support"
+                    + (more == 0 ? "" : " (nor " + more + " more tensor" + (more == 1 ? "" : "s") + " of that type)"));
+        });
+        return Optional.of(String.join("; ", parts) + "; supported types: " + Formats.supported());
+    }
+
+    /** Unmaps the file (every part); tensor data segments become invalid. Closing twice is harmless. */
     @Override
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        arena.close();
+        for (Arena a : arenas) a.close();
     }
 
     @Override
     public String toString() {
-        return "GgufFile[" + path + ", v" + version + ", " + metadata.size() + " keys, " + tensors.size() + " tensors]";
+        return "GgufFile[" + path + (isSplit() ? " + " + (parts.size() - 1) + " parts" : "") + ", v" + version() + ", "
+                + metadata.size() + " keys, " + tensors.size() + " tensors]";
     }
 }

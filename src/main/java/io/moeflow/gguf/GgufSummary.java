@@ -22,6 +22,15 @@ public final class GgufSummary {
         StringBuilder sb = new StringBuilder();
         String arch = f.has("general.architecture") ? f.getString("general.architecture") : null;
         line(sb, "file", f.path() + " (" + bytes(f.fileSize()) + ", GGUF v" + f.version() + ", alignment " + f.alignment() + ")");
+        if (f.isSplit()) {
+            long total = 0;
+            for (GgufFile.Part p : f.parts()) total += p.fileSize();
+            line(sb, "parts", f.parts().size() + " files of a split model, " + bytes(total) + " in all");
+            for (GgufFile.Part p : f.parts())
+                sb.append("  part ").append(p.index() + 1).append(": ").append(p.path().getFileName()).append(", ")
+                        .append(bytes(p.fileSize())).append(", ").append(p.tensorCount()).append(" tensors (")
+                        .append(bytes(p.tensorBytes())).append(")\n");
+        }
         line(sb, "architecture", arch == null ? "(missing)" : arch);
         line(sb, "name", f.has("general.name") ? String.valueOf(f.metadata().get("general.name").value()) : "(none)");
 
@@ -48,26 +57,36 @@ public final class GgufSummary {
         }
         line(sb, "tensors", f.tensors().size() + ", " + bytes(total));
         perType.forEach((type, c) -> sb.append("  ").append(type).append(": ").append(c[0]).append(" tensors, ")
-                .append(bytes(c[1])).append('\n'));
+                .append(bytes(c[1])).append(Formats.supports(type) ? "" : " (not supported)").append('\n'));
 
-        describeExperts(f, sb);
+        int nextn = Architectures.nextnLayers(f);
+        int decoderBlocks = arch == null ? Integer.MAX_VALUE : f.getInt(arch + ".block_count", Integer.MAX_VALUE) - nextn;
+        describeExperts(f, sb, decoderBlocks);
+        if (nextn > 0)
+            line(sb, "nextn (MTP) layers", nextn + " (" + blocks(decoderBlocks, nextn) + ", " + Architectures.nextnKey(arch)
+                    + "): multi-token-prediction blocks, skipped in decoding as llama.cpp does; a draft model for speculative decoding");
 
         List<String> problems = new ArrayList<>();
         if (!Architectures.isSupported(arch))
             problems.add("architecture " + (arch == null ? "(missing)" : arch) + " is not supported (supported: " + Architectures.supportedList() + ")");
-        for (GgmlType type : perType.keySet())
-            if (!Formats.supports(type)) problems.add("tensor type " + type + " not supported");
+        f.unsupportedTensorTypes().ifPresent(problems::add);
         line(sb, "supported", problems.isEmpty() ? "yes" : "no — " + String.join("; ", problems));
         return sb.toString();
     }
 
-    /** Experts per layer and bytes of one expert (its gate, up and down matrices) for MoE files. */
-    private static void describeExperts(GgufFile f, StringBuilder sb) {
+    private static String blocks(int first, int count) {
+        return count == 1 ? "blk." + first : "blk." + first + " .. blk." + (first + count - 1);
+    }
+
+    /** Experts per decoder layer and bytes of one expert (its gate, up and down matrices) for MoE files. */
+    private static void describeExperts(GgufFile f, StringBuilder sb, int decoderBlocks) {
         Map<Integer, long[]> perLayer = new TreeMap<>(); // layer -> {experts, bytes per expert}
         for (GgufTensor t : f.tensors()) {
             Matcher m = EXPERT_TENSOR.matcher(t.name());
             if (!m.matches() || t.dims() != 3) continue;
-            long[] l = perLayer.computeIfAbsent(Integer.parseInt(m.group(1)), k -> new long[2]);
+            int layer = Integer.parseInt(m.group(1));
+            if (layer >= decoderBlocks) continue; // an MTP block's experts are not the decoder's
+            long[] l = perLayer.computeIfAbsent(layer, k -> new long[2]);
             l[0] = Math.max(l[0], t.ne(2));
             l[1] += t.bytesPerExpert();
         }

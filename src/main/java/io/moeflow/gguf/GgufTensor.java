@@ -4,14 +4,16 @@ import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.QMatrix;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
  * One tensor of a GGUF file. {@code ne} are ggml's dimensions ({@code ne[0]} is the contiguous row length),
- * {@code offset} the absolute file offset of its data, {@code data} the zero-copy slice of the file mapping
- * (valid until the {@link GgufFile} is closed).
+ * {@code file} the file holding its data (one part of a split model), {@code offset} the absolute offset of its
+ * data in that file, {@code data} the zero-copy slice of the file mapping (valid until the {@link GgufFile} is
+ * closed).
  */
-public record GgufTensor(String name, GgmlType type, long[] ne, long offset, long byteSize, MemorySegment data) {
+public record GgufTensor(String name, GgmlType type, long[] ne, long offset, long byteSize, MemorySegment data, Path file) {
     public GgufTensor {
         ne = ne.clone();
     }
@@ -59,6 +61,29 @@ public record GgufTensor(String name, GgmlType type, long[] ne, long offset, lon
         return new QMatrix(type, data, e * expertBytes, cols, rows);
     }
 
+    /**
+     * Rows {@code [first, first + count)} of expert {@code e} of a 3-D expert tensor, zero copy (one half of a
+     * fused {@code ffn_gate_up_exps}).
+     */
+    public QMatrix expertRows(int e, int first, int count) {
+        QMatrix all = expert(e);
+        checkRows(first, count, all.rows());
+        return new QMatrix(type, data, all.rowOffset(first), all.cols(), count);
+    }
+
+    /** Rows {@code [first, first + count)} of the 2-D view, zero copy (one part of a fused {@code attn_qkv}). */
+    public QMatrix rows(int first, int count) {
+        QMatrix all = matrix();
+        checkRows(first, count, all.rows());
+        return new QMatrix(type, data, all.rowOffset(first), all.cols(), count);
+    }
+
+    private void checkRows(int first, int count, int rows) {
+        if (first < 0 || count < 1 || first > rows - count)
+            throw new GgufException("tensor '" + name + "' " + Arrays.toString(ne) + ": rows [" + first + ", " + (first + count)
+                    + ") are outside its " + rows + " rows");
+    }
+
     /** Bytes of one expert of a 3-D expert tensor (or of the whole tensor when it is not 3-D). */
     public long bytesPerExpert() {
         return ne.length == 3 ? byteSize / ne[2] : byteSize;
@@ -86,7 +111,7 @@ public record GgufTensor(String name, GgmlType type, long[] ne, long offset, lon
     @Override
     public boolean equals(Object o) {
         return o instanceof GgufTensor t && t.name.equals(name) && t.type == type && Arrays.equals(t.ne, ne)
-                && t.offset == offset && t.byteSize == byteSize;
+                && t.offset == offset && t.byteSize == byteSize && java.util.Objects.equals(t.file, file);
     }
 
     @Override

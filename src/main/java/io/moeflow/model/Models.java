@@ -1,11 +1,16 @@
 package io.moeflow.model;
 
-import io.moeflow.experts.ExpertStore;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.BailingMoe2Model;
 import io.moeflow.model.arch.DeepSeek2Model;
+import io.moeflow.model.arch.Dots1Model;
+import io.moeflow.model.arch.Ernie45MoeModel;
+import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
+import io.moeflow.model.arch.GraniteMoeModel;
+import io.moeflow.model.arch.HunyuanMoeModel;
 import io.moeflow.model.arch.LlamaModel;
 import io.moeflow.model.arch.OlmoeModel;
 import io.moeflow.model.arch.Qwen2MoeModel;
@@ -19,13 +24,19 @@ import java.util.function.BiFunction;
 public final class Models {
     private Models() {}
 
-    private static final Map<String, BiFunction<GgufFile, WorkerPool, DecoderModel>> ARCHITECTURES = new TreeMap<>(Map.of(
-            "llama", LlamaModel::new,
-            "qwen3moe", Qwen3MoeModel::new,
-            "qwen2moe", Qwen2MoeModel::new,
-            "olmoe", OlmoeModel::new,
-            "deepseek2", DeepSeek2Model::new,
-            "gpt-oss", GptOssModel::new));
+    private static final Map<String, BiFunction<GgufFile, WorkerPool, DecoderModel>> ARCHITECTURES = new TreeMap<>(Map.ofEntries(
+            Map.entry("llama", LlamaModel::new),
+            Map.entry("qwen3moe", Qwen3MoeModel::new),
+            Map.entry("qwen2moe", Qwen2MoeModel::new),
+            Map.entry("olmoe", OlmoeModel::new),
+            Map.entry("deepseek2", DeepSeek2Model::new),
+            Map.entry("gpt-oss", GptOssModel::new),
+            Map.entry("glm4moe", Glm4MoeModel::new),
+            Map.entry("dots1", Dots1Model::new),
+            Map.entry("ernie4_5-moe", Ernie45MoeModel::new),
+            Map.entry("bailingmoe2", BailingMoe2Model::new),
+            Map.entry("hunyuan-moe", HunyuanMoeModel::new),
+            Map.entry("granitemoe", GraniteMoeModel::new)));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();
@@ -46,7 +57,7 @@ public final class Models {
     public static DecoderModel load(Path path, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(path, pool);
         try {
-            ExpertStore.attach(m, pool, experts);
+            m.attachExpertStore(experts);
             return m;
         } catch (RuntimeException e) {
             m.close();
@@ -60,7 +71,7 @@ public final class Models {
      */
     public static DecoderModel load(GgufFile f, WorkerPool pool, ExpertStoreConfig experts) {
         DecoderModel m = load(f, pool);
-        ExpertStore.attach(m, pool, experts);
+        m.attachExpertStore(experts);
         return m;
     }
 
@@ -69,6 +80,9 @@ public final class Models {
         var ctor = ARCHITECTURES.get(arch);
         if (ctor == null)
             throw new IllegalArgumentException("architecture '" + arch + "' is not supported (supported: " + String.join(", ", ARCHITECTURES.keySet()) + ")");
+        f.unsupportedTensorTypes().ifPresent(why -> {
+            throw new IllegalArgumentException(f.path() + ": " + why);
+        });
         return ctor.apply(f, pool);
     }
 }

@@ -18,6 +18,9 @@ public final class StepStats {
     public interface RoutingTrace {
         /** Token {@code token} of the batch chose {@code experts[from .. from+k)} in layer {@code layer}, best first. */
         void routed(int layer, int token, int[] experts, int from, int k);
+
+        /** Layer {@code layer}'s FFN input is the residual stream {@code x[0 .. n * n_embd)} (valid during the call only). */
+        default void ffnInput(int layer, float[] x, int n) {}
     }
 
     public void reset(int layers) {

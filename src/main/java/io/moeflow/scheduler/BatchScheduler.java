@@ -79,6 +79,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private volatile int kvFreeBlocks;
     private volatile StepListener stepListener;
     private final Thread loop;
+    /** The test-only logit perturbation, null unless {@value LogitNoise#PROPERTY} is set. */
+    private final LogitNoise noise = LogitNoise.fromSystemProperty();
 
     public BatchScheduler(Model model, Detokenizer detokenizer, SchedulerConfig config) {
         this.model = model;
@@ -99,6 +101,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         this.sampler = new Sampler(info.vocabSize());
         this.batch = new ForwardBatch(config.maxBatchTokens());
         this.totals = new Totals(info.layers());
+        if (noise != null) {
+            LOG.log(System.Logger.Level.WARNING, "TEST HOOK " + LogitNoise.PROPERTY + " is set: every logit gets random"
+                    + " noise of amplitude " + noise.amplitude() + "; outputs are deliberately wrong");
+        }
         this.loop = new Thread(this::runLoop, "moeflow-step-loop");
         loop.setDaemon(true);
         loop.start();
@@ -184,12 +190,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     }
 
     private Sequence validated(GenerationRequest request) {
-        for (int t : request.promptTokens()) {
-            if (t < 0 || t >= info.vocabSize()) {
-                throw new IllegalArgumentException("request " + request.id() + ": token id " + t
-                        + " is outside the vocabulary (0.." + (info.vocabSize() - 1) + ")");
-            }
-        }
+        requireInVocabulary(request, request.promptTokens());
+        requireInVocabulary(request, request.resumeTokens());
         Sequence seq = new Sequence(request, detokenizer, info.contextLength());
         int need = KvCache.blocksFor(seq.length());
         if (need > kv.totalBlocks()) {
@@ -197,6 +199,15 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                     + " KV blocks but the pool has " + kv.totalBlocks() + " (raise kvCacheBytes)");
         }
         return seq;
+    }
+
+    private void requireInVocabulary(GenerationRequest request, int[] tokens) {
+        for (int t : tokens) {
+            if (t < 0 || t >= info.vocabSize()) {
+                throw new IllegalArgumentException("request " + request.id() + ": token id " + t
+                        + " is outside the vocabulary (0.." + (info.vocabSize() - 1) + ")");
+            }
+        }
     }
 
     @Override
@@ -367,7 +378,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                 failure = e;
             }
             forwardNanos += System.nanoTime() - forwardStart;
-            if (failure == null) break;
+            if (failure == null) {
+                if (noise != null) noise.perturb(logits, rows * vocab);
+                break;
+            }
             int before = stepRequests.size();
             if (!failRoutedSequences(failure)) {
                 LOG.log(System.Logger.Level.ERROR, "forward step failed for " + before + " sequences", failure);

@@ -8,9 +8,14 @@ import java.util.List;
  * parameters, limits and stop conditions. {@code id} is the caller's request id (echoed in every event).
  * {@code maxTokens == 0} means no limit but the model's context length. {@code ignoreEos} keeps generating
  * through the tokenizer's end-of-generation tokens (benchmarks); {@code stopTokens} still stop.
+ *
+ * <p>{@code resumeTokens} (empty for a new generation) are tokens already generated and published by an earlier
+ * attempt of the same request, indexes 0..n-1: the engine takes them as generated (they count towards
+ * {@code maxTokens}, the text and the stop strings; prompt and they are prefilled together) and emits events from
+ * index n on, so the continuation follows exactly what was published, whatever the logits are now.
  */
 public record GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
-                                List<String> stopStrings, int[] stopTokens, boolean ignoreEos) {
+                                List<String> stopStrings, int[] stopTokens, boolean ignoreEos, int[] resumeTokens) {
     public GenerationRequest {
         if (id == null || id.isEmpty()) throw new IllegalArgumentException("request id is empty");
         if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt is empty");
@@ -22,12 +27,23 @@ public record GenerationRequest(String id, int[] promptTokens, SamplingParams sa
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         stopTokens = stopTokens == null ? new int[0] : stopTokens;
+        resumeTokens = resumeTokens == null ? new int[0] : resumeTokens;
         if (sampling == null) sampling = SamplingParams.GREEDY;
+    }
+
+    public GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
+                             List<String> stopStrings, int[] stopTokens, boolean ignoreEos) {
+        this(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, null);
     }
 
     /** A request that stops at the tokenizer's end-of-generation tokens. */
     public GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
                              List<String> stopStrings, int[] stopTokens) {
         this(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, false);
+    }
+
+    /** This request continuing after {@code published}, the tokens of its events 0..n-1 (see the class comment). */
+    public GenerationRequest resumedAfter(int[] published) {
+        return new GenerationRequest(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, published.clone());
     }
 }

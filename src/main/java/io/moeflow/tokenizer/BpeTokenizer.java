@@ -26,8 +26,11 @@ final class BpeTokenizer extends BaseTokenizer {
         preTokenizer = new PreTokenizer(config);
         ignoreMerges = config.ignoreMerges();
         String[] merges = v.merges();
-        if (merges == null) {
+        if (merges == null && !config.mergesOptional()) {
             throw new IllegalArgumentException("BPE vocabulary has no merges (tokenizer.ggml.merges)");
+        }
+        if (merges == null) {
+            merges = new String[0]; // kimi-k2 in llama.cpp: no merges, every byte stays a symbol
         }
         ranks = HashMap.newHashMap(merges.length);
         for (int i = 0; i < merges.length; i++) {

@@ -136,9 +136,10 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
                 addSpacePrefix = true;
             }
             case "gpt2" -> {
-                bos = 11;
+                PreTokenizer.Config config = knownPreConfig(pre);
+                bos = config == null || config.defaultBos() ? 11 : -1;
                 eos = 11;
-                addBos = defaultAddBosForPre(pre);
+                addBos = config != null && config.addBos();
             }
             case "bert" -> {
                 bos = 101;
@@ -169,11 +170,12 @@ public record Vocabulary(String model, String pre, String[] tokens, float[] scor
                 addSpacePrefix, md.string(KEY_CHAT_TEMPLATE));
     }
 
-    private static boolean defaultAddBosForPre(String pre) {
+    /** The pre-tokenizer's configuration, or null where it is unknown (Tokenizer.of reports that). */
+    private static PreTokenizer.Config knownPreConfig(String pre) {
         try {
-            return PreTokenizer.config(pre).addBos();
+            return PreTokenizer.config(pre);
         } catch (IllegalArgumentException unknownPre) {
-            return false; // Tokenizer.of reports the unsupported pre-tokenizer
+            return null;
         }
     }
 

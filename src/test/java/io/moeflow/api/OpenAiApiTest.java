@@ -135,7 +135,7 @@ class OpenAiApiTest {
                 new Case("/v1/completions", "{\"max_tokens\":3}", "prompt", "\"prompt\" is required"),
                 new Case("/v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":1.5}", "max_tokens", "integer"),
                 new Case("/v1/completions", "{\"prompt\":\"hi\",\"top_p\":0}", "top_p", "top_p must be in"),
-                new Case("/v1/completions", "{\"prompt\":\"hi\",\"n\":2}", "n", "n must be"),
+                new Case("/v1/completions", "{\"prompt\":\"hi\",\"n\":2}", "n", "n is not supported"),
                 new Case("/v1/completions", "{\"prompt\":\"hi\",\"stop\":[1]}", "stop", "stop must be"),
                 new Case("/v1/completions", "{\"prompt\":\"hi\",\"stream\":\"yes\"}", "stream", "boolean"),
                 new Case("/v1/completions", "{\"prompt\":\"" + "word ".repeat(runtime.contextLength()) + "\"}", "prompt", "context"),
@@ -156,9 +156,13 @@ class OpenAiApiTest {
     }
 
     @Test
-    void unknownFieldsAreIgnored() {
-        post("/v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":2,\"model\":\"whatever\",\"user\":\"x\",\"logit_bias\":{},\"frobnicate\":[1,{}]}")
+    void fieldsAtTheirDefaultsAreAcceptedAndUnknownOnesRefused() {
+        post("/v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":2,\"model\":\"whatever\",\"user\":\"x\",\"logit_bias\":{},\"n\":1}")
                 .then().statusCode(200).body("usage.completion_tokens", equalTo(2));
+        post("/v1/completions", "{\"prompt\":\"hi\",\"max_tokens\":2,\"frobnicate\":[1,{}]}")
+                .then().statusCode(400).body("error.param", equalTo("frobnicate"))
+                .body("error.code", equalTo("unknown_parameter"))
+                .body("error.message", containsString("Unrecognized request argument supplied: frobnicate"));
     }
 
     @Test

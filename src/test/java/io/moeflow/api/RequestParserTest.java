@@ -100,4 +100,99 @@ class RequestParserTest {
         assertEquals(ok.defaultSeed(), PromptRecord.parse("{\"id\":\"r1\"}".getBytes(StandardCharsets.UTF_8)).defaultSeed(),
                 "the default seed depends on the id only");
     }
+
+    private static InvalidRequestException parseFails(byte[] body) {
+        return assertThrows(InvalidRequestException.class, () -> RequestParser.parseObject(body));
+    }
+
+    private static InvalidRequestException parseFails(String body) {
+        return parseFails(body == null ? null : body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void anEmptyBodyIsNamedAsSuch() {
+        for (String body : new String[] {null, "", "  \n "}) {
+            assertTrue(parseFails(body).getMessage().contains("request body is empty"), String.valueOf(body));
+        }
+    }
+
+    @Test
+    void trailingDataAndRepeatedKeysAreRefused() {
+        InvalidRequestException trailing = parseFails("{\"prompt\":\"hi\"} x");
+        assertTrue(trailing.getMessage().contains("more after its JSON value"), trailing.getMessage());
+        assertTrue(parseFails("{\"prompt\":\"a\"}{\"prompt\":\"b\"}").getMessage().contains("more after"));
+        InvalidRequestException duplicate = parseFails("{\"prompt\":\"a\",\"max_tokens\":1,\"prompt\":\"b\"}");
+        assertEquals("prompt", duplicate.param());
+        assertTrue(duplicate.getMessage().contains("\"prompt\" more than once"), duplicate.getMessage());
+        InvalidRequestException nested = parseFails("{\"messages\":[{\"role\":\"user\",\"role\":\"system\"}]}");
+        assertEquals("role", nested.param());
+        // whitespace after the value is not trailing data
+        assertEquals("hi", RequestParser.parseObject("{\"prompt\":\"hi\"}\r\n ").get("prompt").textValue());
+    }
+
+    @Test
+    void invalidUtf8AndUnpairedSurrogatesAreRefusedNotReplaced() {
+        byte[] prefix = "{\"prompt\":\"a".getBytes(StandardCharsets.UTF_8);
+        for (byte[] bad : List.of(new byte[] {(byte) 0xC3, 0x28}, new byte[] {(byte) 0xC0, (byte) 0xAF},
+                new byte[] {(byte) 0xED, (byte) 0xA0, (byte) 0x80}, new byte[] {(byte) 0xFF})) {
+            byte[] body = new byte[prefix.length + bad.length + 2];
+            System.arraycopy(prefix, 0, body, 0, prefix.length);
+            System.arraycopy(bad, 0, body, prefix.length, bad.length);
+            body[body.length - 2] = '"';
+            body[body.length - 1] = '}';
+            InvalidRequestException e = parseFails(body);
+            assertTrue(e.getMessage().contains("not valid UTF-8") && e.getMessage().contains("byte offset " + prefix.length), e.getMessage());
+        }
+        InvalidRequestException lone = parseFails("{\"prompt\":\"a\\ud800b\"}");
+        assertEquals("prompt", lone.param());
+        assertTrue(lone.getMessage().contains("unpaired UTF-16 surrogate (\\ud800) at character 1"), lone.getMessage());
+        InvalidRequestException low = parseFails("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\udc00\"}]}]}");
+        assertEquals("messages[0].content[0].text", low.param());
+        assertTrue(parseFails("{\"\\ud800\":1}").getMessage().contains("surrogate"), "a key is checked too");
+        // a pair is text (U+1F600), in either spelling
+        assertEquals("\uD83D\uDE00", RequestParser.parseObject("{\"prompt\":\"\\ud83d\\ude00\"}").get("prompt").textValue());
+        assertEquals("\uD83D\uDE00", RequestParser.parseObject("{\"prompt\":\"\uD83D\uDE00\"}".getBytes(StandardCharsets.UTF_8)).get("prompt").textValue());
+    }
+
+    @Test
+    void kafkaRecordsAreReadAsStrictly() {
+        UnparseableRecordException e = assertThrows(UnparseableRecordException.class,
+                () -> PromptRecord.parse("{\"id\":\"a\",\"id\":\"b\",\"prompt\":\"x\"}".getBytes(StandardCharsets.UTF_8)));
+        assertTrue(e.getMessage().contains("Duplicate field 'id'"), e.getMessage());
+        assertThrows(UnparseableRecordException.class,
+                () -> PromptRecord.parse("{\"id\":\"a\",\"prompt\":\"x\"} {}".getBytes(StandardCharsets.UTF_8)));
+        rejects("{\"id\":\"a\",\"prompt\":\"\\udfff\"}", "prompt", "surrogate");
+    }
+
+    @Test
+    void kafkaPromptsRefuseWhatIsNotDoneAndIgnoreUnknownFields() {
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"logit_bias\":{\"383\":-100}}", "logit_bias", "not supported");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"presence_penalty\":\"x\"}", "presence_penalty", "must be a number");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "not supported");
+        PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
+                "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
+        assertEquals("x", spec.prompt());
+    }
+
+    @Test
+    void messagesCarryWhatTheChatTemplateTakes() {
+        rejects("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"mood\":\"sad\"}]}", "messages[0].mood", "Unrecognized");
+        rejects("{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"function_call\":{\"name\":\"f\"}},"
+                + "{\"role\":\"user\",\"content\":\"x\"}]}", "messages[0].function_call", "not supported");
+        rejects("{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"c\"}]},"
+                + "{\"role\":\"user\",\"content\":\"x\"}]}", "messages[0].tool_calls[0].type", "must be \"function\"");
+        PromptSpec spec = parser.chat(RequestParser.parseObject(
+                "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\",\"tool_calls\":[],\"refusal\":null}]}"));
+        assertEquals(List.of(new ChatMessage("assistant", "a")), spec.messages());
+        PromptSpec tools = parser.chat(RequestParser.parseObject("""
+                {"messages":[{"role":"user","content":"x","name":"bob"},
+                  {"role":"assistant","content":null,"reasoning_content":"r","tool_calls":[
+                    {"id":"c1","type":"function","function":{"name":"f","arguments":{"a":1}}}]},
+                  {"role":"tool","tool_call_id":"c1","content":"3"}]}"""));
+        assertEquals(List.of(new ChatMessage("user", "x", null, null, "bob", null, List.of()),
+                new ChatMessage("assistant", "", null, "r", null, null, List.of(new ChatMessage.ToolCall("c1", "f", "{\"a\":1}"))),
+                new ChatMessage("tool", "3", null, null, null, "c1", List.of())), tools.messages());
+    }
 }

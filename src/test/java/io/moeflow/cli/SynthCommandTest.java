@@ -61,7 +61,7 @@ class SynthCommandTest {
         Path out = dir.resolve("x.gguf");
         String o = out.toString();
         assertError(run("synth", "--arch", "gpt2", "--type", "Q8_0", "--out", o), "unknown --arch 'gpt2' (supported: qwen3moe, llama, deepseek2)");
-        assertError(run("synth", "--arch", "llama", "--type", "Q5_K_S", "--out", o), "unknown --type 'Q5_K_S' (supported: F32, F16, Q8_0, Q4_K_M)");
+        assertError(run("synth", "--arch", "llama", "--type", "Q5_K_S", "--out", o), "unknown --type 'Q5_K_S' (supported: F32, F16, Q8_0, Q4_K_M, IQ4_NL, IQ4_XS)");
         assertError(run("synth", "--preset", "huge", "--type", "Q8_0", "--out", o), "unknown --preset 'huge'");
         assertError(run("synth", "--type", "Q8_0", "--out", o), "give --arch");
         assertError(run("synth", "--arch", "llama", "--preset", "bench-qwen3moe", "--type", "Q8_0", "--out", o), "contradicts --preset");

@@ -3,6 +3,7 @@ package io.moeflow.deploy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.moeflow.api.MoeflowConfig;
@@ -90,6 +91,36 @@ class DockerFilesTest {
         String jvmOptions = env(Dockerfile.parse(JVM).last()).get("JDK_JAVA_OPTIONS");
         assertNotNull(jvmOptions, JVM + ": JDK_JAVA_OPTIONS");
         assertTrue(jvmOptions.contains("--add-modules=jdk.incubator.vector"), JVM + ": the Vector API flag");
+    }
+
+    /**
+     * The images listen on every interface of the container and so start only with an API key (or an explicit
+     * allowance); compose allows it because it publishes the port on the host's loopback only.
+     */
+    @Test
+    void theImagesNeedAKeyAndComposeStaysOnTheHostsLoopback() {
+        for (String file : List.of(JVM, NATIVE)) {
+            Map<String, String> env = env(Dockerfile.parse(file).last());
+            var config = AppConfig.effective(env);
+            String host = config.getValue("quarkus.http.host", String.class);
+            assertFalse(io.moeflow.api.http.AccessControl.isLoopbackHost(host), file + ": listens on " + host + ", unreachable from outside the container");
+            assertNotNull(io.moeflow.api.http.AccessControl.exposureRefusal(host, false, AppConfig.mapping(env).http().allowRemoteWithoutKey()),
+                    file + ": starts open to the network without an API key");
+            Map<String, String> withKey = new LinkedHashMap<>(env);
+            withKey.put("MOEFLOW_API_KEY", "k");
+            assertNull(io.moeflow.api.http.AccessControl.exposureRefusal(host, AppConfig.mapping(withKey).apiKey().isPresent(), false),
+                    file + ": refuses to start even with a key");
+        }
+        Map<String, Object> moeflow = Repo.map(Repo.map(Repo.yaml("docker/compose.yaml"), "services"), "moeflow");
+        Map<String, String> env = new LinkedHashMap<>();
+        Repo.map(moeflow, "environment").forEach((k, v) -> env.put(k, String.valueOf(v).replace("${MOEFLOW_API_KEY:-}", "")));
+        var config = AppConfig.effective(env);
+        MoeflowConfig m = config.getConfigMapping(MoeflowConfig.class);
+        assertNull(io.moeflow.api.http.AccessControl.exposureRefusal(config.getValue("quarkus.http.host", String.class),
+                m.apiKey().filter(k -> !k.isBlank()).isPresent(), m.http().allowRemoteWithoutKey()), "compose: the service would refuse to start");
+        for (Object port : Repo.list(moeflow, "ports")) {
+            assertTrue(String.valueOf(port).startsWith("127.0.0.1:"), "compose publishes " + port + " beyond the host's loopback");
+        }
     }
 
     /** Sources copied from the build context exist in the repository and are not left out by .dockerignore. */

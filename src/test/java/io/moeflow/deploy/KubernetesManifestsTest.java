@@ -115,6 +115,18 @@ class KubernetesManifestsTest {
         }
     }
 
+    /** The pods listen beyond loopback (the Service routes to them), so they must carry the API key. */
+    @ParameterizedTest
+    @MethodSource("kustomizations")
+    void theServiceListensOnThePodNetworkWithAnApiKey(String dir) {
+        Rendered r = render(dir);
+        String host = r.config().getValue("quarkus.http.host", String.class);
+        assertFalse(io.moeflow.api.http.AccessControl.isLoopbackHost(host), dir + ": listens on " + host + ", unreachable through the Service");
+        assertEquals(null, io.moeflow.api.http.AccessControl.exposureRefusal(host, r.moeflow().apiKey().isPresent(),
+                r.moeflow().http().allowRemoteWithoutKey()), dir + ": the service would refuse to start");
+        assertTrue(r.moeflow().apiKey().isPresent() && !r.moeflow().http().allowRemoteWithoutKey(), dir + ": no API key, or open without one");
+    }
+
     @ParameterizedTest
     @MethodSource("kustomizations")
     void portsAndProbesPointAtTheServiceHttpPortAndHealthEndpoints(String dir) {
@@ -332,7 +344,7 @@ class KubernetesManifestsTest {
         Rendered r = render(dir);
         for (Object e : Repo.list(r.container(), "env")) {
             Object ref = Repo.at(e, "valueFrom", "secretKeyRef");
-            if (ref == null) continue;
+            if (ref == null || Boolean.TRUE.equals(Repo.asMap(ref).get("optional"))) continue; // optional: may be absent
             String name = Repo.string(ref, "name");
             Map<String, Object> secret = Kustomize.find(r.resources(), "Secret", name);
             if (secret != null) {

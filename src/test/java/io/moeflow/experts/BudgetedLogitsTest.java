@@ -11,6 +11,7 @@ import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderModel;
 import io.moeflow.model.Logits;
 import io.moeflow.model.Models;
+import io.moeflow.testing.SameLogits;
 import io.moeflow.testing.SharedFiles;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -24,13 +25,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Budgeted mode computes exactly what resident mode computes (bit for bit, same thread count) on the golden MoE
  * models, at budgets of 100 %, 25 %, the experts one token uses in one layer, and a single slot (the MoE block
  * then runs one expert at a time); batch and decode mode, both eviction policies, O_DIRECT and plain reads.
- *
- * <p>The Vector API's float reductions round differently before and after C2 compiles the kernels, so even
- * resident mode repeats itself bit for bit only once warm. Each comparison therefore runs resident and budgeted
- * back to back and accepts the first pair that agrees within a few tries; wrong expert bytes never agree.
+ * Each comparison retries while the kernels warm up ({@link SameLogits}); wrong expert bytes never agree.
  */
 class BudgetedLogitsTest {
-    static final int TRIES = 6;
+    static final int TRIES = SameLogits.TRIES;
     static WorkerPool pool;
 
     @BeforeAll
@@ -93,14 +91,8 @@ class BudgetedLogitsTest {
         }
     }
 
-    /** Resident and budgeted logits of the same sequence, bit for bit (see the class comment for the retries). */
+    /** Resident and budgeted logits of the same sequence, bit for bit (see {@link SameLogits} for the retries). */
     static void assertSameLogits(DecoderModel resident, DecoderModel budgeted, int[] tokens, boolean decode, String what) {
-        float[] r = null, b = null;
-        for (int i = 0; i < TRIES; i++) {
-            r = Logits.compute(resident, tokens, decode, null);
-            b = Logits.compute(budgeted, tokens, decode, null);
-            if (Arrays.equals(r, b)) return;
-        }
-        assertArrayEquals(r, b, what);
+        SameLogits.assertSame(resident, budgeted, tokens, decode, what);
     }
 }

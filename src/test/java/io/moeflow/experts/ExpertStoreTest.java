@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.QMatrix;
-import io.moeflow.kernels.WorkerPool;
 import io.moeflow.testing.SharedFiles;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,7 +30,6 @@ import org.junit.jupiter.api.Test;
  * accounting, prefetch limits.
  */
 class ExpertStoreTest {
-    static WorkerPool pool;
     static GgufFile file;
     static List<ExpertStore.LayerSpec> specs;
     static long slotBytes;
@@ -39,11 +37,10 @@ class ExpertStoreTest {
     @BeforeAll
     static void open() {
         file = GgufFile.open(SharedFiles.require("golden/qwen3moe-tiny-Q8_0/qwen3moe-tiny-Q8_0.gguf"));
-        pool = new WorkerPool(1);
         specs = new ArrayList<>();
         for (int l = 0; l < 2; l++)
-            specs.add(new ExpertStore.LayerSpec(l, t(l, "ffn_gate_exps"), t(l, "ffn_up_exps"), t(l, "ffn_down_exps"),
-                    t(l, "ffn_gate_inp").matrix(), t(l, "ffn_norm").toFloats(), 4, null));
+            specs.add(new ExpertStore.LayerSpec(l, ExpertSlice.of(t(l, "ffn_gate_exps")), ExpertSlice.of(t(l, "ffn_up_exps")),
+                    ExpertSlice.of(t(l, "ffn_down_exps")), null));
         try (ExpertStore s = store("100%", EvictionPolicy.LRU, new TestReaders(false))) {
             slotBytes = s.slotBytes();
         }
@@ -51,7 +48,6 @@ class ExpertStoreTest {
 
     @AfterAll
     static void close() {
-        if (pool != null) pool.close();
         if (file != null) file.close();
     }
 
@@ -61,7 +57,7 @@ class ExpertStoreTest {
 
     static ExpertStore store(String budget, EvictionPolicy policy, TestReaders readers) {
         var cfg = new ExpertStoreConfig(ExpertStoreConfig.Mode.BUDGETED, budget, policy, false, 4, readers);
-        return new ExpertStore(file.path(), specs, 1e-6f, 256, pool, cfg);
+        return new ExpertStore(specs, null, cfg);
     }
 
     static String slots(int n) {
@@ -258,6 +254,36 @@ class ExpertStoreTest {
             assertEquals(1, l.prefetchUseful());
             assertEquals(1, l.hits());
             assertEquals(0, l.misses());
+        }
+    }
+
+    @Test
+    void prefetchReadsTheExpertsTheModelsRoutingChoosesForTheNextLayer() {
+        TestReaders readers = new TestReaders(false);
+        float[] hidden = new float[2 * 256];
+        List<String> calls = new ArrayList<>();
+        // the model's routing, as the store sees it: 2 tokens, 2 experts each, expert 3 chosen by both
+        ExpertRouting routing = (layer, x, n, selected) -> {
+            calls.add("layer " + layer + ", " + n + " tokens, " + (x == hidden ? "the residual stream" : "another array"));
+            int[] chosen = {3, 9, 3, 12};
+            System.arraycopy(chosen, 0, selected, 0, chosen.length);
+            return 2;
+        };
+        var cfg = new ExpertStoreConfig(ExpertStoreConfig.Mode.BUDGETED, "100%", EvictionPolicy.LRU, true, 4, readers);
+        try (ExpertStore s = new ExpertStore(specs, routing, cfg)) {
+            s.ffnInput(0, hidden, 2);
+            assertEquals(List.of("layer 1, 2 tokens, the residual stream"), calls);
+            int[] own = {0};
+            s.layer(0).acquire(own, 0, 1); // layer 0's own misses go first, then the prefetch of layer 1
+            s.layer(0).release(own, 0, 1);
+            int[] next = {3, 9, 12};
+            s.layer(1).acquire(next, 0, 3);
+            s.layer(1).release(next, 0, 3);
+            ExpertCacheStats.Layer l = s.stats().layers().get(1);
+            assertEquals(3, l.prefetchIssued(), "one read per chosen expert, the shared one once");
+            assertEquals(3, l.prefetchUseful());
+            assertEquals(0, l.misses());
+            for (int e : next) assertEquals(1, readers.readsAt(position(1, "gate", e)), "expert " + e);
         }
     }
 

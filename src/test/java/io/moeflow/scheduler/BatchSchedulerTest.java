@@ -61,6 +61,52 @@ class BatchSchedulerTest {
         assertBatchedEqualsAlone(new SamplingParams(0.9f, 20, 0.95f, 0.02f, 0));
     }
 
+    /**
+     * A request resumed after the first k tokens of an uninterrupted run (as after a redelivery) emits events from
+     * index k on, and with the same logits they are exactly the rest of that run: its generator skipped the
+     * published draws, its text stream and stop strings replayed them, max_tokens counted them.
+     */
+    @Test
+    void aResumedRequestContinuesExactlyAfterItsPublishedTokens() {
+        SchedulerConfig cfg = config(64, 16, 8, 16);
+        for (SamplingParams sampling : List.of(SamplingParams.GREEDY, new SamplingParams(0.9f, 20, 0.95f, 0.02f, 0))) {
+            List<GenerationRequest> requests = mixedRequests(sampling);
+            List<Outcome> reference = alone(model, cfg, requests);
+            List<GenerationRequest> resumed = new ArrayList<>();
+            List<Integer> cuts = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                List<Integer> tokens = reference.get(i).tokens();
+                // a cut before the last token event: the published part never ends the generation
+                int last = reference.get(i).events().getLast().token() >= 0 ? tokens.size() - 1 : tokens.size();
+                int cut = Math.min(last, 1 + i * 3);
+                cuts.add(cut);
+                resumed.add(requests.get(i).resumedAfter(tokens.subList(0, cut).stream().mapToInt(Integer::intValue).toArray()));
+            }
+            try (BatchScheduler s = new BatchScheduler(model, TEXT, cfg)) {
+                List<GenerationEngine.Handle> handles = s.submitAll(resumed, h -> {});
+                for (int i = 0; i < requests.size(); i++) {
+                    List<TokenEvent> events = handles.get(i).events().collect().asList().await().atMost(TIMEOUT);
+                    List<TokenEvent> expected = reference.get(i).events();
+                    int cut = cuts.get(i);
+                    assertEquals(expected.subList(cut, expected.size()), events,
+                            requests.get(i).id() + " resumed after " + cut + " tokens (" + sampling + ")");
+                }
+                assertAllKvFree(s);
+            }
+        }
+    }
+
+    @Test
+    void publishedTokensThatAlreadyEndTheGenerationCannotBeResumed() {
+        try (BatchScheduler s = new BatchScheduler(model, TEXT, config(64, 16, 8, 16))) {
+            GenerationRequest twoTokens = new GenerationRequest("r", prompt(3, 1, VOCAB), SamplingParams.GREEDY, 2, null, null);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> s.submit(twoTokens.resumedAfter(new int[] {1, 2})));
+            assertTrue(e.getMessage().contains("already ends the generation"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> s.submit(twoTokens.resumedAfter(new int[] {VOCAB})));
+        }
+    }
+
     @Test
     void aLongPromptIsPrefilledInChunksWhileOtherStreamsKeepDecoding() {
         try (BatchScheduler s = new BatchScheduler(model, TEXT, config(64, 8, 8, 8))) {

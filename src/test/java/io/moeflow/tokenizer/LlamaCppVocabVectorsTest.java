@@ -25,7 +25,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 class LlamaCppVocabVectorsTest {
     private static final String SEPARATOR = "\n__ggml_vocab_test__\n";
     private static final List<String> VOCABS = List.of("llama-spm", "phi-3", "bert-bge", "deepseek-coder",
-            "deepseek-llm", "falcon", "gpt-2", "mpt", "refact", "starcoder");
+            "deepseek-llm", "falcon", "gpt-2", "mpt", "refact", "starcoder",
+            // vocabularies of MoE models rebuilt from their tokenizer.json (../shared/tokenizer/real-moe/README.md)
+            "real-moe/qwen2", "real-moe/deepseek-v3", "real-moe/gpt-4o");
+    /** The real-moe vocabularies with llama.cpp's ids for the 149-input extra corpus, parse_special off and on. */
+    private static final List<String> CORPUS_VOCABS = List.of("qwen2", "deepseek-v3", "gpt-4o");
 
     record Case(String vocab, int index, String input, int[] expected) {
         @Override
@@ -38,19 +42,40 @@ class LlamaCppVocabVectorsTest {
         Path dir = SharedFiles.root().resolve("tokenizer");
         List<Arguments> all = new ArrayList<>();
         for (String vocab : VOCABS) {
-            Path inp = dir.resolve("ggml-vocab-" + vocab + ".gguf.inp");
-            Path out = dir.resolve("ggml-vocab-" + vocab + ".gguf.out");
-            if (!Files.exists(inp) || !Files.exists(out)) {
-                all.add(Arguments.of(new Case(vocab, -1, null, null)));
-                continue;
-            }
-            List<String> inputs = splitInputs(Files.readString(inp, StandardCharsets.UTF_8));
-            List<String> lines = Files.readAllLines(out, StandardCharsets.UTF_8);
-            assertEquals(inputs.size(), lines.size(), vocab + ": inputs vs expected lines");
-            for (int i = 0; i < inputs.size(); i++) {
-                String line = lines.get(i).strip();
-                int[] ids = line.isEmpty() ? new int[0] : Arrays.stream(line.split(" ")).mapToInt(Integer::parseInt).toArray();
-                all.add(Arguments.of(new Case(vocab, i, inputs.get(i), ids)));
+            Path file = dir.resolve(vocabFile(vocab));
+            addCases(all, vocab, file.resolveSibling(file.getFileName() + ".inp"),
+                    file.resolveSibling(file.getFileName() + ".out"));
+        }
+        return all.stream();
+    }
+
+    /** ggml-vocab-NAME.gguf, in a subdirectory where the name has one ("real-moe/qwen2"). */
+    private static String vocabFile(String vocab) {
+        int slash = vocab.lastIndexOf('/');
+        return vocab.substring(0, slash + 1) + "ggml-vocab-" + vocab.substring(slash + 1) + ".gguf";
+    }
+
+    private static void addCases(List<Arguments> all, String vocab, Path inp, Path out) throws IOException {
+        if (!Files.exists(inp) || !Files.exists(out)) {
+            all.add(Arguments.of(new Case(vocab, -1, null, null)));
+            return;
+        }
+        List<String> inputs = splitInputs(Files.readString(inp, StandardCharsets.UTF_8));
+        List<String> lines = Files.readAllLines(out, StandardCharsets.UTF_8);
+        assertEquals(inputs.size(), lines.size(), vocab + ": inputs vs expected lines");
+        for (int i = 0; i < inputs.size(); i++) {
+            all.add(Arguments.of(new Case(vocab, i, inputs.get(i), LlamaCppPreTokenizerVectorsTest.numbers(lines.get(i)))));
+        }
+    }
+
+    /** The extra corpus: cases named "VOCAB parse_special=0|1". */
+    static Stream<Arguments> corpusCases() throws IOException {
+        Path dir = SharedFiles.root().resolve("tokenizer/real-moe");
+        List<Arguments> all = new ArrayList<>();
+        for (String vocab : CORPUS_VOCABS) {
+            for (int special = 0; special <= 1; special++) {
+                addCases(all, "real-moe/" + vocab + " parse_special=" + special, dir.resolve("extra-corpus/corpus.inp"),
+                        dir.resolve("extra-corpus/" + vocab + ".parse_special" + special + ".out"));
             }
         }
         return all.stream();
@@ -73,8 +98,19 @@ class LlamaCppVocabVectorsTest {
         Assumptions.assumeTrue(c.input() != null, "vectors missing for " + c.vocab());
         Assumptions.assumeFalse(c.vocab().equals("bert-bge"),
                 "WordPiece (tokenizer.ggml.model 'bert') is not implemented: moeflow serves decoder models only");
-        Tokenizer t = TokenizerTestFiles.vocabTokenizer(c.vocab());
-        int[] actual = t.encode(c.input(), false, false);
+        check(c, TokenizerTestFiles.vocabTokenizerAt(vocabFile(c.vocab())), false);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("corpusCases")
+    void encodesTheExtraCorpusLikeLlamaCpp(Case c) {
+        Assumptions.assumeTrue(c.input() != null, "vectors missing for " + c.vocab());
+        String[] vocabAndMode = c.vocab().split(" ");
+        check(c, TokenizerTestFiles.vocabTokenizerAt(vocabFile(vocabAndMode[0])), vocabAndMode[1].endsWith("=1"));
+    }
+
+    private static void check(Case c, Tokenizer t, boolean parseSpecial) {
+        int[] actual = t.encode(c.input(), false, parseSpecial);
         assertArrayEquals(c.expected(), actual, () -> c + "\n expected " + Arrays.toString(c.expected())
                 + "\n actual   " + Arrays.toString(actual));
     }

@@ -30,7 +30,8 @@ class PreTokenizerTest {
     /** Every input of llama.cpp's tokenizer vectors, plus a few edge cases. */
     private static List<String> inputs() throws IOException {
         List<String> all = new ArrayList<>(List.of("I'M here'S 'll'VE", "a  \n\n  b\t\t", "x\u00A0\u2003y \u3000",
-                "123456789 1 22", "¿¡Qué?!", "tab\t\tend  "));
+                "123456789 1 22", "¿¡Qué?!", "tab\t\tend  ", "a b  c \u0301d e\u0301 f", "x /\n'S 'Re", " \n \r\n  \t"));
+        all.addAll(LlamaCppPreTokenizerVectorsTest.inputs("chosen"));
         Path dir = SharedFiles.require("tokenizer");
         try (Stream<Path> files = Stream.concat(Files.list(dir), Files.list(dir.resolve("vectors-without-vocab")))) {
             for (Path f : files.filter(f -> f.toString().endsWith(".inp")).sorted().toList()) {
@@ -42,7 +43,8 @@ class PreTokenizerTest {
 
     @Test
     void handWrittenMatchersAgreeWithTheirRegexes() throws IOException {
-        for (String regex : List.of(PreTokenizer.GPT2_REGEX, PreTokenizer.LLAMA3_REGEX)) {
+        for (String regex : List.of(PreTokenizer.GPT2_REGEX, PreTokenizer.LLAMA3_REGEX, PreTokenizer.QWEN2_REGEX,
+                PreTokenizer.QWEN35_REGEX, PreTokenizer.EXAONE_MOE_REGEX)) {
             PreTokenizer custom = new PreTokenizer(List.of(regex), true);
             PreTokenizer plain = new PreTokenizer(List.of(regex), false);
             for (String text : inputs()) {

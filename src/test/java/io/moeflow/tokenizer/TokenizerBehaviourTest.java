@@ -117,7 +117,7 @@ class TokenizerBehaviourTest {
                 gpt2.tokenTypes(), gpt2.merges(), gpt2.bos(), gpt2.eos(), gpt2.unk(), gpt2.pad(), gpt2.eogIds(),
                 gpt2.addBos(), gpt2.addEos(), gpt2.addSpacePrefix(), gpt2.chatTemplate());
         e = assertThrows(IllegalArgumentException.class, () -> Tokenizer.of(unknownPre));
-        assertTrue(e.getMessage().contains("no-such-pre"), e.getMessage());
+        assertTrue(e.getMessage().contains("no-such-pre") && e.getMessage().contains("tokenizer.ggml.pre"), e.getMessage());
     }
 
     @Test

@@ -23,7 +23,12 @@ final class TokenizerTestFiles {
 
     /** The tokenizer of ../shared/tokenizer/ggml-vocab-NAME.gguf; skips the test when ../shared is absent. */
     static Tokenizer vocabTokenizer(String name) {
-        Path file = SharedFiles.require("tokenizer/ggml-vocab-" + name + ".gguf");
-        return TOKENIZERS.computeIfAbsent(name, n -> Tokenizer.of(vocabulary(file)));
+        return vocabTokenizerAt("ggml-vocab-" + name + ".gguf");
+    }
+
+    /** The tokenizer of ../shared/tokenizer/PATH (a vocab GGUF); skips the test when it is absent. */
+    static Tokenizer vocabTokenizerAt(String path) {
+        Path file = SharedFiles.require("tokenizer/" + path);
+        return TOKENIZERS.computeIfAbsent(path, n -> Tokenizer.of(vocabulary(file)));
     }
 }

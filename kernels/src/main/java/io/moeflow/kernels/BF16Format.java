@@ -42,7 +42,7 @@ final class BF16Format extends BlockFormat {
                     .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(F, x, xo + c), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (int c = upper; c < cols; c++) s += bf16ToFloat(seg.get(I16, base + 2L * c)) * x[xo + c];
         return s;
     }

@@ -111,6 +111,11 @@ abstract class BlockFormat implements TensorFormat {
     }
 
     final void checkMatmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
+        checkMatmul(type, w, r0, r1, x, xStride, nVec, out, outStride);
+    }
+
+    /** The argument checks of {@link TensorFormat#matmul} for a kernel of {@code type} (shared by every format family). */
+    static void checkMatmul(GgmlType type, QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         if (w.type() != type) throw new IllegalArgumentException("matrix of type " + w.type() + " given to the " + type + " kernel");
         if (r0 < 0 || r1 > w.rows() || r0 > r1)
             throw new IllegalArgumentException("rows [" + r0 + ", " + r1 + ") outside the matrix's " + w.rows() + " rows");
@@ -128,6 +133,10 @@ abstract class BlockFormat implements TensorFormat {
 
     /** Checks a (de)quantization range: whole blocks, inside the array and the segment. */
     final void checkRange(MemorySegment seg, long offset, float[] values, int valuesOff, int n) {
+        checkRange(type, seg, offset, values, valuesOff, n);
+    }
+
+    static void checkRange(GgmlType type, MemorySegment seg, long offset, float[] values, int valuesOff, int n) {
         if (n < 0 || n % type.blockSize != 0)
             throw new IllegalArgumentException(type + ": " + n + " values is not a multiple of the block size " + type.blockSize);
         if (valuesOff < 0 || valuesOff + (long) n > values.length)
@@ -139,10 +148,10 @@ abstract class BlockFormat implements TensorFormat {
 
     /** Writes the lane sums of four accumulators (once per row and vector group, so out of the hot loop). */
     static void store4(float[] out, int oo, int outStride, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
-        out[oo] = a0.reduceLanes(VectorOperators.ADD);
-        out[oo + outStride] = a1.reduceLanes(VectorOperators.ADD);
-        out[oo + 2 * outStride] = a2.reduceLanes(VectorOperators.ADD);
-        out[oo + 3 * outStride] = a3.reduceLanes(VectorOperators.ADD);
+        out[oo] = VectorMath.sum(a0);
+        out[oo + outStride] = VectorMath.sum(a1);
+        out[oo + 2 * outStride] = VectorMath.sum(a2);
+        out[oo + 3 * outStride] = VectorMath.sum(a3);
     }
 
     static float f16(MemorySegment seg, long offset) {

@@ -37,7 +37,7 @@ public final class DequantGemm {
         }
         for (int r = r0; r < r1; r += TILE) {
             int rows = Math.min(TILE, r1 - r);
-            if (w.type() == GgmlType.Q8_0) Q8_0Format.decode(w.data(), w.rowOffset(r), tile, 0, rows * cols);
+            if (fastDecode(w.type())) Q8_0Format.decode(w.data(), w.rowOffset(r), tile, 0, rows * cols);
             else f.dequantize(w.data(), w.rowOffset(r), tile, 0, rows * cols);
             if (rows == TILE) tile4(tile, cols, r, x, xStride, nVec, out, outStride);
             else for (int i = 0; i < rows; i++) row1(tile, i * cols, cols, r + i, x, xStride, nVec, out, outStride);
@@ -68,10 +68,10 @@ public final class DequantGemm {
                 q = FloatVector.fromArray(S, t, w3 + c);
                 a30 = q.fma(b0, a30); a31 = q.fma(b1, a31); a32 = q.fma(b2, a32); a33 = q.fma(b3, a33);
             }
-            float s00 = a00.reduceLanes(VectorOperators.ADD), s01 = a01.reduceLanes(VectorOperators.ADD), s02 = a02.reduceLanes(VectorOperators.ADD), s03 = a03.reduceLanes(VectorOperators.ADD);
-            float s10 = a10.reduceLanes(VectorOperators.ADD), s11 = a11.reduceLanes(VectorOperators.ADD), s12 = a12.reduceLanes(VectorOperators.ADD), s13 = a13.reduceLanes(VectorOperators.ADD);
-            float s20 = a20.reduceLanes(VectorOperators.ADD), s21 = a21.reduceLanes(VectorOperators.ADD), s22 = a22.reduceLanes(VectorOperators.ADD), s23 = a23.reduceLanes(VectorOperators.ADD);
-            float s30 = a30.reduceLanes(VectorOperators.ADD), s31 = a31.reduceLanes(VectorOperators.ADD), s32 = a32.reduceLanes(VectorOperators.ADD), s33 = a33.reduceLanes(VectorOperators.ADD);
+            float s00 = VectorMath.sum(a00), s01 = VectorMath.sum(a01), s02 = VectorMath.sum(a02), s03 = VectorMath.sum(a03);
+            float s10 = VectorMath.sum(a10), s11 = VectorMath.sum(a11), s12 = VectorMath.sum(a12), s13 = VectorMath.sum(a13);
+            float s20 = VectorMath.sum(a20), s21 = VectorMath.sum(a21), s22 = VectorMath.sum(a22), s23 = VectorMath.sum(a23);
+            float s30 = VectorMath.sum(a30), s31 = VectorMath.sum(a31), s32 = VectorMath.sum(a32), s33 = VectorMath.sum(a33);
             for (; c < n; c++) {
                 float b0 = x[x0 + c], b1 = x[x1 + c], b2 = x[x2 + c], b3 = x[x3 + c];
                 float q0 = t[c], q1 = t[w1 + c], q2 = t[w2 + c], q3 = t[w3 + c];

@@ -42,7 +42,7 @@ final class F16Format extends BlockFormat {
                     .or(h.lanewise(VectorOperators.LSHL, 16).and(0x80000000)).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(F, x, xo + c), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = VectorMath.sum(acc);
         for (int c = upper; c < cols; c++) s += Float.float16ToFloat(seg.get(I16, base + 2L * c)) * x[xo + c];
         return s;
     }

@@ -61,8 +61,8 @@ final class F32Format implements TensorFormat {
                     a2 = wv.fma(FloatVector.fromArray(S, x, x2 + c), a2);
                     a3 = wv.fma(FloatVector.fromArray(S, x, x3 + c), a3);
                 }
-                float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-                float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+                float s0 = VectorMath.sum(a0), s1 = VectorMath.sum(a1);
+                float s2 = VectorMath.sum(a2), s3 = VectorMath.sum(a3);
                 for (; c < n; c++) {
                     float wc = d.get(F, base + 4L * c);
                     s0 += wc * x[x0 + c]; s1 += wc * x[x1 + c]; s2 += wc * x[x2 + c]; s3 += wc * x[x3 + c];
@@ -78,7 +78,7 @@ final class F32Format implements TensorFormat {
                 int c = 0;
                 for (; c < upper; c += len)
                     a = FloatVector.fromMemorySegment(S, d, base + 4L * c, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(S, x, xo + c), a);
-                float s = a.reduceLanes(VectorOperators.ADD);
+                float s = VectorMath.sum(a);
                 for (; c < n; c++) s += d.get(F, base + 4L * c) * x[xo + c];
                 out[v * outStride + r] = s;
             }

@@ -11,7 +11,10 @@ public final class Formats {
                 new F32Format(), new F16Format(), new BF16Format(),
                 new Q8_0Format(), new Q4_0Format(), new Q4_1Format(), new Q5_0Format(), new Q5_1Format(),
                 new Q2_KFormat(), new Q3_KFormat(), new Q4_KFormat(), new Q5_KFormat(), new Q6_KFormat(),
-                new MXFP4Format()}) {
+                new MXFP4Format(),
+                new IQ4_NLFormat(), new IQ4_XSFormat(), new IQ2_XXSFormat(), new IQ2_XSFormat(), new IQ2_SFormat(),
+                new IQ3_XXSFormat(), new IQ3_SFormat(), new IQ1_SFormat(), new IQ1_MFormat(),
+                new TQ1_0Format(), new TQ2_0Format()}) {
             BY_ID[f.type().id] = f;
         }
     }

@@ -2,7 +2,9 @@ package io.moeflow.kernels;
 
 /**
  * ggml tensor types as numbered in GGUF files (ggml.h). Block size and bytes per block follow ggml's
- * type traits, so byte arithmetic on a file never needs the kernels themselves.
+ * type traits, so byte arithmetic on a file never needs the kernels themselves. The list holds every type of
+ * ggml.h (ggml-org/llama.cpp, up to Q2_0 = 42), also those moeflow cannot compute with ({@link Formats#supports}),
+ * so that a file using them still opens and can be described and refused by name.
  */
 public enum GgmlType {
     F32(0, 1, 4),
@@ -19,13 +21,27 @@ public enum GgmlType {
     Q5_K(13, 256, 176),
     Q6_K(14, 256, 210),
     Q8_K(15, 256, 292),
+    IQ2_XXS(16, 256, 66),
+    IQ2_XS(17, 256, 74),
+    IQ3_XXS(18, 256, 98),
+    IQ1_S(19, 256, 50),
+    IQ4_NL(20, 32, 18),
+    IQ3_S(21, 256, 110),
+    IQ2_S(22, 256, 82),
+    IQ4_XS(23, 256, 136),
     I8(24, 1, 1),
     I16(25, 1, 2),
     I32(26, 1, 4),
     I64(27, 1, 8),
     F64(28, 1, 8),
+    IQ1_M(29, 256, 56),
     BF16(30, 1, 2),
-    MXFP4(39, 32, 17);
+    TQ1_0(34, 256, 54),
+    TQ2_0(35, 256, 66),
+    MXFP4(39, 32, 17),
+    NVFP4(40, 64, 36),
+    Q1_0(41, 128, 18),
+    Q2_0(42, 64, 18);
 
     /** ggml's numeric id, as stored in a GGUF tensor info. */
     public final int id;

@@ -25,8 +25,41 @@ final class KQuants {
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    /** Float lanes per vector: 4 (128-bit), 8 (AVX2) or 16 (AVX-512); other widths take the scalar decoders. */
+    static final int LANES = FS.length();
+    static final boolean VECTOR_SHAPES_OK = LANES >= 4 && LANES <= 16;
+    /** Quant bytes per vector load: one per float lane, but at least 8 (the narrowest byte vector). */
+    static final int STEP = Math.max(LANES, 8);
+    /** Int vectors widened from one load: 1, or 2 on 128-bit machines (parts 0 and 1 of an 8-byte load). */
+    static final int PARTS = STEP / LANES;
+    /** The byte species of one load of {@link #STEP} quant bytes. */
+    static final VectorSpecies<Byte> STEP_BYTES =
+            VECTOR_SHAPES_OK ? VectorSpecies.of(byte.class, VectorShape.forBitSize(STEP * 8)) : null;
+    static final VectorSpecies<Integer> IS = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
     /** Vectors per register block in {@link #dotRow}: how many activation vectors share one weight load. */
     private static final int VB = 4;
+
+    /** Per-thread sums of the activations per 32-value sub-block (see {@link #subBlockSums}). */
+    private static final ThreadLocal<float[][]> SUB_SUMS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    /**
+     * Sums of {@code x[xo ..]} over each 32-value sub-block of {@code n} values, summed in order, laid out per
+     * 256-value block as 16 floats: 8 zeros, then the 8 sums. One FMA of a block's {@code [d * sc_j, dmin * m_j]}
+     * vector with these 16 floats (or of its min half, on narrower vectors) then yields the block's min term
+     * {@code sum_j dmin * m_j * sum(x in j)}. Per thread; valid until the next call.
+     */
+    static float[] subBlockSums(float[] x, int xo, int n) {
+        float[][] holder = SUB_SUMS.get();
+        int len = n / QK_K * 16;
+        if (holder[0].length < len) holder[0] = new float[len]; // zeros stay zero: only the sums are written
+        float[] s = holder[0];
+        for (int j = 0; j < n / 32; j++) {
+            float t = 0f;
+            for (int i = xo + 32 * j, e = i + 32; i < e; i++) t += x[i];
+            s[16 * (j >> 3) + 8 + (j & 7)] = t;
+        }
+        return s;
+    }
 
     /** Per-thread scratch for the scales of one block (decoders use up to 32 floats). */
     private static final ThreadLocal<float[]> BLOCK_SCRATCH = ThreadLocal.withInitial(() -> new float[32]);
@@ -136,10 +169,10 @@ final class KQuants {
                 a2 = wv.fma(FloatVector.fromArray(FS, x, x2 + c), a2);
                 a3 = wv.fma(FloatVector.fromArray(FS, x, x3 + c), a3);
             }
-            out[v * outStride + r] = a0.reduceLanes(VectorOperators.ADD);
-            out[(v + 1) * outStride + r] = a1.reduceLanes(VectorOperators.ADD);
-            out[(v + 2) * outStride + r] = a2.reduceLanes(VectorOperators.ADD);
-            out[(v + 3) * outStride + r] = a3.reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a0);
+            out[(v + 1) * outStride + r] = VectorMath.sum(a1);
+            out[(v + 2) * outStride + r] = VectorMath.sum(a2);
+            out[(v + 3) * outStride + r] = VectorMath.sum(a3);
         }
         for (; v < nVec; v++) {
             int xo = v * xStride;
@@ -149,7 +182,7 @@ final class KQuants {
                 a = FloatVector.fromArray(FS, row, c).fma(FloatVector.fromArray(FS, x, xo + c), a);
                 b = FloatVector.fromArray(FS, row, c + len).fma(FloatVector.fromArray(FS, x, xo + c + len), b);
             }
-            out[v * outStride + r] = a.add(b).reduceLanes(VectorOperators.ADD);
+            out[v * outStride + r] = VectorMath.sum(a.add(b));
         }
     }
 

@@ -29,7 +29,8 @@ public final class Kernels {
     /** A line for the start-up log. */
     public static String describe() {
         if (!VECTOR) return "scalar kernels";
-        return "Vector API kernels, " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() + "-bit";
+        var s = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        return "Vector API kernels, " + s.vectorBitSize() + "-bit (" + s.length() + " float lanes)";
     }
 
     private static boolean detect() {
@@ -38,7 +39,7 @@ public final class Kernels {
             float[] a = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
             var s = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
             float sum = jdk.incubator.vector.FloatVector.fromArray(s, a, 0)
-                    .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+                    .reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
             return sum > 0;
         } catch (Throwable t) {
             Logger.getLogger(Kernels.class.getName()).warning("Vector API unavailable, using scalar kernels: " + t);

@@ -104,7 +104,7 @@ final class MXFP4Format extends BlockFormat {
                 accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
             }
         }
-        return accLo.add(accHi).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(accLo.add(accHi));
     }
 
     @Override

@@ -44,7 +44,7 @@ abstract class Q4Family extends BlockFormat {
                 accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
             }
         }
-        return accLo.add(accHi).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(accLo.add(accHi));
     }
 
     @Override

@@ -10,7 +10,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -24,25 +24,13 @@ final class Q4_KFormat implements TensorFormat {
     private static final int QS = 16;
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
-    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
-
-    /**
-     * Vectorized get_scale_min_k4 for 16 int lanes: lane k < 8 is scale k, lane 8 + k min k. Each lane takes the low
-     * bits from byte SCALE_SRC (shifted right by SCALE_SHIFT, masked by SCALE_MASK) and, for sub-blocks 4..7, two high
-     * bits from bits 6-7 of byte HIGH_SRC.
-     */
-    private static final boolean VECTOR_SCALES = IS.length() == 16;
-    private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
-    private static final VectorShuffle<Integer> SCALE_SRC =
-            VECTOR_SCALES ? VectorShuffle.fromValues(IS, 0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11) : null;
-    private static final VectorShuffle<Integer> HIGH_SRC =
-            VECTOR_SCALES ? VectorShuffle.fromValues(IS, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 4, 5, 6, 7) : null;
-    private static final IntVector SCALE_SHIFT = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4}, 0) : null;
-    private static final IntVector SCALE_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15}, 0) : null;
-    private static final IntVector HIGH_MASK = VECTOR_SCALES ? IntVector.fromArray(IS, new int[] {0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30}, 0) : null;
-    private static final VectorMask<Float> SCALE_LANES = VECTOR_SCALES ? VectorMask.fromLong(FS, 0xFF) : null;
+    private static final VectorSpecies<Integer> IS = KQuants.IS;
+    private static final int L = KQuants.LANES, STEP = KQuants.STEP, PARTS = KQuants.PARTS;
+    /** One load of nibble bytes (null: the vector width is not supported, scalar decoding). */
+    private static final VectorSpecies<Byte> BS = KQuants.STEP_BYTES;
+    private static final ValueLayout.OfInt I32 = KQuants.INT_LE;
+    /** Lanes 0-7 of a 16-lane vector: the scale half of {@code [d * sc_j, dmin * m_j]}. */
+    private static final VectorMask<Float> SCALE_LANES = L >= 16 ? VectorMask.fromLong(FS, 0xFF) : null;
 
     @Override public GgmlType type() { return GgmlType.Q4_K; }
 
@@ -95,58 +83,69 @@ final class Q4_KFormat implements TensorFormat {
         int n = w.cols(), nb = n / QK_K;
         float[] sm = KQuants.blockScratch();
         if (nVec == 1) {
-            // The decode case: dequantize in registers, no round trip through memory.
-            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sm);
+            // The decode case: in registers, the scales applied once per sub-block, the mins through the x sums.
+            float[] xs = KQuants.subBlockSums(x, 0, n);
+            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, xs, sm);
             return;
         }
         KQuants.matmulDecoded(Q4_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
     /**
-     * Dot product of one row with x. fma(q, d1, -m1) equals ggml's d1 * q - m1 bit for bit: d1 * q is exact
-     * (11-bit f16 mantissa x 6-bit scale x 4-bit q fit in a float), so both round once.
+     * Dot product of one row with x as {@code sum_j d*sc_j * sum(q x) - sum_j dmin*m_j * sum(x)} over the sub-blocks j:
+     * the exact dequantized dot product in another order of summation (as ggml's own Q4_K dot product groups it).
+     * {@code xs} holds the sub-block sums of x ({@link KQuants#subBlockSums}).
      */
-    private static float dot1(MemorySegment s, long base, int nb, float[] x, int xo, float[] sm) {
-        int len = FS.length();
-        FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0;
+    static float dot1(MemorySegment s, long base, int nb, float[] x, int xo, float[] xs, float[] sm) {
+        FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0, accM = acc0;
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             scalesMins(s, o, sm);
+            for (int k = L >= 16 ? 0 : 8; k < 16; k += L)
+                accM = FloatVector.fromArray(FS, sm, k).fma(FloatVector.fromArray(FS, xs, 16 * b + k), accM);
             int xb = xo + QK_K * b;
             for (int g = 0; g < 4; g++) {
-                FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);
-                FloatVector dB = FloatVector.broadcast(FS, sm[2 * g + 1]), mB = FloatVector.broadcast(FS, -sm[9 + 2 * g]);
-                for (int h = 0; h < 32; h += len) {
-                    IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN)
-                            .convertShape(VectorOperators.B2I, IS, 0);
-                    FloatVector lo = (FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0);
-                    FloatVector hi = (FloatVector) q.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0);
-                    acc0 = lo.fma(dA, mA).fma(FloatVector.fromArray(FS, x, xb + 64 * g + h), acc0);
-                    acc1 = hi.fma(dB, mB).fma(FloatVector.fromArray(FS, x, xb + 64 * g + 32 + h), acc1);
+                FloatVector sA = FloatVector.zero(FS), sB = sA;
+                for (int h = 0; h < 32; h += STEP) {
+                    ByteVector bytes = ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN);
+                    for (int p = 0; p < PARTS; p++) {
+                        IntVector q = (IntVector) bytes.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        int xi = xb + 64 * g + h + p * L;
+                        sA = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(FS, x, xi), sA);
+                        sB = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                                .fma(FloatVector.fromArray(FS, x, xi + 32), sB);
+                    }
                 }
+                acc0 = sA.fma(FloatVector.broadcast(FS, sm[2 * g]), acc0);
+                acc1 = sB.fma(FloatVector.broadcast(FS, sm[2 * g + 1]), acc1);
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc0.add(acc1).sub(accM));
     }
 
-    /** {@code sm[j] = d * sc_j}, {@code sm[8 + j] = dmin * m_j} for the block at {@code o}. */
+    /**
+     * {@code sm[j] = d * sc_j}, {@code sm[8 + j] = dmin * m_j} for the block at {@code o}, at every vector width: the
+     * 6-bit fields are gathered into 16 bytes with integer arithmetic on the three little-endian words of the scale
+     * bytes (get_scale_min_k4 for four sub-blocks at once), then widened and scaled with vectors.
+     */
     static void scalesMins(MemorySegment s, long o, float[] sm) {
-        if (!VECTOR_SCALES) {
-            scalesMins(s, o, sm);
-            return;
+        int lo = s.get(I32, o + 4), mid = s.get(I32, o + 8), hi = s.get(I32, o + 12);
+        int sc03 = lo & 0x3F3F3F3F, sc47 = (hi & 0x0F0F0F0F) | ((lo >>> 2) & 0x30303030);
+        int m03 = mid & 0x3F3F3F3F, m47 = ((hi >>> 4) & 0x0F0F0F0F) | ((mid >>> 2) & 0x30303030);
+        ByteVector b = LongVector.zero(LongVector.SPECIES_128)
+                .withLane(0, (sc03 & 0xFFFFFFFFL) | ((long) sc47 << 32))
+                .withLane(1, (m03 & 0xFFFFFFFFL) | ((long) m47 << 32)).reinterpretAsBytes();
+        float d = KQuants.f16(s, o), dmin = KQuants.f16(s, o + 2);
+        if (L >= 16) {
+            ((FloatVector) b.convertShape(VectorOperators.B2F, FS, 0)).mul(FloatVector.broadcast(FS, dmin).blend(d, SCALE_LANES)).intoArray(sm, 0);
+        } else {
+            for (int p = 0; p < 16 / L; p++)
+                ((FloatVector) b.convertShape(VectorOperators.B2F, FS, p)).mul(p * L < 8 ? d : dmin).intoArray(sm, p * L);
         }
-        // bytes 4..19 of the block: the 12 scale bytes (and 4 bytes of nibbles, unused)
-        IntVector b = ((IntVector) ByteVector.fromMemorySegment(B128, s, o + 4, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.B2I, IS, 0)).and(0xFF);
-        IntVector low = b.rearrange(SCALE_SRC).lanewise(VectorOperators.LSHR, SCALE_SHIFT).and(SCALE_MASK);
-        IntVector high = b.rearrange(HIGH_SRC).lanewise(VectorOperators.LSHR, 2).and(HIGH_MASK); // (byte >> 6) << 4
-        FloatVector dd = FloatVector.broadcast(FS, KQuants.f16(s, o + 2)).blend(KQuants.f16(s, o), SCALE_LANES);
-        ((FloatVector) low.or(high).convert(VectorOperators.I2F, 0)).mul(dd).intoArray(sm, 0);
     }
 
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
     static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
-        int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             scalesMins(s, o, sm);
@@ -154,12 +153,14 @@ final class Q4_KFormat implements TensorFormat {
             for (int g = 0; g < 4; g++) {
                 FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);
                 FloatVector dB = FloatVector.broadcast(FS, sm[2 * g + 1]), mB = FloatVector.broadcast(FS, -sm[9 + 2 * g]);
-                for (int h = 0; h < 32; h += len) {
-                    IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN)
-                            .convertShape(VectorOperators.B2I, IS, 0);
-                    ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dA, mA).intoArray(dst, y + 64 * g + h);
-                    ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).and(0xF).convert(VectorOperators.I2F, 0))
-                            .fma(dB, mB).intoArray(dst, y + 64 * g + 32 + h);
+                for (int h = 0; h < 32; h += STEP) {
+                    ByteVector bytes = ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN);
+                    for (int p = 0; p < PARTS; p++) {
+                        IntVector q = (IntVector) bytes.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        int yi = y + 64 * g + h + p * L;
+                        ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dA, mA).intoArray(dst, yi);
+                        ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(dB, mB).intoArray(dst, yi + 32);
+                    }
                 }
             }
         }

@@ -20,9 +20,10 @@ final class Q5_KFormat implements TensorFormat {
     private static final int BLOCK_BYTES = 176;
     private static final int QH = 16, QS = 48;
     private static final VectorSpecies<Float> FS = KQuants.FS;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
-    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
+    private static final VectorSpecies<Integer> IS = KQuants.IS;
+    private static final int L = KQuants.LANES, STEP = KQuants.STEP, PARTS = KQuants.PARTS;
+    /** One load of quant bytes (null: the vector width is not supported, scalar decoding). */
+    private static final VectorSpecies<Byte> BS = KQuants.STEP_BYTES;
 
     @Override public GgmlType type() { return GgmlType.Q5_K; }
 
@@ -97,7 +98,6 @@ final class Q5_KFormat implements TensorFormat {
      * (11 + 6 + 5 significant bits).
      */
     static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sm) {
-        int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             Q4_KFormat.scalesMins(s, o, sm); // same d, dmin and 12 scale bytes at the start of the block
@@ -105,16 +105,19 @@ final class Q5_KFormat implements TensorFormat {
             for (int g = 0; g < 4; g++) {
                 FloatVector dA = FloatVector.broadcast(FS, sm[2 * g]), mA = FloatVector.broadcast(FS, -sm[8 + 2 * g]);
                 FloatVector dB = FloatVector.broadcast(FS, sm[2 * g + 1]), mB = FloatVector.broadcast(FS, -sm[9 + 2 * g]);
-                for (int h = 0; h < 32; h += len) {
-                    IntVector q = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN)
-                            .convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, o + QH + h, ByteOrder.LITTLE_ENDIAN)
-                            .convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector lo = q.and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
-                    IntVector hi = q.lanewise(VectorOperators.LSHR, 4).and(0xF)
-                            .or(hb.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
-                    ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(dA, mA).intoArray(dst, y + 64 * g + h);
-                    ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(dB, mB).intoArray(dst, y + 64 * g + 32 + h);
+                for (int h = 0; h < 32; h += STEP) {
+                    ByteVector qb = ByteVector.fromMemorySegment(BS, s, o + QS + 32 * g + h, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector hbb = ByteVector.fromMemorySegment(BS, s, o + QH + h, ByteOrder.LITTLE_ENDIAN);
+                    for (int p = 0; p < PARTS; p++) {
+                        IntVector q = (IntVector) qb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector hb = (IntVector) hbb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector lo = q.and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2 * g).and(1).lanewise(VectorOperators.LSHL, 4));
+                        IntVector hi = q.lanewise(VectorOperators.LSHR, 4)
+                                .or(hb.lanewise(VectorOperators.LSHR, 2 * g + 1).and(1).lanewise(VectorOperators.LSHL, 4));
+                        int yi = y + 64 * g + h + p * L;
+                        ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(dA, mA).intoArray(dst, yi);
+                        ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(dB, mB).intoArray(dst, yi + 32);
+                    }
                 }
             }
         }

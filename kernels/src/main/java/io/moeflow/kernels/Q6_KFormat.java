@@ -168,7 +168,7 @@ final class Q6_KFormat implements TensorFormat {
                 }
             }
         }
-        return acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc0.add(acc1).add(acc2.add(acc3)));
     }
 
     /** {@code sd[k] = d * scale_k} for the block at {@code o} (exact: 11 x 8 significant bits). */

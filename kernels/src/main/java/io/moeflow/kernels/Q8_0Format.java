@@ -83,7 +83,7 @@ final class Q8_0Format extends BlockFormat {
             }
             acc0 = s0.fma(d0, acc0);
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return VectorMath.sum(acc0.add(acc1));
     }
 
     // With four vectors, scaling the weights first (2 multiplies a block) beats scaling four block sums.

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -17,28 +16,32 @@ import org.junit.jupiter.params.provider.EnumSource;
  * kernels agreeing with a plain dot product of the dequantized rows over many shapes, strides and offsets.
  */
 class FormatKernelsTest {
-    private static final Arena ARENA = Arena.ofShared();
+    /** Freed by the GC, not closed after this class: DeterministicKernelsTest builds its matrices here too. */
+    private static final Arena ARENA = Arena.ofAuto();
     private static final int[] ROWS = {1, 3, 17, 64, 65};
     private static final int[] N_VEC = {1, 2, 3, 4, 5, 8, 9};
     /** Bytes before the matrix in its segment: not a multiple of anything, so no load is aligned. */
     private static final long OFFSET = 5;
-
-    @AfterAll
-    static void close() {
-        ARENA.close();
-    }
 
     private static int[] colsFor(GgmlType t) {
         int bs = t.blockSize;
         return bs == 1 ? new int[] {1, 7, 33, 100} : new int[] {bs, 3 * bs, 7 * bs};
     }
 
-    /** Gaussian weights with a few larger ones, as model weights look; quantized with the format's reference quantizer. */
+    /**
+     * Gaussian weights with a few larger ones, as model weights look; quantized with the format's reference quantizer.
+     * The IQ and ternary types get random blocks instead ({@link RandomBlocks}: most have no reference quantizer, and
+     * random bytes reach every code, grid entry and sign).
+     */
     static QMatrix randomMatrix(GgmlType t, int rows, int cols, long seed) {
         Random rnd = new Random(seed);
+        MemorySegment seg = ARENA.allocate(OFFSET + t.bytesFor((long) rows * cols) + 3);
+        if (RandomBlocks.covers(t)) {
+            RandomBlocks.fill(t, seg, OFFSET, (long) rows * cols / t.blockSize, rnd);
+            return new QMatrix(t, seg, OFFSET, cols, rows);
+        }
         float[] values = new float[rows * cols];
         for (int i = 0; i < values.length; i++) values[i] = (float) (rnd.nextGaussian() * (rnd.nextInt(16) == 0 ? 0.2 : 0.02));
-        MemorySegment seg = ARENA.allocate(OFFSET + t.bytesFor((long) rows * cols) + 3);
         Formats.of(t).quantize(values, 0, values.length, seg, OFFSET);
         return new QMatrix(t, seg, OFFSET, cols, rows);
     }
@@ -74,7 +77,8 @@ class FormatKernelsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4"})
+    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4", "IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS",
+            "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
     void vectorAndScalarKernelsMatchTheDotProductOfDequantizedRows(GgmlType t) {
         TensorFormat f = Formats.of(t);
         long seed = 1000 * t.id;
@@ -101,7 +105,8 @@ class FormatKernelsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4"})
+    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4", "IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS",
+            "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
     void kernelsWriteOnlyTheirRowRange(GgmlType t) {
         TensorFormat f = Formats.of(t);
         int rows = 17, cols = colsFor(t)[2], nVec = 5, xStride = cols + 1, outStride = rows + 4;
@@ -121,7 +126,8 @@ class FormatKernelsTest {
 
     /** With the identity as activations each output is one weight times 1 plus zeros: the decoded weight, exactly. */
     @ParameterizedTest
-    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4"})
+    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4", "IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS",
+            "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
     void kernelsUseTheExactDequantizedWeights(GgmlType t) {
         TensorFormat f = Formats.of(t);
         int rows = 5, cols = t.blockSize == 1 ? 37 : 3 * t.blockSize;
@@ -141,7 +147,8 @@ class FormatKernelsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4"})
+    @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "MXFP4", "IQ4_NL", "IQ4_XS", "IQ2_XXS", "IQ2_XS",
+            "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "TQ1_0", "TQ2_0"})
     void workerPoolWithTwoThreadsMatchesTheDotProduct(GgmlType t) {
         int rows = 200, cols = t.blockSize == 1 ? 72 : 4 * t.blockSize, nVec = 3;
         QMatrix w = randomMatrix(t, rows, cols, 5);

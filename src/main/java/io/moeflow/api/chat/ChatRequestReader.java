@@ -11,7 +11,9 @@ import io.moeflow.api.ChatOptions;
 import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.RequestParser;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Reads the chat fields of a request (HTTP body or Kafka record) the way llama-server's
@@ -51,6 +53,7 @@ public final class ChatRequestReader {
         if (role == null || !role.isTextual() || role.textValue().isBlank()) {
             throw new InvalidRequestException(where + ".role", where + ".role must be a non-empty string");
         }
+        checkMessageFields((ObjectNode) m, where);
         String content = null;
         List<String> parts = null;
         JsonNode c = m.get("content");
@@ -75,6 +78,25 @@ public final class ChatRequestReader {
         }
         return new ChatMessage(role.textValue(), content, parts, optionalString(m, "reasoning_content", where),
                 optionalString(m, "name", where), optionalString(m, "tool_call_id", where), toolCalls(m.get("tool_calls"), where));
+    }
+
+    /** The keys of a message that reach the chat template; the other ones OpenAI defines are refused unless empty. */
+    private static final Set<String> MESSAGE_FIELDS = Set.of("role", "content", "reasoning_content", "name", "tool_call_id", "tool_calls");
+    private static final Set<String> REFUSED_MESSAGE_FIELDS = Set.of("function_call", "audio", "refusal");
+
+    private static void checkMessageFields(ObjectNode message, String where) {
+        for (Iterator<String> names = message.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (MESSAGE_FIELDS.contains(name)) continue;
+            JsonNode value = message.get(name);
+            String param = where + "." + name;
+            if (REFUSED_MESSAGE_FIELDS.contains(name)) {
+                if (value.isNull() || value.isArray() && value.isEmpty()) continue;
+                throw new InvalidRequestException(param, param + " is not supported by moeflow (messages carry role, content,"
+                        + " reasoning_content, name, tool_call_id and tool_calls)", "unsupported_parameter");
+            }
+            throw new InvalidRequestException(param, "Unrecognized request argument supplied: " + param, "unknown_parameter");
+        }
     }
 
     private static List<ChatMessage.ToolCall> toolCalls(JsonNode node, String where) {

@@ -26,13 +26,16 @@ import java.util.concurrent.Callable;
 
 /**
  * llama-server's routes that show what the model gets: POST /apply-template (a chat request's rendered prompt),
- * POST /tokenize and POST /detokenize. Same API key and OpenAI-shaped errors as the /v1 routes; the work runs off
- * the event loop.
+ * POST /tokenize and POST /detokenize. They need the API key like the /v1 routes ({@link AccessControl}) and answer
+ * errors the same way ({@link HttpErrors}); the work runs off the event loop.
  */
 @ApplicationScoped
 public class ModelInputRoutes {
+    /** The paths, for AccessControl (API key) and the docs. */
+    static final List<String> PATHS = List.of("/apply-template", "/tokenize", "/detokenize");
+
     @Inject
-    OpenAiRoutes routes;
+    HttpErrors errors;
     @Inject
     GenerationService service;
     @Inject
@@ -42,10 +45,6 @@ public class ModelInputRoutes {
 
     void register(@Observes Router router) {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(config.limits().maxRequestBytes());
-        for (String path : List.of("/apply-template", "/tokenize", "/detokenize")) {
-            router.route(path).handler(routes::authorize);
-            router.route(path).failureHandler(routes::failure);
-        }
         router.post("/apply-template").handler(body).handler(ctx -> answer(ctx, this::applyTemplate));
         router.post("/tokenize").handler(body).handler(ctx -> answer(ctx, this::tokenize));
         router.post("/detokenize").handler(body).handler(ctx -> answer(ctx, this::detokenize));
@@ -59,16 +58,17 @@ public class ModelInputRoutes {
     private void answer(RoutingContext ctx, Handler handler) {
         ObjectNode body;
         try {
-            body = RequestParser.parseObject(ctx.body().asString(StandardCharsets.UTF_8.name()));
+            io.vertx.core.buffer.Buffer raw = ctx.body().buffer();
+            body = RequestParser.parseObject(raw == null ? null : raw.getBytes());
             service.engine(); // 503 while the model loads
         } catch (RuntimeException e) {
-            routes.sendError(ctx, e);
+            errors.sendError(ctx, e);
             return;
         }
         Callable<JsonNode> work = () -> handler.handle(body);
         ctx.vertx().executeBlocking(work, false)
-                .onSuccess(result -> OpenAiRoutes.sendJson(ctx, 200, result))
-                .onFailure(e -> routes.sendError(ctx, e));
+                .onSuccess(result -> HttpErrors.sendJson(ctx.response(), 200, result))
+                .onFailure(e -> errors.sendError(ctx, e));
     }
 
     /** {"prompt": the chat template applied to the request, exactly as a chat completion would render it}. */

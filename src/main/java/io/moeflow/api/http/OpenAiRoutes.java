@@ -7,14 +7,15 @@ import io.moeflow.api.GenerationService;
 import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
+import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.ServiceMetrics;
-import io.moeflow.api.ServiceUnavailableException;
+import io.moeflow.api.kafka.EventsCache;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
+import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.scheduler.FinishReason;
-import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.mutiny.Multi;
@@ -27,8 +28,6 @@ import io.vertx.ext.web.handler.BodyHandler;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.UUID;
 import java.util.concurrent.Executor;
@@ -36,10 +35,11 @@ import org.jboss.logging.Logger;
 
 /**
  * The HTTP API: OpenAI-compatible POST /v1/completions and /v1/chat/completions (whole answers or Server-Sent
- * Events), GET /v1/models, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka), GET
- * /v1/stats (live figures for the playground page at /) and llama-server's GET /health. Plain Vert.x routes,
- * because one endpoint answers either JSON or an event stream depending on the body, and a closed connection must
- * cancel the generation at once.
+ * Events), GET /v1/models and /v1/models/{id}, GET /v1/requests/{id}/events (SSE of any request's token events, from Kafka), GET
+ * /v1/stats (live figures for the playground page at /), llama-server's GET /health, and GET /metrics (the
+ * Prometheus metrics of /q/metrics at the usual path). Plain Vert.x routes, because one endpoint answers either
+ * JSON or an event stream depending on the body, and a closed connection must cancel the generation at once. Who
+ * may call them is {@link AccessControl}; errors are answered by {@link HttpErrors}.
  */
 @ApplicationScoped
 public class OpenAiRoutes {
@@ -57,51 +57,21 @@ public class OpenAiRoutes {
     LiveStats liveStats;
     @Inject
     ServiceMetrics metrics;
+    @Inject
+    HttpErrors errors;
 
     private final SecureRandom seeds = new SecureRandom();
 
     void register(@Observes Router router) {
-        router.route("/v1/*").handler(this::authorize);
         BodyHandler body = BodyHandler.create(false).setBodyLimit(config.limits().maxRequestBytes());
         router.post("/v1/completions").handler(body).handler(ctx -> generate(ctx, false));
         router.post("/v1/chat/completions").handler(body).handler(ctx -> generate(ctx, true));
         router.get("/v1/models").handler(this::models);
+        router.get("/v1/models/:id").handler(this::model);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
         router.get("/v1/stats").handler(this::stats);
         router.get("/health").handler(this::health);
-        router.route("/v1/*").failureHandler(this::failure);
-    }
-
-    void authorize(RoutingContext ctx) {
-        String key = config.apiKey().filter(k -> !k.isBlank()).orElse(null);
-        if (key == null) {
-            ctx.next();
-            return;
-        }
-        String header = ctx.request().getHeader("Authorization");
-        byte[] given = header == null ? new byte[0] : header.getBytes(StandardCharsets.UTF_8);
-        if (MessageDigest.isEqual(given, ("Bearer " + key).getBytes(StandardCharsets.UTF_8))) {
-            ctx.next();
-        } else {
-            sendJson(ctx, 401, OpenAiJson.error("Incorrect or missing API key: send \"Authorization: Bearer <key>\"",
-                    "invalid_request_error", null, "invalid_api_key"));
-        }
-    }
-
-    void failure(RoutingContext ctx) {
-        if (ctx.response().headWritten()) {
-            ctx.response().end();
-            return;
-        }
-        int status = ctx.statusCode();
-        if (status == 413) {
-            sendJson(ctx, 413, OpenAiJson.error("request body is larger than " + config.limits().maxRequestBytes() + " bytes",
-                    "invalid_request_error", null, "request_too_large"));
-        } else if (ctx.failure() != null) {
-            sendError(ctx, ctx.failure());
-        } else {
-            sendJson(ctx, status > 0 ? status : 500, OpenAiJson.error("request failed", "server_error", null, null));
-        }
+        router.get("/metrics").handler(ctx -> ctx.reroute("/q/metrics"));
     }
 
     private void generate(RoutingContext ctx, boolean chat) {
@@ -110,7 +80,9 @@ public class OpenAiRoutes {
         boolean stream;
         boolean includeUsage;
         try {
-            ObjectNode body = RequestParser.parseObject(ctx.body().asString(StandardCharsets.UTF_8.name()));
+            io.vertx.core.buffer.Buffer raw = ctx.body().buffer();
+            ObjectNode body = RequestParser.parseObject(raw == null ? null : raw.getBytes());
+            OpenAiFields.checkHttp(body, chat ? OpenAiFields.Endpoint.CHAT : OpenAiFields.Endpoint.COMPLETIONS);
             stream = RequestParser.booleanField(body, "stream");
             JsonNode options = body.get("stream_options");
             if (options != null && !options.isNull() && !options.isObject()) {
@@ -132,7 +104,8 @@ public class OpenAiRoutes {
                     GenerationService.Generation generation;
                     try {
                         generation = service.start(request, config.kafka().publishHttpEvents()
-                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE);
+                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE,
+                                TokenOrigin.http(ctx.request().getHeader("traceparent")));
                     } catch (RuntimeException e) {
                         refuse(ctx, e);
                         return;
@@ -222,7 +195,18 @@ public class OpenAiRoutes {
                 },
                 failure -> {
                     ctx.vertx().cancelTimer(timer);
-                    if (!response.closed()) response.end();
+                    if (response.closed()) return;
+                    if (failure instanceof EventsCache.UnknownRequestException unknown) {
+                        // A clear end instead of an endless stream of keep-alives: SSE event "end", no token event.
+                        ObjectNode end = OpenAiJson.error(unknown.getMessage(), "not_found_error", null, "request_not_found");
+                        end.put("id", id);
+                        try {
+                            response.write("event: end\ndata: " + RequestParser.JSON.writeValueAsString(end) + "\n\n");
+                        } catch (JsonProcessingException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                    response.end();
                 },
                 () -> {
                     ctx.vertx().cancelTimer(timer);
@@ -235,21 +219,44 @@ public class OpenAiRoutes {
     }
 
     private void models(RoutingContext ctx) {
-        try {
-            service.engine();
-        } catch (RuntimeException e) {
-            sendError(ctx, e);
-            return;
-        }
+        if (!modelLoaded(ctx)) return;
         ObjectNode root = RequestParser.JSON.createObjectNode();
         root.put("object", "list");
-        ObjectNode model = root.putArray("data").addObject();
+        root.putArray("data").add(modelObject());
+        sendJson(ctx, 200, root);
+    }
+
+    /** The SDK's models.retrieve: the served model, or a 404 naming the id. */
+    private void model(RoutingContext ctx) {
+        if (!modelLoaded(ctx)) return;
+        String id = ctx.pathParam("id");
+        if (!runtime.modelName().equals(id)) {
+            HttpErrors.send(ctx, 404, "The model '" + (id.length() > 200 ? id.substring(0, 200) + "..." : id)
+                    + "' does not exist: this service serves '" + runtime.modelName() + "'", "invalid_request_error", "model", "model_not_found");
+            return;
+        }
+        sendJson(ctx, 200, modelObject());
+    }
+
+    /** False, after answering 503, while the model loads (or failed to). */
+    private boolean modelLoaded(RoutingContext ctx) {
+        try {
+            service.engine();
+            return true;
+        } catch (RuntimeException e) {
+            sendError(ctx, e);
+            return false;
+        }
+    }
+
+    private ObjectNode modelObject() {
+        ObjectNode model = RequestParser.JSON.createObjectNode();
         model.put("id", runtime.modelName());
         model.put("object", "model");
         model.put("created", STARTED);
         model.put("owned_by", "moeflow");
         model.putObject("meta").put("n_ctx", runtime.contextLength());
-        sendJson(ctx, 200, root);
+        return model;
     }
 
     /** Answers in every model state (the page shows "loading"); the expert store's lock is taken off the event loop. */
@@ -286,33 +293,12 @@ public class OpenAiRoutes {
         sendError(ctx, e);
     }
 
-    void sendError(RoutingContext ctx, Throwable e) {
-        if (e instanceof InvalidRequestException bad) {
-            sendJson(ctx, 400, OpenAiJson.error(bad.getMessage(), "invalid_request_error", bad.param(), null));
-        } else if (e instanceof GenerationEngine.QueueFullException full) {
-            ctx.response().putHeader("Retry-After", Integer.toString(config.limits().retryAfterSeconds()));
-            sendJson(ctx, 429, OpenAiJson.error("the server is busy: " + full.getMessage() + "; retry later",
-                    "rate_limit_error", null, "rate_limit_exceeded"));
-        } else if (e instanceof ServiceUnavailableException unavailable) {
-            sendJson(ctx, 503, OpenAiJson.error(unavailable.getMessage(), "unavailable_error", null, null));
-        } else if (e instanceof IllegalArgumentException refused) {
-            // the engine refuses a request it cannot serve (e.g. a prompt longer than its context)
-            sendJson(ctx, 400, OpenAiJson.error(refused.getMessage(), "invalid_request_error", null, null));
-        } else {
-            LOG.errorf(e, "request %s %s failed", ctx.request().method(), ctx.request().path());
-            sendJson(ctx, 500, OpenAiJson.error("internal error: " + e.getMessage(), "server_error", null, null));
-        }
+    private void sendError(RoutingContext ctx, Throwable e) {
+        errors.sendError(ctx, e);
     }
 
-    static void sendJson(RoutingContext ctx, int status, JsonNode body) {
-        HttpServerResponse response = ctx.response();
-        if (response.ended() || response.closed()) return;
-        try {
-            response.setStatusCode(status).putHeader("Content-Type", "application/json")
-                    .end(RequestParser.JSON.writeValueAsString(body));
-        } catch (JsonProcessingException e) {
-            response.setStatusCode(500).end();
-        }
+    private static void sendJson(RoutingContext ctx, int status, JsonNode body) {
+        HttpErrors.sendJson(ctx.response(), status, body);
     }
 
     private static HttpServerResponse startEventStream(RoutingContext ctx) {

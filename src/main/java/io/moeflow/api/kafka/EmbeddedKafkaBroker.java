@@ -27,7 +27,7 @@ import org.jboss.logging.Logger;
  * the kafka_2.13 jar on this application's classpath. Its storage is formatted on first use and kept in
  * {@code dataDir} across restarts, so committed offsets and unread events survive a restart of the service.
  */
-public final class EmbeddedKafkaBroker implements AutoCloseable {
+public final class EmbeddedKafkaBroker implements BrokerSupervisor.Broker {
     private static final Logger LOG = Logger.getLogger(EmbeddedKafkaBroker.class);
 
     private final Process process;
@@ -40,12 +40,28 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         this.logFile = logFile;
     }
 
+    @Override
     public String bootstrapServers() {
         return bootstrapServers;
     }
 
+    @Override
     public Path logFile() {
         return logFile;
+    }
+
+    /** Completes with the exit code when the broker's JVM exits, however (a crash, a kill, {@link #close()}). */
+    @Override
+    public java.util.concurrent.CompletableFuture<Integer> exited() {
+        return process.onExit().thenApply(Process::exitValue);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean alive() {
+        return process.isAlive();
     }
 
     /** Formats (once) and starts the broker, returning when it answers a metadata request. */
@@ -82,7 +98,7 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
             EmbeddedKafkaBroker broker = new EmbeddedKafkaBroker(process, bootstrap, logFile);
             try {
                 broker.awaitReady(timeout);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | InterruptedException e) {
                 broker.close();
                 throw e;
             }

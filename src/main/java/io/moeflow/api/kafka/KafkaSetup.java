@@ -11,6 +11,7 @@ import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import jakarta.interceptor.Interceptor;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -36,7 +37,7 @@ public class KafkaSetup {
     String bootstrapServers;
 
     /** Static: it is stopped after every application-scoped bean (the connectors among them) is gone. */
-    private static volatile EmbeddedKafkaBroker broker;
+    private static volatile BrokerSupervisor broker;
 
     void onStart(@Observes @Priority(Interceptor.Priority.PLATFORM_BEFORE) StartupEvent event) {
         MoeflowConfig.Kafka kafka = config.kafka();
@@ -51,13 +52,22 @@ public class KafkaSetup {
             LOG.infof("Kafka: no bootstrap servers configured, starting an embedded broker on localhost:%d (data in %s)",
                     kafka.port(), dataDir);
             long start = System.nanoTime();
-            broker = EmbeddedKafkaBroker.start(kafka.port(), kafka.controllerPort(), dataDir, kafka.heap(), kafka.startTimeout());
-            LOG.infof("Kafka: embedded broker ready at %s in %d ms (log: %s)", broker.bootstrapServers(),
-                    (System.nanoTime() - start) / 1_000_000, broker.logFile());
+            java.util.function.Supplier<EmbeddedKafkaBroker> starter = () -> EmbeddedKafkaBroker.start(kafka.port(),
+                    kafka.controllerPort(), dataDir, kafka.heap(), kafka.startTimeout());
+            EmbeddedKafkaBroker first = starter.get();
+            LOG.infof("Kafka: embedded broker ready at %s in %d ms (log: %s)", first.bootstrapServers(),
+                    (System.nanoTime() - start) / 1_000_000, first.logFile());
+            broker = new BrokerSupervisor(first, starter, kafka.embeddedRestarts(), Duration.ofSeconds(1),
+                    Duration.ofSeconds(30), Duration.ofMinutes(5));
         } else {
             LOG.infof("Kafka: using the cluster at %s", bootstrapServers);
         }
         if (kafka.createTopics()) createTopics();
+    }
+
+    /** The supervisor of the embedded broker; empty with an external cluster (or before start-up). */
+    public static java.util.Optional<BrokerSupervisor> embeddedBroker() {
+        return java.util.Optional.ofNullable(broker);
     }
 
     /** Embedded unless configured otherwise or bootstrap servers are given. */
@@ -67,7 +77,7 @@ public class KafkaSetup {
 
     /** After the messaging connectors closed (they close when their beans are destroyed): stop the broker. */
     static void onStop(@Observes @Destroyed(ApplicationScoped.class) Object event) {
-        EmbeddedKafkaBroker running = broker;
+        BrokerSupervisor running = broker;
         if (running != null) {
             LOG.info("Kafka: stopping the embedded broker");
             running.close();

@@ -11,13 +11,19 @@ import java.util.Locale;
 
 /**
  * The value of a moeflow.tokens record (kafka-topics/schemas/token-event.schema.json):
- * {@code {"id","index","text","token","finish_reason", "usage"?, "error"?}}; finish_reason is always present
- * (null until the last event), usage and error only on the last event.
+ * {@code {"id","index","text","token","finish_reason", "usage"?, "full_text"?, "error"?}}; finish_reason is always
+ * present (null until the last event), usage, full_text (the whole generated text, so a batch consumer need not
+ * reassemble it) and error only on the last event.
  */
 public final class TokenEventJson {
     private TokenEventJson() {}
 
     public static ObjectNode toJson(TokenEvent e) {
+        return toJson(e, null);
+    }
+
+    /** With {@code fullText} (null: none) as "full_text", for a last event. */
+    public static ObjectNode toJson(TokenEvent e, String fullText) {
         ObjectNode node = RequestParser.JSON.createObjectNode();
         node.put("id", e.requestId());
         node.put("index", e.index());
@@ -33,6 +39,7 @@ public final class TokenEventJson {
             usage.put("prompt_tokens", e.usage().promptTokens());
             usage.put("completion_tokens", e.usage().completionTokens());
         }
+        if (fullText != null) node.put("full_text", fullText);
         if (e.finish() == FinishReason.ERROR || e.errorMessage() != null) {
             ObjectNode error = node.putObject("error");
             error.put("code", e.errorCode() == null ? "error" : e.errorCode());
@@ -42,8 +49,12 @@ public final class TokenEventJson {
     }
 
     public static String toString(TokenEvent e) {
+        return toString(e, null);
+    }
+
+    public static String toString(TokenEvent e, String fullText) {
         try {
-            return RequestParser.JSON.writeValueAsString(toJson(e));
+            return RequestParser.JSON.writeValueAsString(toJson(e, fullText));
         } catch (JsonProcessingException ex) {
             throw new UncheckedIOException(ex);
         }

@@ -21,9 +21,13 @@ import java.util.regex.Pattern;
  *       {@code use_more_bits(i, n)} holds ({@code i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2}, i the layer and
  *       n the layer count: llama-quantize counts attn_v tensors in its layer-sorted order, which is the layer);
  *       with exactly 8 experts, {@code attn_v} and {@code attn_k} Q8_0 and {@code attn_output} Q5_K.</li>
+ *   <li>{@link SynthFileType#IQ4_NL}, {@link SynthFileType#IQ4_XS} (no importance matrix): base IQ4_NL / IQ4_XS
+ *       ({@code token_embd} too); {@code output.weight} Q6_K; {@code attn_v} Q5_K when heads / kv heads >= 4;
+ *       {@code ffn_down} / {@code ffn_down_exps} / {@code ffn_down_shexp} Q5_K in the layers {@code i < n/8};
+ *       with exactly 8 experts, {@code attn_v} and {@code attn_k} Q8_0 and {@code attn_output} Q5_K.</li>
  *   <li>Fallback when the row length (ne[0]) is not a multiple of the type's block: {@code output} with such rows
- *       gets Q8_0; Q4_K becomes Q5_0, Q5_K Q5_1, Q6_K Q8_0, and if even that block does not divide the row, F16.
- *       llama-quantize defines no fallback for Q8_0 itself and fails; so does this class.</li>
+ *       gets Q8_0; Q4_K becomes Q5_0, Q5_K Q5_1, Q6_K Q8_0, IQ4_XS IQ4_NL, and if even that block does not divide
+ *       the row, F16. llama-quantize defines no fallback for Q8_0 and IQ4_NL and fails; so does this class.</li>
  * </ul>
  * deepseek2's MLA tensors ({@code attn_q_a}, {@code attn_q_b}, {@code attn_kv_a_mqa}, {@code attn_k_b},
  * {@code attn_v_b}) match none of llama-quantize's name rules, so they get the base type (or its fallback:
@@ -43,26 +47,30 @@ public final class QuantRules {
     }
 
     /**
-     * The type llama-quantize gives tensor {@code name} of shape {@code ne} in a model of {@code layers} layers
-     * and {@code experts} experts (0 for dense) when converting F32 weights to {@code fileType}.
+     * The type llama-quantize gives tensor {@code name} of shape {@code ne} in a model of {@code layers} layers,
+     * {@code experts} experts (0 for dense) and {@code gqa} query heads per KV head when converting F32 weights to
+     * {@code fileType}.
      */
-    public static GgmlType typeFor(String name, long[] ne, SynthFileType fileType, int layers, int experts) {
+    public static GgmlType typeFor(String name, long[] ne, SynthFileType fileType, int layers, int experts, int gqa) {
         if (fileType == SynthFileType.F32 || !allowsQuantization(name, ne)) return GgmlType.F32;
         if (!fileType.quantized()) return fileType.baseType;
         GgmlType t = fileType.baseType;
         boolean q4km = fileType == SynthFileType.Q4_K_M;
+        boolean iq4 = fileType == SynthFileType.IQ4_NL || fileType == SynthFileType.IQ4_XS;
         if (name.equals("output.weight")) {
             if (ne[0] % t.blockSize != 0) t = GgmlType.Q8_0;
             else if (t != GgmlType.Q8_0) t = GgmlType.Q6_K;
         } else if (name.contains("attn_v.weight")) {
+            if (iq4 && gqa >= 4) t = GgmlType.Q5_K;
             if (q4km && useMoreBits(layer(name), layers)) t = GgmlType.Q6_K;
             if (experts == 8) t = GgmlType.Q8_0;
         } else if (name.contains("attn_k.weight")) {
             if (experts == 8) t = GgmlType.Q8_0;
         } else if (name.contains("attn_output.weight")) {
-            if (q4km && experts == 8) t = GgmlType.Q5_K;
+            if ((q4km || iq4) && experts == 8) t = GgmlType.Q5_K;
         } else if (name.contains("ffn_down")) {
             if (q4km && useMoreBits(layer(name), layers)) t = GgmlType.Q6_K;
+            if (iq4 && layer(name) < layers / 8) t = GgmlType.Q5_K;
         }
         return fallback(name, ne[0], t);
     }
@@ -78,6 +86,7 @@ public final class QuantRules {
             case Q4_K -> GgmlType.Q5_0;
             case Q5_K -> GgmlType.Q5_1;
             case Q6_K -> GgmlType.Q8_0;
+            case IQ4_XS -> GgmlType.IQ4_NL;
             default -> throw new IllegalArgumentException("tensor '" + name + "': row length " + ncols
                     + " is not a multiple of the " + t + " block size " + t.blockSize + " and llama-quantize defines no fallback for " + t);
         };

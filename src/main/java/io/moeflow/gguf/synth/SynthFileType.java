@@ -14,7 +14,9 @@ public enum SynthFileType {
     F32(0, GgmlType.F32),
     F16(1, GgmlType.F16),
     Q8_0(7, GgmlType.Q8_0),
-    Q4_K_M(15, GgmlType.Q4_K);
+    Q4_K_M(15, GgmlType.Q4_K),
+    IQ4_NL(25, GgmlType.IQ4_NL),
+    IQ4_XS(30, GgmlType.IQ4_XS);
 
     /** {@code general.file_type} (LLAMA_FTYPE_*). */
     public final int fileTypeId;

@@ -277,7 +277,7 @@ public final class SyntheticModel {
     }
 
     private void add(List<SynthTensor> ts, String name, Init init, int layer, long... ne) {
-        ts.add(new SynthTensor(name, ne, QuantRules.typeFor(name, ne, fileType, shape.layers(), shape.experts()), init, layer));
+        ts.add(new SynthTensor(name, ne, QuantRules.typeFor(name, ne, fileType, shape.layers(), shape.experts(), shape.heads() / shape.kvHeads()), init, layer));
     }
 
     /** Everything but the tensors: general.*, the architecture's hyper-parameters, tokenizer, synth settings. */

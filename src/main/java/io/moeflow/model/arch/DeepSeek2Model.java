@@ -4,6 +4,7 @@ import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
+import io.moeflow.model.blocks.AttentionTemperature;
 import io.moeflow.model.blocks.FeedForward;
 import io.moeflow.model.blocks.MlaAttention;
 import io.moeflow.model.blocks.MoeFfn;
@@ -29,14 +30,11 @@ public final class DeepSeek2Model extends DecoderModel {
         int ropeDims = c.ropeDims();
         int nope = dk - ropeDims;
         int dense = f.getInt(a + ".leading_dense_block_count", 0);
-        // 0 / absent: older DeepSeek-V2 GGUFs, which llama.cpp runs with softmax gating.
-        int gatingFunc = f.getInt(a + ".expert_gating_func", 0);
-        if (gatingFunc == 0) gatingFunc = 1;
-        if (gatingFunc != 1 && gatingFunc != 2)
-            throw new IllegalArgumentException(a + ": expert_gating_func " + gatingFunc + " is not supported (1 softmax, 2 sigmoid)");
-        MoeFfn.Options routing = MoeFfn.Options.of(gatingFunc == 2 ? MoeFfn.Gating.SIGMOID : MoeFfn.Gating.SOFTMAX,
-                        f.getBool(a + ".expert_weights_norm", false), f.getFloat(a + ".expert_weights_scale", 1f))
+        MoeFfn.Options routing = MoeFfn.Options.of(gating(f), f.getBool(a + ".expert_weights_norm", false),
+                        f.getFloat(a + ".expert_weights_scale", 1f))
                 .withGroups(f.getInt(a + ".expert_group_count", 0), f.getInt(a + ".expert_group_used_count", 0));
+        AttentionTemperature temperature = new AttentionTemperature(f.getFloat(a + ".attention.temperature_scale", 0f),
+                f.getInt(a + ".attention.temperature_length", 0), 0f);
 
         float scale = scoreScale(c, dk);
         Rope rope = c.rope();
@@ -51,7 +49,7 @@ public final class DeepSeek2Model extends DecoderModel {
                     qLora ? t(l, "attn_q_a").matrix() : null, qLora ? norm(l, "attn_q_a_norm") : null,
                     qLora ? t(l, "attn_q_b").matrix() : null,
                     t(l, "attn_kv_a_mqa").matrix(), norm(l, "attn_kv_a_norm"), slices(l, "attn_k_b"), slices(l, "attn_v_b"),
-                    t(l, "attn_output").matrix(), nope, ropeDims, c.rmsEps(), scale, rope);
+                    t(l, "attn_output").matrix(), nope, ropeDims, c.rmsEps(), scale, rope, scale(l, "attn_output"), temperature);
             FeedForward ffn;
             if (l < dense) {
                 ffn = new SwiGlu(t(l, "ffn_gate").matrix(), t(l, "ffn_up").matrix(), t(l, "ffn_down").matrix());
@@ -60,7 +58,7 @@ public final class DeepSeek2Model extends DecoderModel {
                 FeedForward shared = has(l, "ffn_gate_shexp")
                         ? new SwiGlu(t(l, "ffn_gate_shexp").matrix(), t(l, "ffn_up_shexp").matrix(), t(l, "ffn_down_shexp").matrix())
                         : null;
-                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+                ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, true, false), c.expertUsedCount(),
                         routing.withSelectionBias(selectionBias), shared);
             }
             if (attn.cacheDim() != rank + ropeDims)
@@ -70,6 +68,31 @@ public final class DeepSeek2Model extends DecoderModel {
         }
         this.cacheDim = rank + ropeDims;
         setLayers(layers);
+    }
+
+    /**
+     * The router's gating as llama.cpp's deepseek2 loader decides it from {@code expert_gating_func}: 1 softmax,
+     * 2 sigmoid (V3), 3 softmax over the selected logits, 4 sqrt(softplus) (gguf-py's SQRTSOFTPLUS). Absent or 0:
+     * the older V2/V2.5 files, softmax; except GLM-4.7-Lite ({@code block_count} 47 or 48 with a vocabulary of
+     * 154880), sigmoid.
+     */
+    public static MoeFfn.Gating gating(GgufFile f) {
+        String a = f.architecture();
+        int func = f.getInt(a + ".expert_gating_func", 0);
+        if (func == 0) {
+            int blocks = f.getInt(a + ".block_count"); // llama.cpp decides before it subtracts the nextn blocks
+            String[] tokens = f.has(a + ".vocab_size") ? null : f.getStringArray("tokenizer.ggml.tokens");
+            long vocab = f.has(a + ".vocab_size") ? f.getLong(a + ".vocab_size") : tokens == null ? 0 : tokens.length;
+            return (blocks == 47 || blocks == 48) && vocab == 154880 ? MoeFfn.Gating.SIGMOID : MoeFfn.Gating.SOFTMAX;
+        }
+        return switch (func) {
+            case 1 -> MoeFfn.Gating.SOFTMAX;
+            case 2 -> MoeFfn.Gating.SIGMOID;
+            case 3 -> MoeFfn.Gating.SOFTMAX_SELECTED;
+            case 4 -> MoeFfn.Gating.SQRT_SOFTPLUS;
+            default -> throw new IllegalArgumentException(a + ": " + a + ".expert_gating_func = " + func
+                    + " is not supported (1 softmax, 2 sigmoid, 3 softmax over the selected, 4 sqrt-softplus)");
+        };
     }
 
     /**

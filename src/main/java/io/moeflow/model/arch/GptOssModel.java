@@ -25,10 +25,10 @@ public final class GptOssModel extends DecoderModel {
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             // llama.cpp's swa pattern 2: even layers use the sliding window, odd ones full attention.
-            Attention.Options opt = attentionBiases(l).withSinks(norm(l, "attn_sinks")).withWindow(l % 2 == 0 ? window : 0);
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+            Attention.Options opt = Attention.Options.NONE.withSinks(norm(l, "attn_sinks")).withWindow(l % 2 == 0 ? window : 0);
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, false), c.expertUsedCount(),
                     routing.withRouterBias(bias(l, "ffn_gate_inp")), null);
-            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope), norm(l, "post_attention_norm"), ffn);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope, Qkv.LLAMA_CPP, true), norm(l, "post_attention_norm"), ffn);
         }
         setLayers(layers);
     }

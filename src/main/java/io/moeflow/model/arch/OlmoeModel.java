@@ -23,8 +23,8 @@ public final class OlmoeModel extends DecoderModel {
         for (int l = 0; l < layers.length; l++) {
             Attention.Options opt = Attention.Options.NONE
                     .withQkNorm(norm(l, "attn_q_norm"), norm(l, "attn_k_norm"), Attention.NormScope.WHOLE);
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(), routing, null);
-            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope), norm(l, "ffn_norm"), ffn);
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, false), c.expertUsedCount(), routing, null);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, opt, rope, Qkv.SEPARATE, false), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

@@ -4,6 +4,7 @@ import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderConfig;
 import io.moeflow.model.DecoderModel;
+import io.moeflow.model.blocks.Attention;
 import io.moeflow.model.blocks.MoeFfn;
 import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SigmoidGatedFfn;
@@ -25,8 +26,8 @@ public final class Qwen2MoeModel extends DecoderModel {
             SigmoidGatedFfn shared = new SigmoidGatedFfn(
                     new SwiGlu(t(l, "ffn_gate_shexp").matrix(), t(l, "ffn_up_shexp").matrix(), t(l, "ffn_down_shexp").matrix()),
                     t(l, "ffn_gate_inp_shexp").matrix());
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(), routing, shared);
-            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, attentionBiases(l), rope), norm(l, "ffn_norm"), ffn);
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, false), c.expertUsedCount(), routing, shared);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, Attention.Options.NONE, rope, Qkv.LLAMA_CPP, false), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

@@ -21,9 +21,9 @@ public final class Qwen3MoeModel extends DecoderModel {
         for (int l = 0; l < layers.length; l++) {
             Attention.Options qkNorm = Attention.Options.NONE
                     .withQkNorm(norm(l, "attn_q_norm"), norm(l, "attn_k_norm"), Attention.NormScope.PER_HEAD);
-            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l), c.expertUsedCount(),
+            MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, true), c.expertUsedCount(),
                     MoeFfn.Gating.SOFTMAX, true, 1f, null);
-            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, qkNorm, rope), norm(l, "ffn_norm"), ffn);
+            layers[l] = new Layer(norm(l, "attn_norm"), attention(l, qkNorm, rope, Qkv.LLAMA_CPP, false), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);
     }

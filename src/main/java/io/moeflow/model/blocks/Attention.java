@@ -13,34 +13,53 @@ import io.moeflow.model.KvCache;
  * {@code h} reads kv head {@code h / (heads / kvHeads)}.
  */
 public final class Attention implements AttentionBlock {
-    /** Where q/k RMSNorm weights apply: to each head ({@code [head_dim]}) or to the whole projection. */
-    public enum NormScope { PER_HEAD, WHOLE }
+    /**
+     * Where q/k RMSNorm weights apply: to each head ({@code [head_dim]}) or to the whole projection, before RoPE; or
+     * to each head after RoPE (hunyuan-moe).
+     */
+    public enum NormScope { PER_HEAD, WHOLE, PER_HEAD_AFTER_ROPE }
 
     /**
      * The optional parts of an attention layer; null/0 means absent. Start from {@link #NONE} and add parts.
      *
      * @param window sliding window in positions (query {@code i} sees key {@code j} iff {@code 0 <= i - j < window}), 0 for none
      * @param sinks  per-head sink logits joining the softmax denominator
+     * @param scales per-tensor factors of the q, k, v and output projections ({@code .scale} tensors), applied to the
+     *               product before its bias as ggml does; {@link Scales#NONE} when absent
+     * @param scoreScale the factor of q.k in the scores (granite's {@code attention.scale}); 0 for {@code 1/sqrt(head_dim)}
      */
     public record Options(float[] qBias, float[] kBias, float[] vBias, float[] outBias,
-                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window) {
-        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0);
+                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales, float scoreScale) {
+        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE, 0f);
 
         public Options withBiases(float[] q, float[] k, float[] v, float[] out) {
-            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window);
+            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales, scoreScale);
         }
 
         public Options withQkNorm(float[] q, float[] k, NormScope scope) {
-            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window);
+            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales, scoreScale);
         }
 
         public Options withSinks(float[] s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales, scoreScale);
         }
 
         public Options withWindow(int w) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales, scoreScale);
         }
+
+        public Options withScales(Scales s) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s, scoreScale);
+        }
+
+        public Options withScoreScale(float s) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, s);
+        }
+    }
+
+    /** Per-tensor factors of the q, k, v and output projections (1 when a tensor has none). */
+    public record Scales(float q, float k, float v, float out) {
+        public static final Scales NONE = new Scales(1f, 1f, 1f, 1f);
     }
 
     private final QMatrix wq, wk, wv, wo;
@@ -68,7 +87,7 @@ public final class Attention implements AttentionBlock {
         this.headDim = headDim;
         this.valueDim = valueDim;
         this.eps = eps;
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.scale = options.scoreScale() != 0f ? options.scoreScale() : (float) (1.0 / Math.sqrt(headDim));
         this.rope = rope;
         if (heads % kvHeads != 0)
             throw new IllegalArgumentException("head count " + heads + " is not a multiple of the kv head count " + kvHeads);
@@ -101,16 +120,26 @@ public final class Attention implements AttentionBlock {
         pool.matmul(wq, ws.xn, embd, n, ws.q, qDim);
         pool.matmul(wk, ws.xn, embd, n, ws.k, kDim);
         pool.matmul(wv, ws.xn, embd, n, ws.v, vDim);
-        boolean whole = opt.normScope() == NormScope.WHOLE;
+        boolean whole = opt.normScope() == NormScope.WHOLE, afterRope = opt.normScope() == NormScope.PER_HEAD_AFTER_ROPE;
+        Scales sc = opt.scales();
         for (int t = 0; t < n; t++) {
+            scale(ws.q, t * qDim, qDim, sc.q());
             addBias(ws.q, t * qDim, opt.qBias());
+            scale(ws.k, t * kDim, kDim, sc.k());
             addBias(ws.k, t * kDim, opt.kBias());
+            scale(ws.v, t * vDim, vDim, sc.v());
             addBias(ws.v, t * vDim, opt.vBias());
+            int pos = batch.positions[t];
+            if (afterRope) {
+                rope.apply(ws.q, t * qDim, heads, headDim, pos);
+                rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            }
             if (opt.qNorm() != null) RmsNorm.apply(ws.q, t * qDim, ws.q, t * qDim, whole ? 1 : heads, whole ? qDim : headDim, headDim, opt.qNorm(), eps);
             if (opt.kNorm() != null) RmsNorm.apply(ws.k, t * kDim, ws.k, t * kDim, whole ? 1 : kvHeads, whole ? kDim : headDim, headDim, opt.kNorm(), eps);
-            int pos = batch.positions[t];
-            rope.apply(ws.q, t * qDim, heads, headDim, pos);
-            rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            if (!afterRope) {
+                rope.apply(ws.q, t * qDim, heads, headDim, pos);
+                rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
+            }
             float[] block = kv.block(batch.seqIds[t], pos);
             int o = kv.offset(layer, pos);
             System.arraycopy(ws.k, t * kDim, block, o, kDim);
@@ -120,11 +149,19 @@ public final class Attention implements AttentionBlock {
         pool.run(n * heads, task);
         task.clear();
         pool.matmul(wo, ws.heads, heads * valueDim, n, ws.out, embd);
-        if (opt.outBias() != null) for (int t = 0; t < n; t++) addBias(ws.out, t * embd, opt.outBias());
+        for (int t = 0; t < n; t++) {
+            scale(ws.out, t * embd, embd, sc.out());
+            addBias(ws.out, t * embd, opt.outBias());
+        }
     }
 
     static void addBias(float[] x, int off, float[] bias) {
         if (bias != null) io.moeflow.kernels.VectorMath.axpy(1f, bias, 0, x, off, bias.length);
+    }
+
+    /** {@code x[off .. off+n) *= s} (a projection's {@code .scale}). */
+    static void scale(float[] x, int off, int n, float s) {
+        if (s != 1f) for (int i = off; i < off + n; i++) x[i] *= s;
     }
 
     /** One (token, head) pair per chunk. */

@@ -22,7 +22,8 @@ public final class MlaAttention implements AttentionBlock {
     private final float[] qANorm, kvANorm;
     private final QMatrix[] wkB, wvB;
     private final int heads, nope, ropeDims, rank, valueDim;
-    private final float eps, scale;
+    private final float eps, scale, outScale;
+    private final AttentionTemperature temperature;
     private final Rope rope;
     private final AttentionKernel kernel = new AttentionKernel();
     private final AbsorbTask absorb = new AbsorbTask();
@@ -35,9 +36,12 @@ public final class MlaAttention implements AttentionBlock {
      * @param wkB     per head {@code [kv_lora_rank x qk_nope]} ({@code attn_k_b})
      * @param wvB     per head {@code [v_head x kv_lora_rank]} ({@code attn_v_b})
      * @param scale   score scale ({@code 1/sqrt(qk_nope + qk_rope)}, with YaRN's mscale^2 when scaled)
+     * @param outScale    factor of the output projection ({@code attn_output.scale}), 1 when none
+     * @param temperature query temperature per position (Mistral-Large-3), or {@link AttentionTemperature#NONE}
      */
     public MlaAttention(QMatrix wq, QMatrix wqA, float[] qANorm, QMatrix wqB, QMatrix wkvA, float[] kvANorm,
-                        QMatrix[] wkB, QMatrix[] wvB, QMatrix wo, int nope, int ropeDims, float eps, float scale, Rope rope) {
+                        QMatrix[] wkB, QMatrix[] wvB, QMatrix wo, int nope, int ropeDims, float eps, float scale, Rope rope,
+                        float outScale, AttentionTemperature temperature) {
         if ((wq == null) == (wqA == null))
             throw new IllegalArgumentException("MLA needs either attn_q or attn_q_a/attn_q_b");
         this.wq = wq;
@@ -56,6 +60,8 @@ public final class MlaAttention implements AttentionBlock {
         this.valueDim = wvB[0].rows();
         this.eps = eps;
         this.scale = scale;
+        this.outScale = outScale;
+        this.temperature = temperature;
         this.rope = rope;
         QMatrix qOut = wq != null ? wq : wqB;
         if (qOut.rows() != heads * (nope + ropeDims))
@@ -113,6 +119,7 @@ public final class MlaAttention implements AttentionBlock {
         attend.batch = null;
         attend.kv = null;
         pool.matmul(wo, ws.heads, heads * valueDim, n, ws.out, wo.rows());
+        Attention.scale(ws.out, 0, n * wo.rows(), outScale);
     }
 
     /** Per-thread gather/scatter buffers for one head's vectors of the whole batch. */
@@ -168,9 +175,11 @@ public final class MlaAttention implements AttentionBlock {
 
         @Override
         public void run(int chunk) {
-            int t = chunk / heads, h = chunk % heads, row = rank + ropeDims;
-            kernel.attend(ws.qAbsorbed, chunk * row, row, kv, layer, batch.seqIds[t], batch.positions[t],
-                    0, 0, rank, scale, 0, Float.NaN, ws.latentOut, (t * heads + h) * rank);
+            int t = chunk / heads, h = chunk % heads, row = rank + ropeDims, pos = batch.positions[t];
+            // the temperature multiplies the whole query (llama.cpp: Qcur * attn_scale), i.e. the score
+            float s = temperature.enabled() ? scale * temperature.factor(pos) : scale;
+            kernel.attend(ws.qAbsorbed, chunk * row, row, kv, layer, batch.seqIds[t], pos,
+                    0, 0, rank, s, 0, Float.NaN, ws.latentOut, (t * heads + h) * rank);
         }
     }
 

@@ -21,9 +21,10 @@ import java.util.Arrays;
  * renormalised (sum clamped to >= 2^-14) and scaled. Experts may carry biases and use gpt-oss's clamped SwiGLU.
  */
 public final class MoeFfn implements FeedForward {
-    /** How router scores become probabilities: softmax over all experts, sigmoid, or (gpt-oss) raw logits
-     *  for selection and a softmax over the selected ones for the weights. */
-    public enum Gating { SOFTMAX, SIGMOID, SOFTMAX_SELECTED }
+    /** How router scores become probabilities: softmax over all experts, sigmoid, (gpt-oss) raw logits for
+     *  selection and a softmax over the selected ones for the weights, or {@code sqrt(softplus(x))} (ggml's softplus:
+     *  {@code x} above 20, else {@code log(1 + exp(x))}). */
+    public enum Gating { SOFTMAX, SIGMOID, SOFTMAX_SELECTED, SQRT_SOFTPLUS }
 
     /** The expert's gated activation: {@code silu(g) * u}, or gpt-oss's clamped variant
      *  {@code min(g,7) * sigmoid(1.702 min(g,7)) * (clamp(u,-7,7) + 1)}. */
@@ -101,6 +102,23 @@ public final class MoeFfn implements FeedForward {
     public ExpertWeights experts() { return experts; }
 
     public int expertsUsed() { return nUsed; }
+
+    /** Routing scratch of {@link #select} (prefetch prediction), apart from the step's. */
+    private final MoeScratch selectScratch = new MoeScratch();
+    private float[] selectLogits = new float[0];
+
+    /**
+     * The experts this layer routes the {@code n} FFN inputs {@code xn} (normalized, {@code [n][n_embd]}) to:
+     * {@link #expertsUsed()} ids per row, best first, into {@code selected}. The routing {@link #forward} runs
+     * (same router product, biases, gating, groups), for the expert store's prefetch. Not thread-safe.
+     */
+    public void select(WorkerPool pool, float[] xn, int n, int[] selected) {
+        selectScratch.ensure(nExpert, n * nUsed);
+        selectLogits = Workspace.fit(selectLogits, n * nExpert);
+        pool.matmul(router, xn, router.cols(), n, selectLogits, nExpert);
+        for (int t = 0; t < n; t++) route(selectLogits, t * nExpert, selectScratch, t * nUsed);
+        System.arraycopy(selectScratch.selected, 0, selected, 0, n * nUsed);
+    }
 
     /** Serves the routed experts from {@code e} (a RAM-budgeted store's view of the same tensors) from now on. */
     public void useExperts(ExpertWeights e) {
@@ -212,6 +230,12 @@ public final class MoeFfn implements FeedForward {
         switch (opt.gating()) {
             case SOFTMAX -> softmax(probs, 0, nExpert);
             case SIGMOID -> { for (int e = 0; e < nExpert; e++) probs[e] = 1f / (1f + (float) Math.exp(-probs[e])); }
+            case SQRT_SOFTPLUS -> {
+                for (int e = 0; e < nExpert; e++) {
+                    float x = probs[e];
+                    probs[e] = (float) Math.sqrt(x > 20f ? x : (float) Math.log(1f + (float) Math.exp(x)));
+                }
+            }
             case SOFTMAX_SELECTED -> { } // select on the logits themselves
         }
         float[] sb = opt.selectionBias();
@@ -348,13 +372,23 @@ public final class MoeFfn implements FeedForward {
             if (first) {
                 if (r0 == 0) invocations.incrementAndGet();
                 mul(experts.gate(e), r0, r1, m.in[e], c, m.gate[e]);
+                scaleRows(experts.gateScale(e), r0, r1, c, rows, m.gate[e]);
                 addRowBias(experts.gateBias(e), r0, r1, c, rows, m.gate[e]);
                 mul(experts.up(e), r0, r1, m.in[e], c, m.up[e]);
+                scaleRows(experts.upScale(e), r0, r1, c, rows, m.up[e]);
                 addRowBias(experts.upBias(e), r0, r1, c, rows, m.up[e]);
             } else {
                 mul(experts.down(e), r0, r1, m.gate[e], c, m.out[e]);
+                scaleRows(experts.downScale(e), r0, r1, c, rows, m.out[e]);
                 addRowBias(experts.downBias(e), r0, r1, c, rows, m.out[e]);
             }
+        }
+
+        /** {@code out[v * rows + r] *= scale} for rows {@code [r0, r1)} of {@code nVec} vectors (ggml: product, then bias). */
+        private static void scaleRows(float scale, int r0, int r1, int nVec, int rows, float[] out) {
+            if (scale == 1f) return;
+            for (int v = 0; v < nVec; v++)
+                for (int r = r0; r < r1; r++) out[v * rows + r] *= scale;
         }
 
         /** {@code out[v * rows + r] += bias[r]} for rows {@code [r0, r1)} of {@code nVec} vectors. */

@@ -32,7 +32,7 @@ class TokenEventJsonTest {
         Set<String> properties = new HashSet<>();
         schema.get("properties").fieldNames().forEachRemaining(properties::add);
         for (TokenEvent e : EVENTS) {
-            JsonNode json = TokenEventJson.toJson(e);
+            JsonNode json = TokenEventJson.toJson(e, e.last() ? "Once" : null);
             json.fieldNames().forEachRemaining(f -> assertTrue(properties.contains(f), f + " is not in the schema"));
             schema.get("required").forEach(r -> assertTrue(json.has(r.asText()), r.asText() + " missing from " + json));
             String finish = json.get("finish_reason").isNull() ? null : json.get("finish_reason").asText();

@@ -20,6 +20,7 @@ public final class ControllableEngine implements GenerationEngine {
     private volatile Duration eventDelay = Duration.ZERO;
     private final Set<String> cancelled = ConcurrentHashMap.newKeySet();
     private final Map<String, Integer> submitted = new ConcurrentHashMap<>();
+    private final Map<String, Integer> resumedAfter = new ConcurrentHashMap<>();
 
     public ControllableEngine(GenerationEngine engine) {
         this.engine = engine;
@@ -42,11 +43,17 @@ public final class ControllableEngine implements GenerationEngine {
         return submitted.getOrDefault(id, 0);
     }
 
+    /** How many published tokens the last submission of {@code id} continued after (0: from the start). */
+    public int resumedAfter(String id) {
+        return resumedAfter.getOrDefault(id, 0);
+    }
+
     @Override
     public Handle submit(GenerationRequest request) {
         if (full) throw new QueueFullException("the test made the queue full");
         Handle handle = engine.submit(request);
         submitted.merge(request.id(), 1, Integer::sum);
+        resumedAfter.put(request.id(), request.resumeTokens().length);
         Duration delay = eventDelay;
         return new Handle() {
             @Override

@@ -39,12 +39,57 @@ public final class KafkaClient implements AutoCloseable {
         producer = new KafkaProducer<>(p);
     }
 
+    /** A producer of string records, for what a test writes itself (token events, prompts). Close it. */
+    public static KafkaProducer<String, String> stringProducer(String bootstrap) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+        return new KafkaProducer<>(p);
+    }
+
     public void produce(String topic, String key, byte[] value) {
         try {
             producer.send(new ProducerRecord<>(topic, key, value)).get();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Produces a record with headers (name, UTF-8 value pairs). */
+    public void produce(String topic, String key, String json, String... headers) {
+        ProducerRecord<String, byte[]> record = new ProducerRecord<>(topic, key, json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            record.headers().add(headers[i], headers[i + 1].getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+        try {
+            producer.send(record).get();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * The token event records of the given requests, in topic order, once each request has {@code lastEvents}
+     * last events (a rerun replays its events: two).
+     */
+    public Map<String, List<ConsumerRecord<String, String>>> tokenRecords(String topic, Set<String> ids, int lastEvents) {
+        Map<String, List<ConsumerRecord<String, String>>> records = new HashMap<>();
+        Map<String, Integer> lasts = new HashMap<>();
+        try (KafkaConsumer<String, String> consumer = consumer(StringDeserializer.class)) {
+            assignFromStart(consumer, topic);
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    if (!ids.contains(r.key())) continue;
+                    records.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r);
+                    if (TokenEventJson.parse(r.value()).last()) lasts.merge(r.key(), 1, Integer::sum);
+                }
+                if (ids.stream().allMatch(id -> lasts.getOrDefault(id, 0) >= lastEvents)) return records;
+            }
+        }
+        throw new AssertionError("fewer than " + lastEvents + " last events within " + WAIT + " for " + ids + "; got " + records);
     }
 
     public void produce(String topic, String key, String json) {

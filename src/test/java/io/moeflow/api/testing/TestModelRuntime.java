@@ -23,6 +23,17 @@ public class TestModelRuntime implements ModelRuntime {
     GgufModelRuntime real;
 
     private volatile ControllableEngine engine;
+    private volatile String slowMarker;
+    private volatile java.util.concurrent.CountDownLatch slowRelease;
+
+    /**
+     * Tokenizing a text that contains {@code marker} blocks until {@code release} is counted down, ignoring
+     * interrupts (a preparation that cannot be cut short); null: none.
+     */
+    public void blockEncoding(String marker, java.util.concurrent.CountDownLatch release) {
+        this.slowRelease = release;
+        this.slowMarker = marker;
+    }
 
     public ControllableEngine control() {
         return (ControllableEngine) engine();
@@ -50,6 +61,19 @@ public class TestModelRuntime implements ModelRuntime {
 
     @Override
     public int[] encode(String text, boolean addSpecial, boolean parseSpecial) {
+        String marker = slowMarker;
+        java.util.concurrent.CountDownLatch release = slowRelease;
+        if (marker != null && release != null && text.contains(marker)) {
+            boolean interrupted = false;
+            while (release.getCount() > 0) {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
         return real.encode(text, addSpecial, parseSpecial);
     }
 

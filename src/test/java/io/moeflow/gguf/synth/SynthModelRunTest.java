@@ -40,7 +40,8 @@ class SynthModelRunTest {
 
     @ParameterizedTest
     @CsvSource({"qwen3moe,Q8_0", "qwen3moe,Q4_K_M", "qwen3moe,F16", "qwen3moe,F32",
-            "llama,Q8_0", "llama,Q4_K_M", "llama,F16", "llama,F32", "deepseek2,Q8_0", "deepseek2,Q4_K_M", "deepseek2,F32"})
+            "llama,Q8_0", "llama,Q4_K_M", "llama,F16", "llama,F32", "deepseek2,Q8_0", "deepseek2,Q4_K_M", "deepseek2,F32",
+            "qwen3moe,IQ4_XS", "llama,IQ4_NL", "deepseek2,IQ4_XS"})
     void loadsAndRuns(String arch, String type) throws IOException {
         SynthShape shape = switch (arch) {
             case "llama" -> SynthTesting.tinyDense();

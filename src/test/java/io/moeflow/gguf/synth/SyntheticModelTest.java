@@ -201,6 +201,55 @@ class SyntheticModelTest {
         assertEquals(1655, Math.round(m.shape().parameterCount() / 1e6)); // bench/README.md: 1655 M parameters
     }
 
+    /**
+     * IQ4_NL / IQ4_XS without an importance matrix, as llama-quant.cpp's llama_tensor_get_type_impl: bench-qwen3moe
+     * has 16 heads on 4 KV heads (n_gqa 4: attn_v Q5_K), 64 experts (no 8-expert rules), ffn_down_exps Q5_K in the
+     * layers i < 16 / 8, output Q6_K, the rest (token_embd included) the base type.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"IQ4_NL", "IQ4_XS"})
+    void benchPresetIq4Types(String type) {
+        SynthFileType ft = SynthFileType.parse(type);
+        Map<String, GgmlType> t = new HashMap<>();
+        model(SynthShape.preset("bench-qwen3moe"), ft, 1, null).tensors().forEach(x -> t.put(x.name(), x.type()));
+        assertEquals(ft.baseType, t.get("token_embd.weight"));
+        assertEquals(GgmlType.Q6_K, t.get("output.weight"));
+        for (int l = 0; l < 16; l++) {
+            String p = "blk." + l + ".";
+            assertEquals(GgmlType.Q5_K, t.get(p + "attn_v.weight"), p + "attn_v");
+            assertEquals(l < 2 ? GgmlType.Q5_K : ft.baseType, t.get(p + "ffn_down_exps.weight"), p + "ffn_down_exps");
+            for (String q : new String[] {"attn_q", "attn_k", "attn_output", "ffn_gate_exps", "ffn_up_exps"})
+                assertEquals(ft.baseType, t.get(p + q + ".weight"), p + q);
+            assertEquals(GgmlType.F32, t.get(p + "ffn_gate_inp.weight"), p + "ffn_gate_inp");
+        }
+        // n_gqa 2 (tinyMoe: 4 heads on 2): attn_v keeps the base type; 8 experts: attn_v, attn_k Q8_0, attn_output Q5_K
+        Map<String, GgmlType> small = new HashMap<>();
+        model(SynthTesting.tinyMoe(), ft, 1, null).tensors().forEach(x -> small.put(x.name(), x.type()));
+        assertEquals(ft.baseType, small.get("blk.1.attn_v.weight"));
+        SynthShape eight = new SynthShape("x", "llama", 2, 256, 4, 2, 64, 0, 8, 2, 256, 512, 64, 10000f, 1e-5f);
+        Map<String, GgmlType> e8 = new HashMap<>();
+        model(eight, ft, 1, null).tensors().forEach(x -> e8.put(x.name(), x.type()));
+        assertEquals(GgmlType.Q8_0, e8.get("blk.1.attn_v.weight"));
+        assertEquals(GgmlType.Q8_0, e8.get("blk.1.attn_k.weight"));
+        assertEquals(GgmlType.Q5_K, e8.get("blk.1.attn_output.weight"));
+        assertEquals(ft.baseType, e8.get("blk.1.attn_q.weight"));
+    }
+
+    /** Rows of 96: IQ4_XS falls back to IQ4_NL (block 32); IQ4_NL itself has no fallback for rows of 48. */
+    @Test
+    void iq4FallbackForShortRows() {
+        SynthShape s = new SynthShape("x", "llama", 8, 96, 3, 1, 32, 160, 0, 0, 0, 512, 64, 10000f, 1e-5f);
+        Map<String, GgmlType> t = new HashMap<>();
+        model(s, SynthFileType.IQ4_XS, 1, null).tensors().forEach(x -> t.put(x.name(), x.type()));
+        assertEquals(GgmlType.IQ4_NL, t.get("token_embd.weight"));
+        assertEquals(GgmlType.IQ4_NL, t.get("blk.1.attn_q.weight"));
+        assertEquals(GgmlType.Q8_0, t.get("output.weight"));
+        assertEquals(GgmlType.Q5_1, t.get("blk.0.ffn_down.weight")); // Q5_K (first eighth) -> Q5_1 for rows of 160
+        SynthShape bad = new SynthShape("x", "llama", 1, 48, 3, 1, 16, 64, 0, 0, 0, 512, 64, 10000f, 1e-5f);
+        var e = assertThrows(IllegalArgumentException.class, () -> model(bad, SynthFileType.IQ4_NL, 1, null));
+        assertTrue(e.getMessage().contains("token_embd.weight") && e.getMessage().contains("IQ4_NL"), e.getMessage());
+    }
+
     /** Rows not a multiple of 256: Q4_K falls back to Q5_0, Q6_K to Q8_0 (output.weight gets Q8_0). */
     @Test
     void kQuantFallbackForShortRows() {

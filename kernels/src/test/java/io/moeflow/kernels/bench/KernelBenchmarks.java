@@ -4,6 +4,7 @@ import io.moeflow.kernels.Formats;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.Kernels;
 import io.moeflow.kernels.QMatrix;
+import io.moeflow.kernels.RandomBlocks;
 import io.moeflow.kernels.WorkerPool;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -21,7 +22,8 @@ import org.openjdk.jmh.annotations.TearDown;
  * Matrix x vector(s) through {@link WorkerPool#matmul} on a 4096 x 4096 matrix of each type, the weights streamed
  * from DRAM: several copies totalling more than 256 MB are used in turn, so none stays in cache. Reports matrix
  * products per second and, as the {@code weightBytes} counter, weight bytes read per second (compare with
- * {@link BandwidthBenchmark}). A type whose kernels have not landed fails its setup with UnsupportedOperationException.
+ * {@link BandwidthBenchmark}). The IQ and ternary types hold random blocks ({@code -p type=IQ2_XXS,IQ4_XS,...}). A type
+ * whose kernels have not landed fails its setup with UnsupportedOperationException.
  */
 @State(Scope.Benchmark)
 public class KernelBenchmarks extends BenchmarkSettings {
@@ -64,7 +66,9 @@ public class KernelBenchmarks extends BenchmarkSettings {
         float[] band = new float[bandRows * COLS];
         for (int i = 0; i < band.length; i++) band[i] = (float) (rnd.nextGaussian() * 0.02);
         MemorySegment bandBytes = arena.allocate(t.bytesFor(band.length));
-        Formats.of(t).quantize(band, 0, band.length, bandBytes, 0);
+        // The IQ and ternary types: random blocks (most have no reference quantizer)
+        if (RandomBlocks.covers(t)) RandomBlocks.fill(t, bandBytes, 0, band.length / t.blockSize, rnd);
+        else Formats.of(t).quantize(band, 0, band.length, bandBytes, 0);
         matrices = new QMatrix[copies];
         for (int m = 0; m < copies; m++) {
             MemorySegment seg = arena.allocate(matrixBytes, 64);
