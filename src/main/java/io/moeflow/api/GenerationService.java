@@ -1,6 +1,7 @@
 package io.moeflow.api;
 
 import io.moeflow.api.chat.ChatTemplateRenderer;
+import io.moeflow.api.chat.jinja.RenderLimits;
 import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
@@ -9,10 +10,12 @@ import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
+import io.moeflow.tokenizer.Vocabulary;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import java.time.LocalDateTime;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -52,7 +55,7 @@ public class GenerationService {
     @Inject
     ServiceMetrics metrics;
 
-    private final ChatTemplateRenderer chatTemplates = new ChatTemplateRenderer();
+    private volatile ChatTemplateRenderer chatTemplates;
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
@@ -83,18 +86,9 @@ public class GenerationService {
      * context.
      */
     public GenerationRequest prepare(String id, PromptSpec spec, long defaultSeed) {
-        String text;
-        boolean addSpecial;
-        if (spec.chat()) {
-            text = chatTemplates.render(runtime.chatTemplate().orElse(null), spec.messages(), runtime.bosText(), runtime.eosText());
-            // Templates often write bos_token themselves; adding BOS again would double it.
-            String bos = runtime.bosText();
-            addSpecial = bos == null || bos.isEmpty() || !text.startsWith(bos);
-        } else {
-            text = spec.prompt();
-            addSpecial = true;
-        }
-        int[] tokens = runtime.encode(text, addSpecial, true);
+        // As llama-server: the rendered prompt has lost its leading BOS text when the tokenizer adds BOS itself.
+        String text = spec.chat() ? renderChat(spec) : spec.prompt();
+        int[] tokens = runtime.encode(text, true, true);
         String field = spec.chat() ? "messages" : "prompt";
         if (tokens.length == 0) throw new InvalidRequestException(field, field + " is empty after tokenization");
         int context = runtime.contextLength();
@@ -112,6 +106,27 @@ public class GenerationService {
                 spec.seed() != null ? spec.seed() : defaultSeed);
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
         return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+    }
+
+    /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */
+    public String renderChat(PromptSpec spec) {
+        return chatTemplates().render(runtime.chatTemplate().orElse(null), spec.messages(), spec.chatOptions(), chatTokens());
+    }
+
+    private ChatTemplateRenderer chatTemplates() {
+        ChatTemplateRenderer r = chatTemplates;
+        if (r == null) {
+            MoeflowConfig.Chat c = config.chat();
+            r = new ChatTemplateRenderer(new RenderLimits(c.renderTimeout(), c.maxRenderedChars(), c.maxTemplateItems(),
+                    c.maxTemplateDepth()), LocalDateTime::now);
+            chatTemplates = r;
+        }
+        return r;
+    }
+
+    private ChatTemplateRenderer.Tokens chatTokens() {
+        Vocabulary v = runtime.tokenizer().vocabulary();
+        return new ChatTemplateRenderer.Tokens(runtime.bosText(), runtime.eosText(), v.addBos(), v.addEos());
     }
 
     /**

@@ -182,6 +182,12 @@ public class GgufModelRuntime implements ModelRuntime {
     }
 
     @Override
+    public Tokenizer tokenizer() {
+        if (state != State.READY) throw new ServiceUnavailableException("Loading model");
+        return tokenizer;
+    }
+
+    @Override
     public GenerationEngine engine() {
         if (state != State.READY) throw new ServiceUnavailableException("Loading model");
         return scheduler;

@@ -1,6 +1,7 @@
 package io.moeflow.api;
 
 import io.moeflow.scheduler.GenerationEngine;
+import io.moeflow.tokenizer.Tokenizer;
 import java.util.Optional;
 
 /**
@@ -32,6 +33,9 @@ public interface ModelRuntime {
     String bosText();
 
     String eosText();
+
+    /** The model's tokenizer (ids, pieces, add_bos/add_eos); only valid in state READY. */
+    Tokenizer tokenizer();
 
     /** The engine; only valid in state READY. */
     GenerationEngine engine();

@@ -19,6 +19,8 @@ public interface MoeflowConfig {
 
     Limits limits();
 
+    Chat chat();
+
     Kafka kafka();
 
     Events events();
@@ -116,6 +118,25 @@ public interface MoeflowConfig {
         /** The Retry-After of a 429 answer. */
         @WithDefault("1")
         int retryAfterSeconds();
+    }
+
+    /** Bounds of one chat-template render (the template is the model's; the values in it are the client's). */
+    interface Chat {
+        /** CPU time one render may use (it is checked as the template runs). */
+        @WithDefault("2s")
+        Duration renderTimeout();
+
+        /** Most characters of any string a template builds, the rendered prompt included. */
+        @WithDefault("8388608")
+        int maxRenderedChars();
+
+        /** Most items of any list or dict a template builds. */
+        @WithDefault("1048576")
+        int maxTemplateItems();
+
+        /** Deepest nesting of macro calls (and recursive loops) in a render. */
+        @WithDefault("100")
+        int maxTemplateDepth();
     }
 
     interface Kafka {

@@ -51,7 +51,8 @@ public final class OpenAiFields {
     private static final Check PARSED = (field, value) -> {};
 
     public static final List<Field> FIELDS = List.of(
-            new Field("messages", CHAT, Decision.IMPLEMENTED, "role and content (a string or text parts)", PARSED),
+            new Field("messages", CHAT, Decision.IMPLEMENTED,
+                    "role, content (a string, null or text parts), reasoning_content, name, tool_call_id, tool_calls", PARSED),
             new Field("prompt", COMPLETIONS, Decision.IMPLEMENTED, "a string, or an array of one string", PARSED),
             new Field("max_tokens", BOTH, Decision.IMPLEMENTED, "integer >= 1", PARSED),
             new Field("max_completion_tokens", CHAT, Decision.IMPLEMENTED, "integer >= 1 (max_tokens wins if both are given)", PARSED),
@@ -65,13 +66,18 @@ public final class OpenAiFields {
             new Field("top_k", BOTH, Decision.IMPLEMENTED, "integer >= 0, 0 = off (extension)", PARSED),
             new Field("min_p", BOTH, Decision.IMPLEMENTED, "0-1 (extension)", PARSED),
             new Field("ignore_eos", BOTH, Decision.IMPLEMENTED, "boolean (extension)", PARSED),
+            new Field("tools", CHAT, Decision.IMPLEMENTED,
+                    "function tools, described to the model by its chat template (calls in the answer are not parsed yet: they come as text)", PARSED),
+            new Field("chat_template_kwargs", CHAT, Decision.IMPLEMENTED,
+                    "object: extra chat-template variables; enable_thinking a boolean (extension)", PARSED),
+            new Field("add_generation_prompt", CHAT, Decision.IMPLEMENTED, "boolean, default true (extension)", PARSED),
 
             new Field("model", BOTH, Decision.ACCEPTED, "any string: the served model answers", type(JsonNode::isTextual, "a string")),
             new Field("user", BOTH, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
             new Field("metadata", CHAT, Decision.ACCEPTED, "object of strings (nothing is stored)", OpenAiFields::metadata),
             new Field("safety_identifier", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
             new Field("prompt_cache_key", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
-            new Field("parallel_tool_calls", CHAT, Decision.ACCEPTED, "boolean (tools are refused, so it has no effect)",
+            new Field("parallel_tool_calls", CHAT, Decision.ACCEPTED, "boolean (no effect: tool calls are not parsed yet)",
                     type(JsonNode::isBoolean, "a boolean")),
 
             refused("n", BOTH, "1", OpenAiFields::isInteger, "an integer", v -> v.asLong() == 1),
@@ -81,9 +87,8 @@ public final class OpenAiFields {
             refused("logprobs", CHAT, "false", JsonNode::isBoolean, "a boolean", v -> !v.booleanValue()),
             refused("logprobs", COMPLETIONS, "null", OpenAiFields::isInteger, "an integer", v -> false),
             refused("top_logprobs", CHAT, "0", OpenAiFields::isInteger, "an integer", v -> v.asLong() == 0),
-            refused("tools", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
-            refused("tool_choice", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
-                    v -> "none".equals(v.textValue())),
+            refused("tool_choice", CHAT, "\"auto\" or \"none\" (nothing is forced: the model decides)", v -> v.isTextual() || v.isObject(),
+                    "a string or an object", v -> "auto".equals(v.textValue()) || "none".equals(v.textValue())),
             refused("functions", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
             refused("function_call", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
                     v -> "none".equals(v.textValue())),
@@ -101,7 +106,6 @@ public final class OpenAiFields {
             refused("store", CHAT, "false", JsonNode::isBoolean, "a boolean", v -> !v.booleanValue()),
             refused("prompt_cache_retention", CHAT, "\"in-memory\"", JsonNode::isTextual, "a string",
                     v -> "in-memory".equals(v.textValue()) || "in_memory".equals(v.textValue())),
-            refused("chat_template_kwargs", CHAT, "{} (extension)", JsonNode::isObject, "an object", JsonNode::isEmpty),
             refused("best_of", COMPLETIONS, "1", OpenAiFields::isInteger, "an integer", v -> v.asLong() == 1),
             refused("echo", COMPLETIONS, "false", JsonNode::isBoolean, "a boolean", v -> !v.booleanValue()),
             refused("suffix", COMPLETIONS, "\"\"", JsonNode::isTextual, "a string", v -> v.textValue().isEmpty()));

@@ -6,10 +6,11 @@ import java.util.List;
  * A validated generation request as given by a client, before tokenizing: exactly one of {@code prompt} and
  * {@code messages} is set. Null numbers mean "not given" (defaults are applied when the request is prepared).
  * {@code ignoreEos} (vLLM's extension) keeps generating past end-of-generation tokens, for benchmarks.
+ * {@code chatOptions} (chat requests only) are the other fields that reach the chat template.
  */
 public record PromptSpec(String prompt, List<ChatMessage> messages, Integer maxTokens, Float temperature,
                          Float topP, Integer topK, Float minP, Long seed, List<String> stop,
-                         boolean ignoreEos) {
+                         boolean ignoreEos, ChatOptions chatOptions) {
     public boolean chat() {
         return messages != null;
     }

@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.chat.ChatRequestReader;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
@@ -19,10 +20,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -170,12 +169,12 @@ public final class RequestParser {
 
     /** A completion: {@code prompt} (a string, or an array holding one string). */
     public PromptSpec completion(ObjectNode body) {
-        return common(body, prompt(body), null);
+        return common(body, prompt(body), null, null);
     }
 
-    /** A chat completion: {@code messages}. */
+    /** A chat completion: {@code messages}, and the fields that reach the chat template (ChatRequestReader). */
     public PromptSpec chat(ObjectNode body) {
-        return common(body, null, messages(body.get("messages")));
+        return common(body, null, ChatRequestReader.messages(body.get("messages"), maxPromptChars), ChatRequestReader.options(body));
     }
 
     /**
@@ -192,7 +191,7 @@ public final class RequestParser {
         return completion(body);
     }
 
-    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages) {
+    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions) {
         Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
         if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         Float temperature = floatField(body, "temperature", 0f, MAX_TEMPERATURE, true);
@@ -201,7 +200,7 @@ public final class RequestParser {
         Float minP = floatField(body, "min_p", 0f, 1f, true);
         Long seed = longField(body, "seed");
         return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
-                booleanField(body, "ignore_eos"));
+                booleanField(body, "ignore_eos"), chatOptions);
     }
 
     private String prompt(ObjectNode body) {
@@ -218,69 +217,6 @@ public final class RequestParser {
         if (prompt.isEmpty()) throw new InvalidRequestException("prompt", "prompt is empty");
         checkLength("prompt", prompt.length());
         return prompt;
-    }
-
-    private List<ChatMessage> messages(JsonNode node) {
-        if (node == null || node.isNull()) throw new InvalidRequestException("messages", "\"messages\" is required");
-        if (!node.isArray()) throw new InvalidRequestException("messages", "messages must be an array, got " + kind(node));
-        if (node.isEmpty()) throw new InvalidRequestException("messages", "messages is empty");
-        List<ChatMessage> messages = new ArrayList<>(node.size());
-        long chars = 0;
-        for (int i = 0; i < node.size(); i++) {
-            JsonNode m = node.get(i);
-            String where = "messages[" + i + "]";
-            if (!m.isObject()) throw new InvalidRequestException(where, where + " must be an object, got " + kind(m));
-            JsonNode role = m.get("role");
-            if (role == null || !role.isTextual() || role.textValue().isBlank()) {
-                throw new InvalidRequestException(where + ".role", where + ".role must be a non-empty string");
-            }
-            checkMessageFields((ObjectNode) m, where);
-            String content = content(m.get("content"), where + ".content");
-            chars += content.length();
-            messages.add(new ChatMessage(role.textValue(), content));
-        }
-        checkLength("messages", chars);
-        if (messages.stream().allMatch(m -> m.content().isEmpty())) {
-            throw new InvalidRequestException("messages", "every message is empty");
-        }
-        return List.copyOf(messages);
-    }
-
-    /** Keys of a message that moeflow reads; the others OpenAI defines are refused unless empty. */
-    private static final Set<String> MESSAGE_FIELDS = Set.of("role", "content");
-    private static final Set<String> REFUSED_MESSAGE_FIELDS = Set.of("name", "tool_calls", "tool_call_id", "function_call",
-            "audio", "refusal");
-
-    private static void checkMessageFields(ObjectNode message, String where) {
-        for (Iterator<String> names = message.fieldNames(); names.hasNext(); ) {
-            String name = names.next();
-            if (MESSAGE_FIELDS.contains(name)) continue;
-            JsonNode value = message.get(name);
-            String param = where + "." + name;
-            if (REFUSED_MESSAGE_FIELDS.contains(name)) {
-                if (value.isNull() || value.isArray() && value.isEmpty()) continue;
-                throw new InvalidRequestException(param, param + " is not supported by moeflow (messages carry role and"
-                        + " content only)", "unsupported_parameter");
-            }
-            throw new InvalidRequestException(param, "Unrecognized request argument supplied: " + param, "unknown_parameter");
-        }
-    }
-
-    /** Message content: a string, null (empty), or an array of {"type":"text","text":...} parts. */
-    private static String content(JsonNode node, String where) {
-        if (node == null || node.isNull()) return "";
-        if (node.isTextual()) return node.textValue();
-        if (!node.isArray()) throw new InvalidRequestException(where, where + " must be a string or an array of text parts, got " + kind(node));
-        StringBuilder text = new StringBuilder();
-        for (JsonNode part : node) {
-            JsonNode type = part.get("type");
-            JsonNode value = part.get("text");
-            if (type == null || !"text".equals(type.asText()) || value == null || !value.isTextual()) {
-                throw new InvalidRequestException(where, where + ": only parts of type \"text\" with a string \"text\" are supported");
-            }
-            text.append(value.textValue());
-        }
-        return text.toString();
     }
 
     private void checkLength(String param, long chars) {
@@ -358,7 +294,7 @@ public final class RequestParser {
         return Double.isFinite(v) && v == Math.rint(v);
     }
 
-    static String kind(JsonNode node) {
+    public static String kind(JsonNode node) {
         return switch (node.getNodeType()) {
             case STRING -> "a string";
             case NUMBER -> "the number " + node;

@@ -52,7 +52,9 @@ class RequestParserTest {
         PromptSpec spec = parser.chat(RequestParser.parseObject("""
                 {"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
                              {"role":"assistant","content":null}],"max_completion_tokens":3}"""));
-        assertEquals(List.of(new ChatMessage("user", "ab"), new ChatMessage("assistant", "")), spec.messages());
+        assertEquals(List.of(new ChatMessage("user", null, List.of("a", "b"), null, null, null, List.of()),
+                new ChatMessage("assistant", "")), spec.messages());
+        assertEquals("a\nb", spec.messages().getFirst().content()); // joined as llama.cpp joins text parts
         assertEquals(3, spec.maxTokens());
     }
 
@@ -166,7 +168,8 @@ class RequestParserTest {
     void kafkaPromptsRefuseWhatIsNotDoneAndIgnoreUnknownFields() {
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"logit_bias\":{\"383\":-100}}", "logit_bias", "not supported");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"presence_penalty\":\"x\"}", "presence_penalty", "must be a number");
-        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools", "not supported");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "not supported");
         PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
                 "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
@@ -174,13 +177,22 @@ class RequestParserTest {
     }
 
     @Test
-    void messagesCarryRoleAndContentOnly() {
+    void messagesCarryWhatTheChatTemplateTakes() {
         rejects("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"mood\":\"sad\"}]}", "messages[0].mood", "Unrecognized");
-        rejects("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"name\":\"bob\"}]}", "messages[0].name", "not supported");
+        rejects("{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"function_call\":{\"name\":\"f\"}},"
+                + "{\"role\":\"user\",\"content\":\"x\"}]}", "messages[0].function_call", "not supported");
         rejects("{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"c\"}]},"
-                + "{\"role\":\"user\",\"content\":\"x\"}]}", "messages[0].tool_calls", "not supported");
+                + "{\"role\":\"user\",\"content\":\"x\"}]}", "messages[0].tool_calls[0].type", "must be \"function\"");
         PromptSpec spec = parser.chat(RequestParser.parseObject(
                 "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\",\"tool_calls\":[],\"refusal\":null}]}"));
         assertEquals(List.of(new ChatMessage("assistant", "a")), spec.messages());
+        PromptSpec tools = parser.chat(RequestParser.parseObject("""
+                {"messages":[{"role":"user","content":"x","name":"bob"},
+                  {"role":"assistant","content":null,"reasoning_content":"r","tool_calls":[
+                    {"id":"c1","type":"function","function":{"name":"f","arguments":{"a":1}}}]},
+                  {"role":"tool","tool_call_id":"c1","content":"3"}]}"""));
+        assertEquals(List.of(new ChatMessage("user", "x", null, null, "bob", null, List.of()),
+                new ChatMessage("assistant", "", null, "r", null, null, List.of(new ChatMessage.ToolCall("c1", "f", "{\"a\":1}"))),
+                new ChatMessage("tool", "3", null, null, null, "c1", List.of())), tools.messages());
     }
 }

@@ -23,7 +23,8 @@ import java.util.Locale;
  * Who may call which route, checked before any route runs (Quarkus' own /q/* routes included):
  * <ul>
  *   <li>open: {@code /health}, {@code /q/health/*} (probes), and the playground's static files;</li>
- *   <li>with {@code moeflow.api-key} set: {@code /v1/*} and every other {@code /q/*} route need
+ *   <li>with {@code moeflow.api-key} set: {@code /v1/*}, {@code /apply-template}, {@code /tokenize},
+ *   {@code /detokenize} and every other {@code /q/*} route need
  *   {@code Authorization: Bearer <key>}; {@code /metrics} and {@code /q/metrics} need it too, or
  *   {@code moeflow.http.metrics-key} when that is set (either key is taken);</li>
  *   <li>browsers: a request whose {@code Origin} is neither the service's own nor one of
@@ -83,6 +84,7 @@ public class AccessControl {
         if (path.equals("/metrics") || path.equals("/q/metrics") || path.startsWith("/q/metrics/")) return Guard.METRICS_KEY;
         if (path.equals("/q/health") || path.startsWith("/q/health/")) return Guard.OPEN;
         if (path.equals("/v1") || path.startsWith("/v1/") || path.equals("/q") || path.startsWith("/q/")) return Guard.API_KEY;
+        if (ModelInputRoutes.PATHS.contains(path)) return Guard.API_KEY;
         return Guard.OPEN;
     }
 

@@ -18,7 +18,8 @@ class AccessRulesTest {
         for (String metrics : new String[] {"/metrics", "/q/metrics", "/q/metrics/x"}) {
             assertEquals(AccessControl.Guard.METRICS_KEY, AccessControl.guard(metrics), metrics);
         }
-        for (String api : new String[] {"/v1", "/v1/models", "/v1/requests/x/events", "/q", "/q/info", "/q/healthy"}) {
+        for (String api : new String[] {"/v1", "/v1/models", "/v1/requests/x/events", "/q", "/q/info", "/q/healthy",
+                "/apply-template", "/tokenize", "/detokenize"}) {
             assertEquals(AccessControl.Guard.API_KEY, AccessControl.guard(api), api);
         }
     }

@@ -41,6 +41,11 @@ public final class BadInputCorpus {
             return new Expect(status, messageContains, null, false);
         }
 
+        /** A good answer: the input is valid (client text that only looks like something else). */
+        static Expect ok() {
+            return new Expect(200, null, null, false);
+        }
+
         /** The server closes the connection (a half-sent request), within the bound. */
         static Expect closed() {
             return new Expect(-1, null, null, true);
@@ -182,15 +187,19 @@ public final class BadInputCorpus {
                 chat("messages not an array", "{\"messages\":\"hi\"}", Expect.error(400, "array", "messages")),
                 chat("message without role", "{\"messages\":[{\"content\":\"hi\"}]}", Expect.error(400, "role", "messages[0].role")),
                 chat("message with unknown key", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"mood\":1}]}", Expect.error(400, "Unrecognized", "messages[0].mood")),
-                chat("message with tool_calls", "{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"1\"}]},{\"role\":\"user\",\"content\":\"hi\"}]}",
-                        Expect.error(400, "not supported", "messages[0].tool_calls")),
+                chat("message with a tool call that is not a function", "{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"1\"}]},{\"role\":\"user\",\"content\":\"hi\"}]}",
+                        Expect.error(400, "must be \"function\"", "messages[0].tool_calls[0].type")),
+                chat("message with function_call", "{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"function_call\":{\"name\":\"f\"}},{\"role\":\"user\",\"content\":\"hi\"}]}",
+                        Expect.error(400, "not supported", "messages[0].function_call")),
                 chat("image part", "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}", Expect.error(400, "text", "messages[0].content")),
-                chat("tools", MSG + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", Expect.error(400, "not supported", "tools")),
+                chat("tool without a name", MSG + ",\"tools\":[{\"type\":\"function\",\"function\":{}}]}", Expect.error(400, "name", "tools[0].function.name")),
                 chat("tool_choice required", MSG + ",\"tool_choice\":\"required\"}", Expect.error(400, "not supported", "tool_choice")),
                 chat("response_format json_object", MSG + ",\"response_format\":{\"type\":\"json_object\"}}", Expect.error(400, "not supported", "response_format")),
                 chat("logprobs (chat)", MSG + ",\"logprobs\":true}", Expect.error(400, "not supported", "logprobs")),
                 chat("top_logprobs", MSG + ",\"top_logprobs\":5}", Expect.error(400, "not supported", "top_logprobs")),
-                chat("chat_template_kwargs", MSG + ",\"chat_template_kwargs\":{\"enable_thinking\":false}}", Expect.error(400, "not supported", "chat_template_kwargs")),
+                chat("enable_thinking as a string", MSG + ",\"chat_template_kwargs\":{\"enable_thinking\":\"no\"}}", Expect.error(400, "boolean", "chat_template_kwargs.enable_thinking")),
+                chat("template syntax in content is text", "{\"messages\":[{\"role\":\"user\",\"content\":\"{{ raise_exception('x' ~ (7*7)) }}{% for i in range(9) %}\"}],\"max_tokens\":1}",
+                        Expect.ok()),
                 chat("completions field on chat", MSG + ",\"echo\":true}", Expect.error(400, "Unrecognized", "echo")),
                 new Case("body over the limit", c -> c.post("/v1/completions",
                         ("{\"prompt\":\"" + "a".repeat(1_100_000) + "\"}").getBytes(StandardCharsets.UTF_8)), Expect.error(413, "limit")),

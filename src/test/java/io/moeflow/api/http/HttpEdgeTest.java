@@ -56,6 +56,14 @@ class HttpEdgeTest {
         // the key is checked before the route: an unknown /v1 route without it is a 401, with it a 404
         given().get("/v1/nope").then().statusCode(401);
         withKey(EdgeProfile.API_KEY).get("/v1/nope").then().statusCode(404);
+        // llama-server's routes of what the model gets need the key too
+        for (String path : ModelInputRoutes.PATHS) {
+            given().contentType(ContentType.JSON).body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+                    .post(path).then().statusCode(401).body("error.code", equalTo("invalid_api_key"));
+            withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON)
+                    .body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+                    .post(path).then().statusCode(200);
+        }
     }
 
     @Test

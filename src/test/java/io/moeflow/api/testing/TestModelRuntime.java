@@ -3,6 +3,7 @@ package io.moeflow.api.testing;
 import io.moeflow.api.GgufModelRuntime;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.scheduler.GenerationEngine;
+import io.moeflow.tokenizer.Tokenizer;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Alternative;
@@ -89,6 +90,11 @@ public class TestModelRuntime implements ModelRuntime {
     @Override
     public String eosText() {
         return real.eosText();
+    }
+
+    @Override
+    public Tokenizer tokenizer() {
+        return real.tokenizer();
     }
 
     @Override
