@@ -21,6 +21,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.BeforeEach;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Who may call what (API key, metrics key, CORS) and how long a slow client may take, with real connections. */
@@ -57,12 +58,12 @@ class HttpEdgeTest {
         given().get("/v1/nope").then().statusCode(401);
         withKey(EdgeProfile.API_KEY).get("/v1/nope").then().statusCode(404);
         // llama-server's routes of what the model gets need the key too
+        Map<String, String> bodies = Map.of("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                "/tokenize", "{\"content\":\"hi\"}", "/detokenize", "{\"tokens\":[1]}");
         for (String path : ModelInputRoutes.PATHS) {
-            given().contentType(ContentType.JSON).body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+            given().contentType(ContentType.JSON).body(bodies.get(path))
                     .post(path).then().statusCode(401).body("error.code", equalTo("invalid_api_key"));
-            withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON)
-                    .body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
-                    .post(path).then().statusCode(200);
+            withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON).body(bodies.get(path)).post(path).then().statusCode(200);
         }
     }
 
