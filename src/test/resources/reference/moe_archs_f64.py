@@ -15,6 +15,7 @@ Usage:
   moe_archs_f64.py MODEL.gguf --tokens 1,2,3 --out logits.f32 [--json record.json]
 
 --json writes the record Float64ReferenceArchitecturesTest reads: the tokens and the model file's SHA-256.
+--mutate qk-norm-before-rope computes hunyuan-moe with the norms before RoPE (the test's wrong-order logits).
 The tiny files come from the test itself: run it with -Dmoeflow.tinyarch.dir=DIR to get copies in DIR.
 """
 from __future__ import annotations
@@ -72,6 +73,55 @@ def rope(x, pos, n_rot, base, neox):
         a, b = x[..., 0:n_rot:2].copy(), x[..., 1:n_rot:2].copy()
         x[..., 0:n_rot:2] = a * c - b * s
         x[..., 1:n_rot:2] = a * s + b * c
+    return x
+
+
+def yarn(M):
+    """deepseek2 with rope.scaling.type yarn, as llama.cpp sets it up (llama-context.cpp, deepseek2.cpp): returns
+    (freq_scale, ext_factor, corr_dims, rope mscale, kq_scale multiplier) or None without YaRN."""
+    if M.hp("rope.scaling.type", "none") != "yarn":
+        return None
+    factor = M.hp("rope.scaling.factor")
+    n_rot = M.hp("rope.dimension_count")
+    base = M.hp("rope.freq_base", 10000.0)
+    orig = M.hp("rope.scaling.original_context_length")
+    log_mul = M.hp("rope.scaling.yarn_log_multiplier", 0.0) / 0.1  # deepseek2.cpp cancels the converter's 0.1
+
+    def get_mscale(scale, mscale):
+        return 1.0 if scale <= 1.0 else 0.1 * mscale * np.log(scale) + 1.0
+
+    if log_mul != 0.0:
+        mscale = log_mul if log_mul != 1.0 else 1.0  # llama-context.cpp's deepseek2 special case
+        attn_factor = get_mscale(factor, mscale) / get_mscale(factor, log_mul)
+    else:
+        attn_factor = get_mscale(factor, 1.0)
+    attn_factor *= 1.0 / (1.0 + 0.1 * np.log(factor))  # cancelled again inside ggml's rope_yarn
+    rope_mscale = attn_factor * (1.0 + 0.1 * np.log(factor))
+
+    def corr_dim(n):
+        return n_rot * np.log(orig / (n * 2 * np.pi)) / (2 * np.log(base))
+
+    corr = (max(0.0, np.floor(corr_dim(M.hp("rope.scaling.yarn_beta_fast", 32.0)))),
+            min(n_rot - 1.0, np.ceil(corr_dim(M.hp("rope.scaling.yarn_beta_slow", 1.0)))))
+    attn_factor_org = attn_factor * (1.0 + 0.1 * np.log(factor))
+    kq_mscale = attn_factor_org * (1.0 + 0.1 * log_mul * np.log(factor))
+    return 1.0 / factor, 1.0, corr, rope_mscale, kq_mscale * kq_mscale
+
+
+def rope_yarn(x, pos, n_rot, base, y):
+    """ggml's rope_yarn in the NORM layout: each pair's angle blends interpolation (freq_scale * theta) and
+    extrapolation (theta) by the ramp over the correction dims; cos/sin times the magnitude factor."""
+    freq_scale, ext, (lo, hi), mscale, _ = y
+    x = x.copy()
+    half = n_rot // 2
+    i = np.arange(half, dtype=F)
+    extrap = pos[:, None].astype(F) * (base ** (-2.0 * i / n_rot))[None, :]
+    ramp = (1.0 - np.clip((i - lo) / max(0.001, hi - lo), 0.0, 1.0)) * ext
+    ang = freq_scale * extrap * (1 - ramp) + extrap * ramp
+    c, s = (np.cos(ang) * mscale)[:, None, :], (np.sin(ang) * mscale)[:, None, :]
+    a, b = x[..., 0:n_rot:2].copy(), x[..., 1:n_rot:2].copy()
+    x[..., 0:n_rot:2] = a * c - b * s
+    x[..., 1:n_rot:2] = a * s + b * c
     return x
 
 
@@ -176,7 +226,7 @@ def gqa(M, p, n, pos, neox, qk_norm_after_rope=False, use_rope=True, kq_scale=0.
 
 
 def mla(M, p, n, pos):
-    """deepseek2's multi-head latent attention (absorbed), as in the golden reference (no YaRN)."""
+    """deepseek2's multi-head latent attention (absorbed), as in the golden reference, plus YaRN (Kimi-K2's files)."""
     T = n.shape[0]
     H = M.hp("attention.head_count")
     eps = M.hp("attention.layer_norm_rms_epsilon")
@@ -195,20 +245,28 @@ def mla(M, p, n, pos):
     q_nope, q_pe = q[..., :nope], q[..., nope:]
     kva = n @ M.t(p + "attn_kv_a_mqa.weight").T
     kv_c, k_pe = kva[:, :kv_lora], kva[:, kv_lora:]
-    q_pe = rope(q_pe, pos, n_rot, base, False)
-    k_pe = rope(k_pe[:, None, :], pos, n_rot, base, False)
+    y = yarn(M)
+    if y is None:
+        q_pe = rope(q_pe, pos, n_rot, base, False)
+        k_pe = rope(k_pe[:, None, :], pos, n_rot, base, False)
+    else:
+        q_pe = rope_yarn(q_pe, pos, n_rot, base, y)
+        k_pe = rope_yarn(k_pe[:, None, :], pos, n_rot, base, y)
     kv_c = rmsnorm(kv_c, M.t(p + "attn_kv_a_norm.weight"), eps)
     wkb = M.t(p + "attn_k_b.weight")  # [H, kv_lora, nope]
     wvb = M.t(p + "attn_v_b.weight")  # [H, dv, kv_lora]
     q_abs = np.einsum("hln,thn->thl", wkb, q_nope)
     Q = np.concatenate([q_abs, q_pe], axis=2)
     K = np.concatenate([kv_c[:, None, :], k_pe], axis=2)
-    o = attention(Q, K, kv_c[:, None, :], 1.0 / np.sqrt(dk))
+    o = attention(Q, K, kv_c[:, None, :], (1.0 if y is None else y[4]) / np.sqrt(dk))
     o = np.einsum("hvl,thl->thv", wvb, o).reshape(T, H * dv)
     return o @ M.t(p + "attn_output.weight").T
 
 
 GATING = {1: "softmax", 2: "sigmoid"}
+
+# --mutate: reference-side mutations, to show the Java test tells them apart from the real graph.
+MUTATIONS: set[str] = set()
 
 
 def forward(M: Model, tokens):
@@ -251,7 +309,8 @@ def forward(M: Model, tokens):
             attn = mla(M, p, n, pos)
         else:  # llama_model_rope_type: ernie4_5-moe is NORM, the others NEOX
             granite = arch == "granitemoe"
-            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"), qk_norm_after_rope=arch == "hunyuan-moe",
+            attn = gqa(M, p, n, pos, neox=arch not in ("ernie4_5-moe", "granitemoe"),
+                       qk_norm_after_rope=arch == "hunyuan-moe" and "qk-norm-before-rope" not in MUTATIONS,
                        use_rope=not granite or bool(M.hp("rope.scaling.finetuned", True)),
                        kq_scale=M.hp("attention.scale", 0.0) if granite else 0.0, output_bias=granite)  # none of these graphs adds an output bias
         h = x + attn * res_scale
@@ -279,7 +338,10 @@ def main():
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--json")
+    ap.add_argument("--mutate", action="append", default=[], choices=["qk-norm-before-rope"],
+                    help="compute a deliberately wrong graph (hunyuan-moe: q/k norm before RoPE)")
     a = ap.parse_args()
+    MUTATIONS.update(a.mutate)
     toks = [int(t) for t in a.tokens.split(",")]
     lg = forward(Model(a.model), toks)
     lg.astype("<f4").tofile(a.out)

@@ -201,7 +201,9 @@ public final class GgufWriter {
      * works block by block, so converting a chunk of whole blocks at a time gives the same bytes as row by row.
      */
     public static TensorData ofFloats(GgmlType type, float[] values) {
-        Formats.of(type); // fails now, not mid-write, for a type moeflow cannot quantize
+        // fails now, not mid-write, for a type moeflow cannot quantize
+        if (!Formats.of(type).quantizes())
+            throw new UnsupportedOperationException("moeflow cannot write " + type + ": ggml quantizes it only with an importance matrix");
         return new FloatData(type, values);
     }
 

@@ -288,4 +288,13 @@ class GgufWriterTest {
             assertArrayEquals(v, f.tensor("big").toFloats());
         }
     }
+
+    /** Floats of a type without a reference quantizer are refused when the data is given, not half-way through a write. */
+    @Test
+    void floatsOfATypeMoeflowCannotQuantizeAreRefusedUpFront() {
+        var e = assertThrows(UnsupportedOperationException.class, () -> GgufWriter.ofFloats(GgmlType.IQ2_XXS, new float[256]));
+        assertTrue(e.getMessage().contains("IQ2_XXS") && e.getMessage().contains("importance matrix"), e.getMessage());
+        assertThrows(UnsupportedOperationException.class, () -> GgufWriter.ofFloats(GgmlType.NVFP4, new float[64]));
+        GgufWriter.ofFloats(GgmlType.IQ4_XS, new float[256]); // IQ4_XS has one
+    }
 }

@@ -66,13 +66,19 @@ class Float64ReferenceArchitecturesTest {
         try (InputStream in = Float64ReferenceArchitecturesTest.class.getResourceAsStream("/reference/" + name + ".json")) {
             j = new ObjectMapper().readTree(in);
         }
+        return new Reference(new ObjectMapper().treeToValue(j.get("token_ids"), int[].class), j.get("model_sha256").asText(),
+                logits(name + ".logits.f32"));
+    }
+
+    /** A committed little-endian float32 logits file under /reference/. */
+    static float[] logits(String file) throws IOException {
         byte[] raw;
-        try (InputStream in = Float64ReferenceArchitecturesTest.class.getResourceAsStream("/reference/" + name + ".logits.f32")) {
+        try (InputStream in = Float64ReferenceArchitecturesTest.class.getResourceAsStream("/reference/" + file)) {
             raw = in.readAllBytes();
         }
-        float[] logits = new float[raw.length / 4];
-        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(logits);
-        return new Reference(new ObjectMapper().treeToValue(j.get("token_ids"), int[].class), j.get("model_sha256").asText(), logits);
+        float[] f = new float[raw.length / 4];
+        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        return f;
     }
 
     static String sha256(Path file) throws IOException {
@@ -137,6 +143,7 @@ class Float64ReferenceArchitecturesTest {
                 mutation("granitemoe", "1/sqrt(head_dim) instead of attention.scale", t -> t.f32("attention.scale", 0f)),
                 mutation("granitemoe", "no RoPE (rope.scaling.finetuned false)", t -> t.bool("rope.scaling.finetuned", false)),
                 mutation("granitemoe", "no output bias", t -> t.drop("attn_output.bias")),
+                mutation("kimi-k2", "no YaRN", t -> t.kv.put("deepseek2.rope.scaling.type", GgufValue.ofString("none"))),
                 mutation("kimi-k2", "no shared expert", t -> t.u32("expert_shared_count", 0).drop("_shexp")),
                 mutation("kimi-k2", "no selection bias", t -> zero(t, "exp_probs_b")),
                 mutation("kimi-k2", "softmax instead of sigmoid", t -> t.u32("expert_gating_func", 1)),
@@ -209,6 +216,22 @@ class Float64ReferenceArchitecturesTest {
         try (DecoderModel m = Models.load(file, pool)) {
             float d = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), false, null));
             assertTrue(d < TOLERANCE, () -> name + " with attn_qkv: max |engine - float64 reference| " + d);
+        }
+    }
+
+    /**
+     * hunyuan-moe's q/k norm comes after RoPE; the reference computed with the norms before RoPE (moe_archs_f64.py
+     * --mutate qk-norm-before-rope, committed beside the right one) is far from the engine's logits.
+     */
+    @Test
+    void hunyuanNormBeforeRopeIsFarFromTheEngine() throws IOException {
+        Reference ref = reference("hunyuan-moe");
+        float[] wrong = logits("hunyuan-moe.qk-norm-before-rope.logits.f32");
+        try (DecoderModel m = Models.load(TinyArchFiles.write("hunyuan-moe", dir, t -> {}), pool)) {
+            float[] engine = Logits.compute(m, ref.tokens(), false, null);
+            float right = maxDiff(ref.logits(), engine), d = maxDiff(wrong, engine);
+            assertTrue(right < TOLERANCE, () -> "hunyuan-moe: max |engine - reference| " + right);
+            assertTrue(d > MOVED, () -> "hunyuan-moe: the norm-before-RoPE reference is only " + d + " from the engine");
         }
     }
 

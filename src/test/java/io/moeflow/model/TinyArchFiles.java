@@ -296,8 +296,8 @@ final class TinyArchFiles {
     }
 
     // Kimi-K2 (deepseek2) in small: Kimi's routing and layer plan (384 experts top-8, one dense layer, one shared
-    // expert, sigmoid gating with exp_probs_b, expert_group_count 1 / used 1, renormalised x 2.827, q-LoRA MLA) with
-    // tiny widths.
+    // expert, sigmoid gating with exp_probs_b, expert_group_count 1 / used 1, renormalised x 2.827, q-LoRA MLA) and
+    // its YaRN keys, with tiny widths.
     static final int KIMI_EXPERTS = 384;
 
     static TinyArchFiles kimiK2(long seed) {
@@ -311,6 +311,10 @@ final class TinyArchFiles {
                 .u32("expert_count", KIMI_EXPERTS).u32("expert_used_count", 8).u32("expert_shared_count", 1)
                 .u32("expert_feed_forward_length", ffnExp).f32("expert_weights_scale", 2.827f).bool("expert_weights_norm", true)
                 .u32("expert_gating_func", 2).u32("expert_group_count", 1).u32("expert_group_used_count", 1);
+        // Kimi-K2's RoPE: base 50000, YaRN x32 over an original 4096 context, mscale_all_dim 1 (written x 0.1).
+        t.f32("rope.freq_base", 50000f).f32("rope.scaling.factor", 32f).u32("rope.scaling.original_context_length", 4096)
+                .f32("rope.scaling.yarn_log_multiplier", 0.1f);
+        t.kv.put("deepseek2.rope.scaling.type", GgufValue.ofString("yarn"));
         t.kv.put("tokenizer.ggml.pre", GgufValue.ofString("kimi-k2"));
         for (int l = 0; l < layers; l++) {
             String p = "blk." + l + ".";

@@ -26,11 +26,17 @@ abstract class BlockFormat implements TensorFormat {
             ? FloatVector.SPECIES_PREFERRED : FloatVector.SPECIES_512;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED.length() == L
             ? IntVector.SPECIES_PREFERRED : IntVector.SPECIES_512;
-    /** L bytes or shorts: loaded, then widened lane for lane to L ints or floats (vpmovsxbd / vpmovsxwd). */
-    static final VectorSpecies<Byte> B = L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
-    static final VectorSpecies<Short> S = L >= 8 ? VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16)) : null;
-    /** The vector kernels need 8 or 16 lanes (AVX2, AVX-512); narrower machines take the scalar kernel. */
-    static final boolean VECTOR_SHAPES_OK = L == 8 || L == 16;
+    /**
+     * Quant bytes per vector load: one per float lane, but at least 8 (the narrowest byte vector), so on 128-bit
+     * machines one 8-byte load is widened in {@link #PARTS} = 2 parts of 4 lanes (vpmovsxbd / sxtl per part).
+     */
+    static final int STEP = Math.max(L, 8);
+    static final int PARTS = STEP / L;
+    /** STEP bytes, or L shorts: loaded, then widened lane for lane to ints or floats (vpmovsxbd / vpmovsxwd). */
+    static final VectorSpecies<Byte> B = L >= 4 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(STEP * 8)) : null;
+    static final VectorSpecies<Short> S = L >= 4 ? VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16)) : null;
+    /** The vector kernels need 4, 8 or 16 lanes (128-bit, AVX2, AVX-512); other widths take the scalar kernel. */
+    static final boolean VECTOR_SHAPES_OK = L == 4 || L == 8 || L == 16;
 
     /** Vectors per register block in {@link #dot4}. */
     static final int VB = 4;
@@ -56,6 +62,19 @@ abstract class BlockFormat implements TensorFormat {
     /** Applies row bytes from {@code base} to the one vector at {@code x[xo]}, returning the dot product. */
     abstract float dot1(MemorySegment seg, long base, int cols, float[] x, int xo);
 
+    /**
+     * Applies row bytes from {@code base} to the 2 vectors at {@code x[xo]} and {@code x[xo + xStride]}; only called
+     * where {@link #hasDot2} (formats without it pad two vectors to four).
+     */
+    void dot2(MemorySegment seg, long base, int cols, float[] x, int xo, int xStride, float[] out, int oo, int outStride) {
+        throw new UnsupportedOperationException(type + " has no two-vector kernel");
+    }
+
+    /** True where {@link #dot2} is implemented. */
+    boolean hasDot2() {
+        return false;
+    }
+
     @Override
     public final void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         if (!VECTOR_SHAPES_OK) {
@@ -65,6 +84,10 @@ abstract class BlockFormat implements TensorFormat {
         checkMatmul(w, r0, r1, x, xStride, nVec, out, outStride);
         MemorySegment seg = w.data();
         int cols = w.cols();
+        if (nVec == 2 && hasDot2()) {
+            for (int r = r0; r < r1; r++) dot2(seg, w.rowOffset(r), cols, x, 0, xStride, out, r, outStride);
+            return;
+        }
         if (nVec == 2 || nVec == 3) {
             // Small expert groups: pad to four vectors so each weight block is decoded once, not once per vector.
             float[] xs = padBuffer.get();

@@ -92,6 +92,11 @@ abstract class Int8LevelFormat implements TensorFormat {
     abstract void unpack(MemorySegment s, long o, byte[] q, int qo, float[] sc, int so);
 
     @Override
+    public boolean quantizes() {
+        return false;
+    }
+
+    @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         throw new UnsupportedOperationException(type + " has no reference quantizer without an importance matrix in ggml;"
                 + " moeflow reads " + type + " files but cannot write them");

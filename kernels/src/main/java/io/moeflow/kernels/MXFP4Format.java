@@ -17,11 +17,21 @@ final class MXFP4Format extends BlockFormat {
     private static final int QK = 32;
     private static final int BYTES = 17;
     static final int[] KVALUES = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-    /** KVALUES as float bits, padded to 32 entries so it fills two vectors of up to 16 lanes. */
-    private static final int[] KVALUE_BITS = new int[32];
+    /**
+     * The magnitudes of KVALUES[0..7] as float bits, padded to 32 entries (t0 and t1 of up to 16 lanes each):
+     * code c is the magnitude of c & 7 with the sign bit c & 8 (so code 8 decodes to -0, which adds nothing).
+     */
+    private static final int[] MAGNITUDE_BITS = new int[32];
 
     static {
-        for (int i = 0; i < 16; i++) KVALUE_BITS[i] = Float.floatToRawIntBits(KVALUES[i]);
+        for (int i = 0; i < 8; i++) MAGNITUDE_BITS[i] = Float.floatToRawIntBits(KVALUES[i]);
+    }
+
+    /** The float bits of the codes in {@code q}'s lanes (0..15): a lane permute over the magnitudes, the sign or-ed in. */
+    private static FloatVector decodeCodes(IntVector q, IntVector t0, IntVector t1) {
+        IntVector idx = q.and(7);
+        IntVector mag = L >= 8 ? idx.selectFrom(t0) : idx.selectFrom(t0, t1);
+        return mag.or(q.and(8).lanewise(VectorOperators.LSHL, 28)).reinterpretAsFloats();
     }
 
     MXFP4Format() { super(GgmlType.MXFP4); }
@@ -86,22 +96,25 @@ final class MXFP4Format extends BlockFormat {
         return best;
     }
 
-    // Codes are looked up in the table with a lane permute (selectFrom over two table vectors, so 8 lanes work too);
-    // table value * scale is exact, as in ggml.
+    // Codes are looked up with a lane permute (decodeCodes); table value * scale is exact, as in ggml.
     @Override
     float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
-        IntVector t0 = IntVector.fromArray(I, KVALUE_BITS, 0), t1 = IntVector.fromArray(I, KVALUE_BITS, L);
+        IntVector t0 = IntVector.fromArray(I, MAGNITUDE_BITS, 0), t1 = IntVector.fromArray(I, MAGNITUDE_BITS, L);
         // Low and high halves in separate accumulators: two short FMA chains instead of one long one.
         FloatVector accLo = FloatVector.zero(F), accHi = accLo;
         long o = base;
         for (int c = xo; c < xo + cols; c += QK, o += BYTES) {
             float d = e8m0Half(seg.get(ValueLayout.JAVA_BYTE, o) & 0xFF);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + 1 + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector lo = q.and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
-                FloatVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
-                accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
-                accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + 1 + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    int p = p0 + k * L;
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, k);
+                    FloatVector lo = decodeCodes(q, t0, t1).mul(d);
+                    FloatVector hi = decodeCodes(q.lanewise(VectorOperators.LSHR, 4), t0, t1).mul(d);
+                    accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
+                    accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+                }
             }
         }
         return VectorMath.sum(accLo.add(accHi));
@@ -109,21 +122,25 @@ final class MXFP4Format extends BlockFormat {
 
     @Override
     void dot4(MemorySegment seg, long base, int cols, float[] x, int xo, int xStride, float[] out, int oo, int outStride) {
-        IntVector t0 = IntVector.fromArray(I, KVALUE_BITS, 0), t1 = IntVector.fromArray(I, KVALUE_BITS, L);
+        IntVector t0 = IntVector.fromArray(I, MAGNITUDE_BITS, 0), t1 = IntVector.fromArray(I, MAGNITUDE_BITS, L);
         int x1 = xStride, x2 = 2 * xStride, x3 = 3 * xStride;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long o = base;
         for (int c = xo; c < xo + cols; c += QK, o += BYTES) {
             float d = e8m0Half(seg.get(ValueLayout.JAVA_BYTE, o) & 0xFF);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + 1 + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector lo = q.and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
-                FloatVector hi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).selectFrom(t0, t1).reinterpretAsFloats().mul(d);
-                int cl = c + p, ch = cl + QK / 2;
-                a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
-                a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
-                a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
-                a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + 1 + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    int p = p0 + k * L;
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, k);
+                    FloatVector lo = decodeCodes(q, t0, t1).mul(d);
+                    FloatVector hi = decodeCodes(q.lanewise(VectorOperators.LSHR, 4), t0, t1).mul(d);
+                    int cl = c + p, ch = cl + QK / 2;
+                    a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
+                    a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
+                    a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
+                    a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+                }
             }
         }
         store4(out, oo, outStride, a0, a1, a2, a3);

@@ -36,12 +36,16 @@ abstract class Q4Family extends BlockFormat {
             float d = Float.float16ToFloat(seg.get(I16, o));
             FloatVector dv = FloatVector.broadcast(F, d);
             FloatVector mv = FloatVector.broadcast(F, minStored ? Float.float16ToFloat(seg.get(I16, o + 2)) : -8 * d);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + qs + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector lo = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
-                accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + qs + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    int p = p0 + k * L;
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, k);
+                    FloatVector lo = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
+                    accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+                }
             }
         }
         return VectorMath.sum(accLo.add(accHi));
@@ -58,15 +62,18 @@ abstract class Q4Family extends BlockFormat {
             float d = Float.float16ToFloat(seg.get(I16, o));
             FloatVector dv = FloatVector.broadcast(F, d);
             FloatVector mv = FloatVector.broadcast(F, minStored ? Float.float16ToFloat(seg.get(I16, o + 2)) : -8 * d);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + qs + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector lo = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                int cl = c + p, ch = cl + QK / 2;
-                a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
-                a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
-                a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
-                a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + qs + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.ZERO_EXTEND_B2I, I, k);
+                    FloatVector lo = ((FloatVector) q.and(0xF).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    int cl = c + p0 + k * L, ch = cl + QK / 2;
+                    a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
+                    a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
+                    a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
+                    a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+                }
             }
         }
         store4(out, oo, outStride, a0, a1, a2, a3);

@@ -40,14 +40,18 @@ abstract class Q5Family extends BlockFormat {
             FloatVector mv = FloatVector.broadcast(F, minStored ? Float.float16ToFloat(seg.get(I16, o + 2)) : -16 * d);
             int qh = seg.get(I32, o + qhOff);
             IntVector hLo = IntVector.broadcast(I, qh << 4), hHi = IntVector.broadcast(I, qh);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + qhOff + 4 + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                IntVector qLo = q.and(0xF).or(hLo.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p)).and(0x10));
-                IntVector qHi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).or(hHi.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p + 12)).and(0x10));
-                FloatVector lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
-                accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + qhOff + 4 + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    int p = p0 + k * L;
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.B2I, I, k);
+                    IntVector qLo = q.and(0xF).or(hLo.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p)).and(0x10));
+                    IntVector qHi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).or(hHi.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p + 12)).and(0x10));
+                    FloatVector lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    FloatVector hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    accLo = lo.fma(FloatVector.fromArray(F, x, c + p), accLo);
+                    accHi = hi.fma(FloatVector.fromArray(F, x, c + QK / 2 + p), accHi);
+                }
             }
         }
         return VectorMath.sum(accLo.add(accHi));
@@ -66,17 +70,21 @@ abstract class Q5Family extends BlockFormat {
             FloatVector mv = FloatVector.broadcast(F, minStored ? Float.float16ToFloat(seg.get(I16, o + 2)) : -16 * d);
             int qh = seg.get(I32, o + qhOff);
             IntVector hLo = IntVector.broadcast(I, qh << 4), hHi = IntVector.broadcast(I, qh);
-            for (int p = 0; p < QK / 2; p += L) {
-                IntVector q = (IntVector) ByteVector.fromMemorySegment(B, seg, o + qhOff + 4 + p, LE).convertShape(VectorOperators.B2I, I, 0);
-                IntVector qLo = q.and(0xF).or(hLo.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p)).and(0x10));
-                IntVector qHi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).or(hHi.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p + 12)).and(0x10));
-                FloatVector lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                FloatVector hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(dv, mv);
-                int cl = c + p, ch = cl + QK / 2;
-                a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
-                a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
-                a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
-                a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+            for (int p0 = 0; p0 < QK / 2; p0 += STEP) {
+                ByteVector qb = ByteVector.fromMemorySegment(B, seg, o + qhOff + 4 + p0, LE);
+                for (int k = 0; k < PARTS; k++) {
+                    int p = p0 + k * L;
+                    IntVector q = (IntVector) qb.convertShape(VectorOperators.B2I, I, k);
+                    IntVector qLo = q.and(0xF).or(hLo.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p)).and(0x10));
+                    IntVector qHi = q.lanewise(VectorOperators.ASHR, 4).and(0xF).or(hHi.lanewise(VectorOperators.LSHR, IntVector.fromArray(I, IOTA, p + 12)).and(0x10));
+                    FloatVector lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    FloatVector hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(dv, mv);
+                    int cl = c + p, ch = cl + QK / 2;
+                    a0 = hi.fma(FloatVector.fromArray(F, x, ch), lo.fma(FloatVector.fromArray(F, x, cl), a0));
+                    a1 = hi.fma(FloatVector.fromArray(F, x, x1 + ch), lo.fma(FloatVector.fromArray(F, x, x1 + cl), a1));
+                    a2 = hi.fma(FloatVector.fromArray(F, x, x2 + ch), lo.fma(FloatVector.fromArray(F, x, x2 + cl), a2));
+                    a3 = hi.fma(FloatVector.fromArray(F, x, x3 + ch), lo.fma(FloatVector.fromArray(F, x, x3 + cl), a3));
+                }
             }
         }
         store4(out, oo, outStride, a0, a1, a2, a3);

@@ -77,6 +77,11 @@ final class TQ1_0Format extends Int8LevelFormat {
 
     /** quantize_row_tq1_0_ref: d = the largest magnitude, trits lroundf(x / d) + 1. */
     @Override
+    public boolean quantizes() {
+        return true;
+    }
+
+    @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         checkRange(dst, offset, src, srcOff, n);
         for (int i = 0; i < n / 256; i++) {

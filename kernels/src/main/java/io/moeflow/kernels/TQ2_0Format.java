@@ -41,6 +41,11 @@ final class TQ2_0Format extends Int8LevelFormat {
 
     /** quantize_row_tq2_0_ref: d = the largest magnitude, codes lroundf(x / d) + 1. */
     @Override
+    public boolean quantizes() {
+        return true;
+    }
+
+    @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
         checkRange(dst, offset, src, srcOff, n);
         int x = srcOff;

@@ -19,6 +19,11 @@ public interface TensorFormat {
     /** Reference quantization of {@code n} values (a multiple of the block size), as ggml's quantize_row_*_ref. */
     void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset);
 
+    /** False for the types ggml quantizes only with an importance matrix: their {@link #quantize} throws. */
+    default boolean quantizes() {
+        return true;
+    }
+
     /** Vector API kernel. */
     void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride);
 

@@ -142,6 +142,7 @@ class IQFormatsTest {
         var e = assertThrows(UnsupportedOperationException.class,
                 () -> Formats.of(t).quantize(new float[256], 0, 256, MemorySegment.ofArray(new byte[t.typeSize]), 0));
         assertTrue(e.getMessage().contains(t.name()) && e.getMessage().contains("importance matrix"), e.getMessage());
+        assertTrue(!Formats.of(t).quantizes(), t + " says it quantizes");
     }
 
     // ------------------------------------------------------------------ kernels

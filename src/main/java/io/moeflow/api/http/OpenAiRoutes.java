@@ -4,7 +4,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.GenerationService;
-import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
@@ -21,6 +20,7 @@ import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.subscription.Cancellable;
 import io.vertx.core.Context;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -80,14 +80,12 @@ public class OpenAiRoutes {
         boolean stream;
         boolean includeUsage;
         try {
-            io.vertx.core.buffer.Buffer raw = ctx.body().buffer();
+            Buffer raw = ctx.body().buffer();
             ObjectNode body = RequestParser.parseObject(raw == null ? null : raw.getBytes());
+            // every field known and of its type, stream_options an object with stream true (or absent)
             OpenAiFields.checkHttp(body, chat ? OpenAiFields.Endpoint.CHAT : OpenAiFields.Endpoint.COMPLETIONS);
             stream = RequestParser.booleanField(body, "stream");
             JsonNode options = body.get("stream_options");
-            if (options != null && !options.isNull() && !options.isObject()) {
-                throw new InvalidRequestException("stream_options", "stream_options must be an object");
-            }
             includeUsage = options != null && options.isObject() && RequestParser.booleanField((ObjectNode) options, "include_usage");
             RequestParser parser = service.parser();
             spec = chat ? parser.chat(body) : parser.completion(body);

@@ -286,14 +286,15 @@ public final class BadInputCorpus {
             socket.connect(new InetSocketAddress(c.host, c.port), c.answerTimeoutMs);
             socket.setSoTimeout((int) (c.bodyTimeoutMs * 3 + 5000));
             OutputStream out = socket.getOutputStream();
+            int length = (int) (c.bodyTimeoutMs / 300) + 20; // a byte per 0.3 s: longer than the bound
             out.write(RawHttp.ascii("POST /v1/completions HTTP/1.1\r\nHost: x\r\n" + c.auth()
-                    + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"));
+                    + "Content-Type: application/json\r\nContent-Length: " + length + "\r\n\r\n"));
             out.flush();
             long start = System.nanoTime();
             AtomicBoolean stop = new AtomicBoolean();
             Thread trickle = Thread.ofVirtual().start(() -> {
                 try {
-                    for (int i = 0; i < 100 && !stop.get(); i++) {
+                    for (int i = 0; i < length && !stop.get(); i++) {
                         out.write('{');
                         out.flush();
                         Thread.sleep(300);
