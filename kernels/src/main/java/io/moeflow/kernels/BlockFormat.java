@@ -70,6 +70,14 @@ abstract class BlockFormat implements TensorFormat {
         throw new UnsupportedOperationException(type + " has no two-vector kernel");
     }
 
+    /**
+     * True where this format's vector kernels work at the machine's width; formats whose loads and table lookups
+     * are written for 8 or more lanes override it (the scalar kernel runs below that).
+     */
+    boolean vectorShapesOk() {
+        return VECTOR_SHAPES_OK;
+    }
+
     /** True where {@link #dot2} is implemented. */
     boolean hasDot2() {
         return false;
@@ -77,7 +85,7 @@ abstract class BlockFormat implements TensorFormat {
 
     @Override
     public final void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
-        if (!VECTOR_SHAPES_OK) {
+        if (!vectorShapesOk()) {
             matmulScalar(w, r0, r1, x, xStride, nVec, out, outStride);
             return;
         }

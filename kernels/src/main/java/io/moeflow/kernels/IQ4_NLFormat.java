@@ -41,6 +41,12 @@ final class IQ4_NLFormat extends BlockFormat {
         }
     }
 
+    /** Loads of L bytes and a 16-entry table in two L-lane vectors: 8 or 16 lanes only (128-bit machines: scalar). */
+    @Override
+    boolean vectorShapesOk() {
+        return L >= 8;
+    }
+
     @Override
     float dot1(MemorySegment seg, long base, int cols, float[] x, int xo) {
         IntVector t0 = IntVector.fromArray(I, KVALUE_BITS, 0), t1 = IntVector.fromArray(I, KVALUE_BITS, L);

@@ -22,9 +22,10 @@ final class Q6_KFormat implements TensorFormat {
     private static final int QH = 128, SC = 192, D = 208;
 
     private static final VectorSpecies<Float> FS = KQuants.FS;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-    /** Bytes loaded per step: one per float lane (null: scalar fallback). */
-    private static final VectorSpecies<Byte> BS = KQuants.byteSpeciesPerFloatLane();
+    private static final VectorSpecies<Integer> IS = KQuants.IS;
+    private static final int L = KQuants.LANES, STEP = KQuants.STEP, PARTS = KQuants.PARTS;
+    /** One load of quant bytes (null: the vector width is not supported, scalar decoding). */
+    private static final VectorSpecies<Byte> BS = KQuants.STEP_BYTES;
 
     @Override public GgmlType type() { return GgmlType.Q6_K; }
 
@@ -128,79 +129,110 @@ final class Q6_KFormat implements TensorFormat {
         int n = w.cols(), nb = n / QK_K;
         float[] sd = KQuants.blockScratch();
         if (nVec == 1) {
-            // The decode case: dequantize in registers, no round trip through memory.
-            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, sd);
+            // The decode case: dequantize in registers, no round trip through memory; the -32 offset of every
+            // quant is applied once per 16 values through the sums of x.
+            float[] xs = groupSums(x, n);
+            for (int r = r0; r < r1; r++) out[r] = dot1(s, w.rowOffset(r), nb, x, 0, xs, sd);
             return;
         }
         KQuants.matmulDecoded(Q6_KFormat::dequantizeRow, w, r0, r1, x, xStride, nVec, out, outStride);
     }
 
+    private static final ThreadLocal<float[][]> GROUP_SUMS = ThreadLocal.withInitial(() -> new float[][] {new float[0]});
+
+    /** Per-thread sums of {@code x[0 .. n)} over each 16 values, summed in order. */
+    private static float[] groupSums(float[] x, int n) {
+        float[][] holder = GROUP_SUMS.get();
+        if (holder[0].length < n / 16) holder[0] = new float[n / 16];
+        float[] s = holder[0];
+        for (int j = 0; j < n / 16; j++) {
+            float t = 0f;
+            for (int i = 16 * j; i < 16 * j + 16; i++) t += x[i];
+            s[j] = t;
+        }
+        return s;
+    }
+
     /**
-     * Dot product of one row with x. Weights are (d * scale) * q as in ggml: d * scale and the product with q are
-     * exact in float (11 + 7 + 5 significant bits), so the vector multiply gives the same values.
+     * Dot product of one row with x as {@code sum_k d*scale_k * (sum(q x) - 32 sum(x))} over the 16-value groups k:
+     * the exact dequantized dot product in another order of summation. Each q-32 term is (d * scale) * q as in ggml,
+     * exact in float (11 + 7 + 6 significant bits), so the only difference is where the 32 is subtracted.
+     * {@code xs} holds the 16-value sums of x.
      */
-    private static float dot1(MemorySegment s, long base, int nb, float[] x, int xo, float[] sd) {
-        int len = FS.length();
-        FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    private static float dot1(MemorySegment s, long base, int nb, float[] x, int xo, float[] xs, float[] sd) {
+        FloatVector acc0 = FloatVector.zero(FS), acc1 = acc0, acc2 = acc0, acc3 = acc0, accM = acc0;
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             blockScales(s, o, sd);
+            for (int k = 0; k < 16; k += L)
+                accM = FloatVector.fromArray(FS, sd, k).fma(FloatVector.fromArray(FS, xs, 16 * b + k), accM);
             for (int half = 0; half < 2; half++) {
                 long ql = o + 64 * half, qh = o + QH + 32 * half;
                 int y = xo + QK_K * b + 128 * half;
-                for (int h = 0; h < 32; h += len) {
-                    int si = 8 * half + h / 16;
-                    IntVector a = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector c = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + 32 + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, qh + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
-                    IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.and(0x30)).sub(32);
-                    IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
-                    acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si])
-                            .fma(FloatVector.fromArray(FS, x, y + h), acc0);
-                    acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2])
-                            .fma(FloatVector.fromArray(FS, x, y + 32 + h), acc1);
-                    acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4])
-                            .fma(FloatVector.fromArray(FS, x, y + 64 + h), acc2);
-                    acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6])
-                            .fma(FloatVector.fromArray(FS, x, y + 96 + h), acc3);
+                for (int h0 = 0; h0 < 32; h0 += STEP) {
+                    ByteVector ab = ByteVector.fromMemorySegment(BS, s, ql + h0, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector cb = ByteVector.fromMemorySegment(BS, s, ql + 32 + h0, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector hbb = ByteVector.fromMemorySegment(BS, s, qh + h0, ByteOrder.LITTLE_ENDIAN);
+                    for (int p = 0; p < PARTS; p++) {
+                        int h = h0 + p * L, si = 8 * half + h / 16;
+                        IntVector a = (IntVector) ab.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector c = (IntVector) cb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector hb = (IntVector) hbb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4));
+                        IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30));
+                        IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(0x30));
+                        IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30));
+                        acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si])
+                                .fma(FloatVector.fromArray(FS, x, y + h), acc0);
+                        acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2])
+                                .fma(FloatVector.fromArray(FS, x, y + 32 + h), acc1);
+                        acc2 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4])
+                                .fma(FloatVector.fromArray(FS, x, y + 64 + h), acc2);
+                        acc3 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6])
+                                .fma(FloatVector.fromArray(FS, x, y + 96 + h), acc3);
+                    }
                 }
             }
         }
-        return VectorMath.sum(acc0.add(acc1).add(acc2.add(acc3)));
+        return VectorMath.sum(acc0.add(acc1).add(acc2.add(acc3)).sub(accM.mul(32f)));
     }
 
     /** {@code sd[k] = d * scale_k} for the block at {@code o} (exact: 11 x 8 significant bits). */
     private static void blockScales(MemorySegment s, long o, float[] sd) {
         float d = KQuants.f16(s, o + D);
-        for (int k = 0; k < 16; k += IS.length())
-            ((FloatVector) ByteVector.fromMemorySegment(BS, s, o + SC + k, ByteOrder.LITTLE_ENDIAN)
-                    .convertShape(VectorOperators.B2I, IS, 0).convert(VectorOperators.I2F, 0)).mul(d).intoArray(sd, k);
+        for (int k = 0; k < 16; k += STEP) {
+            ByteVector sc = ByteVector.fromMemorySegment(BS, s, o + SC + k, ByteOrder.LITTLE_ENDIAN);
+            for (int p = 0; p < PARTS; p++)
+                ((FloatVector) sc.convertShape(VectorOperators.B2F, FS, p)).mul(d).intoArray(sd, k + p * L);
+        }
     }
 
     /** Vectorized exact dequantization of a row of {@code nb} blocks into {@code dst[0 ..]}. */
     static void dequantizeRow(MemorySegment s, long base, int nb, float[] dst, float[] sd) {
-        int len = FS.length();
         for (int b = 0; b < nb; b++) {
             long o = base + (long) BLOCK_BYTES * b;
             blockScales(s, o, sd);
             for (int half = 0; half < 2; half++) {
                 long ql = o + 64 * half, qh = o + QH + 32 * half;
                 int y = QK_K * b + 128 * half;
-                for (int h = 0; h < 32; h += len) {
-                    int si = 8 * half + h / 16;
-                    IntVector a = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector c = (IntVector) ByteVector.fromMemorySegment(BS, s, ql + 32 + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector hb = (IntVector) ByteVector.fromMemorySegment(BS, s, qh + h, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, IS, 0);
-                    IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
-                    IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
-                    IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.and(0x30)).sub(32);
-                    IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).and(0xF).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
-                    ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si]).intoArray(dst, y + h);
-                    ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2]).intoArray(dst, y + 32 + h);
-                    ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4]).intoArray(dst, y + 64 + h);
-                    ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6]).intoArray(dst, y + 96 + h);
+                for (int h0 = 0; h0 < 32; h0 += STEP) {
+                    ByteVector ab = ByteVector.fromMemorySegment(BS, s, ql + h0, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector cb = ByteVector.fromMemorySegment(BS, s, ql + 32 + h0, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector hbb = ByteVector.fromMemorySegment(BS, s, qh + h0, ByteOrder.LITTLE_ENDIAN);
+                    for (int p = 0; p < PARTS; p++) {
+                        int h = h0 + p * L, si = 8 * half + h / 16;
+                        IntVector a = (IntVector) ab.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector c = (IntVector) cb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector hb = (IntVector) hbb.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, p);
+                        IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
+                        IntVector q2 = c.and(0xF).or(hb.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32);
+                        IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(0x30)).sub(32);
+                        IntVector q4 = c.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 2).and(0x30)).sub(32);
+                        ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(sd[si]).intoArray(dst, y + h);
+                        ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(sd[si + 2]).intoArray(dst, y + 32 + h);
+                        ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(sd[si + 4]).intoArray(dst, y + 64 + h);
+                        ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(sd[si + 6]).intoArray(dst, y + 96 + h);
+                    }
                 }
             }
         }

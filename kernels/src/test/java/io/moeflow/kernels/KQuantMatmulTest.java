@@ -132,8 +132,8 @@ class KQuantMatmulTest {
             case Q5_K -> Q5_KFormat::dequantizeRow;
             default -> Q6_KFormat::dequantizeRow;
         };
-        // Q4_K and Q5_K decode at every width (128-bit: one 8-byte load in two parts); the others need 8+ lanes
-        boolean everyWidth = t == GgmlType.Q4_K || t == GgmlType.Q5_K;
+        // Q4_K, Q5_K and Q6_K decode at every width (128-bit: one 8-byte load in two parts); Q2_K/Q3_K need 8+ lanes
+        boolean everyWidth = t == GgmlType.Q4_K || t == GgmlType.Q5_K || t == GgmlType.Q6_K;
         Assumptions.assumeTrue((everyWidth ? KQuants.STEP_BYTES : KQuants.byteSpeciesPerFloatLane()) != null,
                 "no vector decoder for this vector width");
         QMatrix w = randomMatrix(t, 4, 1024, 17);

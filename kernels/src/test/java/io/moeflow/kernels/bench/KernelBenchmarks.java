@@ -31,7 +31,7 @@ public class KernelBenchmarks extends BenchmarkSettings {
     /** Weights in rotation: well beyond the last-level cache. */
     static final long TOTAL_BYTES = 320L << 20;
 
-    @Param({"F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "MXFP4"})
+    @Param({"F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K", "MXFP4"})
     public String type;
 
     @Param({"1", "8"})
@@ -55,7 +55,9 @@ public class KernelBenchmarks extends BenchmarkSettings {
 
     @Setup(Level.Trial)
     public void setup() {
-        if (!Kernels.vectorEnabled()) throw new IllegalStateException("benchmarking the scalar kernels: " + Kernels.describe());
+        // WIDTH=scalar (bench.sh) sets moeflow.kernels.scalar on purpose; otherwise a scalar run is a setup mistake
+        if (!Kernels.vectorEnabled() && !Boolean.getBoolean("moeflow.kernels.scalar"))
+            throw new IllegalStateException("benchmarking the scalar kernels: " + Kernels.describe());
         GgmlType t = GgmlType.valueOf(type);
         long matrixBytes = t.bytesFor(COLS) * ROWS;
         int copies = (int) Math.max(2, (TOTAL_BYTES + matrixBytes - 1) / matrixBytes);
