@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.GenerationService;
 import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
+import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
@@ -73,6 +74,7 @@ public class ModelInputRoutes {
 
     /** {"prompt": the chat template applied to the request, exactly as a chat completion would render it}. */
     private JsonNode applyTemplate(ObjectNode body) {
+        OpenAiFields.checkHttp(body, OpenAiFields.Endpoint.CHAT); // the fields a chat completion takes, no others
         PromptSpec spec = service.parser().chat(body);
         ObjectNode out = RequestParser.JSON.createObjectNode();
         out.put("prompt", service.renderChat(spec));

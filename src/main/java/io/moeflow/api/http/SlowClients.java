@@ -8,6 +8,7 @@ import io.quarkus.vertx.http.runtime.filters.Filters;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.net.impl.ConnectionBase;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -72,7 +73,7 @@ public class SlowClients implements HttpServerOptionsCustomizer {
                 guard.begin();
                 ctx.addEndHandler(v -> guard.end());
             }
-            if (!ctx.request().isEnded()) bodyDeadline(ctx);
+            if (!ctx.request().isEnded() && hasBody(ctx.request())) bodyDeadline(ctx);
         }
         ctx.next();
     }
@@ -80,7 +81,8 @@ public class SlowClients implements HttpServerOptionsCustomizer {
     private void bodyDeadline(RoutingContext ctx) {
         long timeout = config.http().bodyTimeout().toMillis();
         long timer = vertx.setTimer(timeout, t -> {
-            if (ctx.request().isEnded() || ctx.response().ended() || ctx.response().closed()) return;
+            // once the answer has begun (a stream), the body no longer matters
+            if (ctx.request().isEnded() || ctx.response().headWritten() || ctx.response().closed()) return;
             LOG.debugf("request body not received within %d ms: answered 408", timeout);
             HttpConnection connection = ctx.request().connection();
             ctx.response().putHeader("Connection", "close");
@@ -89,6 +91,12 @@ public class SlowClients implements HttpServerOptionsCustomizer {
             connection.close();
         });
         ctx.addEndHandler(v -> vertx.cancelTimer(timer));
+    }
+
+    /** A body is announced (a request without one is never "ended" while Quarkus holds it paused). */
+    private static boolean hasBody(HttpServerRequest request) {
+        String length = request.getHeader("Content-Length");
+        return length != null && !length.trim().equals("0") || request.getHeader("Transfer-Encoding") != null;
     }
 
     private static Channel channel(HttpConnection connection) {

@@ -7,9 +7,12 @@ import static org.hamcrest.Matchers.nullValue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.testing.ControllableEngine;
 import io.moeflow.api.testing.EdgeProfile;
 import io.moeflow.api.testing.RawHttp;
+import io.moeflow.api.testing.TestModelRuntime;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
@@ -19,8 +22,10 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.time.Duration;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.BeforeEach;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Who may call what (API key, metrics key, CORS) and how long a slow client may take, with real connections. */
@@ -31,6 +36,8 @@ class HttpEdgeTest {
     int port;
     @Inject
     VertxServerHooks hooks;
+    @Inject
+    ModelRuntime runtime;
 
     @BeforeEach
     void ready() throws InterruptedException {
@@ -57,12 +64,12 @@ class HttpEdgeTest {
         given().get("/v1/nope").then().statusCode(401);
         withKey(EdgeProfile.API_KEY).get("/v1/nope").then().statusCode(404);
         // llama-server's routes of what the model gets need the key too
+        Map<String, String> bodies = Map.of("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                "/tokenize", "{\"content\":\"hi\"}", "/detokenize", "{\"tokens\":[1]}");
         for (String path : ModelInputRoutes.PATHS) {
-            given().contentType(ContentType.JSON).body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
+            given().contentType(ContentType.JSON).body(bodies.get(path))
                     .post(path).then().statusCode(401).body("error.code", equalTo("invalid_api_key"));
-            withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON)
-                    .body("{\"content\":\"hi\",\"tokens\":[1],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")
-                    .post(path).then().statusCode(200);
+            withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON).body(bodies.get(path)).post(path).then().statusCode(200);
         }
     }
 
@@ -169,11 +176,55 @@ class HttpEdgeTest {
     }
 
     @Test
-    void aStreamOutlivesTheTimeouts() throws Exception {
-        // A response that takes longer than both timeouts is not cut: they bound the request, not the answer.
-        String body = withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON)
-                .body("{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,\"stream\":true}")
-                .post("/v1/completions").then().statusCode(200).extract().asString();
-        assertTrue(body.endsWith("data: [DONE]\n\n"), body);
+    void answersOutliveTheTimeouts() {
+        // Events 100 ms apart: 30 tokens take 3 s, more than either bound. They bound the request, not the answer,
+        // streamed or whole (a whole answer sends nothing until it is done).
+        ControllableEngine engine = ((TestModelRuntime) runtime).control();
+        engine.setEventDelay(Duration.ofMillis(100));
+        try {
+            for (boolean stream : new boolean[] {true, false}) {
+                long start = System.nanoTime();
+                String body = withKey(EdgeProfile.API_KEY).contentType(ContentType.JSON)
+                        .body("{\"prompt\":\"Once upon a time\",\"max_tokens\":30,\"temperature\":0,\"ignore_eos\":true,\"stream\":" + stream + "}")
+                        .post("/v1/completions").then().statusCode(200).extract().asString();
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(ms > EdgeProfile.HEADER_TIMEOUT_MS + 500, "the answer took only " + ms + " ms: it tests nothing");
+                assertTrue(stream ? body.endsWith("data: [DONE]\n\n") : body.contains("\"completion_tokens\":30"), body);
+            }
+        } finally {
+            engine.setEventDelay(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void aWatcherOfRequestEventsIsNotCutByTheTimeouts() throws Exception {
+        // GET /v1/requests/{id}/events of an id nobody runs: an open stream with nothing in it for longer than both bounds
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("localhost", port), 5000);
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(RawHttp.ascii("GET /v1/requests/nobody-" + System.nanoTime() + "/events HTTP/1.1\r\nHost: x\r\n"
+                    + "Authorization: Bearer " + EdgeProfile.API_KEY + "\r\n\r\n"));
+            out.flush();
+            InputStream in = socket.getInputStream();
+            StringBuilder head = new StringBuilder();
+            while (!head.toString().endsWith("\r\n\r\n")) {
+                int b = in.read();
+                assertTrue(b >= 0, "closed before the head: " + head);
+                head.append((char) b);
+            }
+            assertTrue(head.toString().startsWith("HTTP/1.1 200"), head.toString());
+            long quiet = Math.max(EdgeProfile.HEADER_TIMEOUT_MS, EdgeProfile.BODY_TIMEOUT_MS) * 2;
+            long start = System.nanoTime();
+            socket.setSoTimeout((int) quiet);
+            try {
+                while (true) {
+                    int b = in.read();
+                    assertTrue(b != -1, "the stream was closed after " + (System.nanoTime() - start) / 1_000_000 + " ms");
+                }
+            } catch (java.net.SocketTimeoutException expected) {
+                // still open after both bounds: as it should be
+            }
+        }
     }
 }

@@ -103,7 +103,8 @@ class ModelInputRoutesTest {
                 new Case("/detokenize", "{\"tokens\":[1," + vocab + "]}", "tokens", "tokens[1] must be a token id from 0 to " + (vocab - 1)),
                 new Case("/detokenize", "{\"tokens\":[-1]}", "tokens", "token id"),
                 new Case("/apply-template", "{\"messages\":[]}", "messages", "messages is empty"),
-                new Case("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":5}", "tools", "must be an array"))) {
+                new Case("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":5}", "tools", "must be an array"),
+                new Case("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"frobnicate\":1}", "frobnicate", "Unrecognized"))) {
             post(c.path(), c.body()).then().statusCode(400).contentType(ContentType.JSON)
                     .body("error.type", equalTo("invalid_request_error"))
                     .body("error.param", equalTo(c.param()))
