@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.moeflow.engine.SamplingParams;
 import io.moeflow.model.KvCache;
 import java.util.ArrayList;
-
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
