@@ -3,24 +3,16 @@ package io.moeflow.model;
 import static io.moeflow.testing.TokenArrays.concat;
 import static org.junit.jupiter.api.Assertions.*;
 
-import io.moeflow.gguf.GgufFile;
-import io.moeflow.gguf.GgufValue;
 import io.moeflow.gguf.synth.SynthFileType;
-import io.moeflow.gguf.synth.SyntheticModel;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.Kernels;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.testing.SharedFiles;
 import io.moeflow.testing.TinySynthMoe;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
-import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -48,32 +40,11 @@ class PrefixReuseLogitsTest {
     private static final int TRIES = 6;
     private static final int B = KvCache.BLOCK;
 
-    static WorkerPool pool;
-    @TempDir static Path dir;
-
-    @BeforeAll
-    static void start() {
-        pool = new WorkerPool(2);
-    }
-
-    @AfterAll
-    static void stop() {
-        pool.close();
-    }
-
-    private static Path file(String name) throws IOException {
+    private static Path file(String name) {
         return switch (name) {
             case "stories260K" -> Path.of("models/stories260K/stories260K.gguf");
             case "synth-qwen3moe-Q8_0" -> TinySynthMoe.path();
-            case "synth-qwen3moe-F32" -> {
-                Path out = dir.resolve("synth-f32.gguf");
-                Map<String, GgufValue> tokenizer;
-                try (GgufFile vocab = GgufFile.open(Path.of("models/stories260K/stories260K.gguf"))) {
-                    tokenizer = SyntheticModel.tokenizerOf(vocab);
-                }
-                new SyntheticModel(TinySynthMoe.SHAPE, SynthFileType.F32, 11, null, tokenizer).write(out, 1, null);
-                yield out;
-            }
+            case "synth-qwen3moe-F32" -> TinySynthMoe.path(SynthFileType.F32);
             default -> SharedFiles.require("golden/" + name + "/" + name + ".gguf");
         };
     }
@@ -118,8 +89,8 @@ class PrefixReuseLogitsTest {
     @ValueSource(strings = {"stories260K", "synth-qwen3moe-F32", "synth-qwen3moe-Q8_0", "qwen3moe-tiny-F32",
             "mixtral-tiny-F32", "gptoss-tiny-F32", "deepseek2-lite-tiny-F32", "deepseek2-v3-tiny-F32",
             "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M", "llama-dense-Q8_0"})
-    void logitsAfterAReusedPrefixAreTheLogitsWithoutIt(String name) throws IOException {
-        try (DecoderModel m = Models.load(file(name), pool)) {
+    void logitsAfterAReusedPrefixAreTheLogitsWithoutIt(String name) {
+        try (WorkerPool pool = new WorkerPool(2); DecoderModel m = Models.load(file(name), pool)) {
             int vocab = m.info().vocabSize();
             SplittableRandom r = new SplittableRandom(5);
             int[] prefix = r.ints(2 * B + 5, 3, vocab).toArray(); // two full blocks, past gpt-oss's window of 8
