@@ -438,7 +438,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         int generated = 0;
         for (Request r : stepRequests) {
             r.seq.advance(r.chunk);
-            kv.cacheFullBlocks(r.seq.kvSeq(), r.seq::token);
+            kv.cacheFullBlocks(r.seq.kvSeq(), r.seq::token); // before release() below can free them
             if (r.logitRow < 0) continue;
             int token;
             try {
@@ -455,6 +455,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                     finish != null ? r.usage() : null, null, null));
             stepEventRequests.add(r);
         }
+        kvChanged(); // the blocks the step filled are cached now
         // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
