@@ -152,6 +152,20 @@ class Llama4ReferenceTest {
         }
     }
 
+    /** The routed experts served from a RAM-budgeted store (a quarter of them at a time) give the reference logits too. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama4", "llama4-maverick"})
+    void budgetedExpertsGiveTheReferenceLogits(String name) throws IOException {
+        Float64ReferenceArchitecturesTest.Reference ref = reference(name);
+        try (DecoderModel m = load(TinyArchFiles.write(name, dir, t -> {}), tuning(name))) {
+            assertTrue(m.attachExpertStore(io.moeflow.experts.ExpertStoreConfig.budgeted("25%")) != null, name);
+            float b = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), false, null));
+            float d = maxDiff(ref.logits(), Logits.compute(m, ref.tokens(), true, null));
+            assertTrue(b < TOLERANCE && d < TOLERANCE, () -> name + " budgeted: max |engine - reference| batch " + b + ", decode " + d);
+            assertTrue(m.expertStore().stats().total().misses() > 0, () -> name + ": " + m.expertStore().stats().summary());
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"llama4", "llama4-maverick"})
     void inspectReportsTheFileSupported(String name) throws IOException {
