@@ -4,22 +4,26 @@ import static io.moeflow.testing.TokenArrays.concat;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.moeflow.gguf.synth.SynthFileType;
+import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.Kernels;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.model.arch.Llama4Model;
 import io.moeflow.testing.SharedFiles;
 import io.moeflow.testing.TinySynthMoe;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Logits computed after a prefix whose KV blocks were computed by another sequence (prefix caching) against the
- * same prompt prefilled whole in a fresh cache, on real models of every attention kind (GQA, sliding window with
- * sinks, MLA) and of F32 and quantized weights.
+ * same prompt prefilled whole in a fresh cache, on a model of every architecture moeflow runs (GQA, sliding window
+ * with sinks, MLA, llama4's chunked and RoPE-less layers) and of F32 and quantized weights.
  *
  * <p>F32 weights: equal bit for bit. The KV of a position, and every logit, is then independent of how many
  * tokens a step held and which: the F32 kernels reduce each (row, vector) pair in the same order whatever the
@@ -39,6 +43,8 @@ class PrefixReuseLogitsTest {
     /** Tries for bit equality: C2 compiles the vector kernels after a while, and reductions round differently before. */
     private static final int TRIES = 6;
     private static final int B = KvCache.BLOCK;
+
+    @TempDir Path dir;
 
     private static Path file(String name) {
         return switch (name) {
@@ -91,28 +97,47 @@ class PrefixReuseLogitsTest {
             "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M", "llama-dense-Q8_0"})
     void logitsAfterAReusedPrefixAreTheLogitsWithoutIt(String name) {
         try (WorkerPool pool = new WorkerPool(2); DecoderModel m = Models.load(file(name), pool)) {
-            int vocab = m.info().vocabSize();
-            SplittableRandom r = new SplittableRandom(5);
-            int[] prefix = r.ints(2 * B + 5, 3, vocab).toArray(); // two full blocks, past gpt-oss's window of 8
-            int[] donor = concat(prefix, r.ints(6, 3, vocab).toArray());
-            int[] target = concat(prefix, r.ints(9, 3, vocab).toArray());
-            // a prompt one token past the blocks: the cached path feeds a single token (the decode kernels)
-            int[] oneMore = Arrays.copyOf(target, 2 * B + 1);
-            boolean exact = !quantized(m) || !Kernels.vectorEnabled();
-            double worst = 0;
-            for (int[] t : new int[][] {target, oneMore}) {
-                float[] cached = null, expected = null;
-                for (int i = 0; i < TRIES; i++) {
-                    cached = afterCachedPrefix(m, donor, t, 2 * B);
-                    expected = whole(m, t, 2 * B);
-                    if (Arrays.equals(cached, expected)) break;
-                }
-                for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(cached[i] - expected[i]));
-                if (exact) assertArrayEquals(expected, cached, name + ": bit-identical logits after " + t.length + " tokens");
-            }
-            System.out.printf(Locale.ROOT, "prefix reuse %s: max |logit difference| %.3g (%s)%n", name, worst,
-                    exact ? "bit-identical required" : "tolerance " + QUANTIZED_TOLERANCE);
-            assertTrue(worst <= QUANTIZED_TOLERANCE, name + ": logits after a reused prefix differ by " + worst);
+            assertReuseGivesTheSameLogits(name, m);
         }
+    }
+
+    /** The other architectures, as tiny F32 files (llama4 with chunks of 8 positions, so the prefix crosses chunks). */
+    @ParameterizedTest
+    @ValueSource(strings = {"glm4moe", "dots1", "kimi-k2", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe",
+            "llama4", "llama4-maverick", "qwen2moe", "olmoe"})
+    void everyOtherArchitectureToo(String name) throws IOException {
+        Path file = name.equals("qwen2moe") || name.equals("olmoe") ? new TinyMoeModel(name).write(dir, 7)
+                : TinyArchFiles.write(name, dir, t -> {});
+        try (WorkerPool pool = new WorkerPool(2);
+             DecoderModel m = name.startsWith("llama4")
+                     ? new Llama4Model(GgufFile.open(file), pool, new Llama4Model.Tuning(8, 8)) : Models.load(file, pool)) {
+            assertTrue(m.kvIsFunctionOfPrefix(), name);
+            assertReuseGivesTheSameLogits(name, m);
+        }
+    }
+
+    private static void assertReuseGivesTheSameLogits(String name, DecoderModel m) {
+        int vocab = m.info().vocabSize();
+        SplittableRandom r = new SplittableRandom(5);
+        int[] prefix = r.ints(2 * B + 5, 3, vocab).toArray(); // two full blocks, past gpt-oss's window of 8
+        int[] donor = concat(prefix, r.ints(6, 3, vocab).toArray());
+        int[] target = concat(prefix, r.ints(9, 3, vocab).toArray());
+        // a prompt one token past the blocks: the cached path feeds a single token (the decode kernels)
+        int[] oneMore = Arrays.copyOf(target, 2 * B + 1);
+        boolean exact = !quantized(m) || !Kernels.vectorEnabled();
+        double worst = 0;
+        for (int[] t : new int[][] {target, oneMore}) {
+            float[] cached = null, expected = null;
+            for (int i = 0; i < TRIES; i++) {
+                cached = afterCachedPrefix(m, donor, t, 2 * B);
+                expected = whole(m, t, 2 * B);
+                if (Arrays.equals(cached, expected)) break;
+            }
+            for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(cached[i] - expected[i]));
+            if (exact) assertArrayEquals(expected, cached, name + ": bit-identical logits after " + t.length + " tokens");
+        }
+        System.out.printf(Locale.ROOT, "prefix reuse %s: max |logit difference| %.3g (%s)%n", name, worst,
+                exact ? "bit-identical required" : "tolerance " + QUANTIZED_TOLERANCE);
+        assertTrue(worst <= QUANTIZED_TOLERANCE, name + ": logits after a reused prefix differ by " + worst);
     }
 }
