@@ -41,7 +41,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * admitted takes the longest cached run of full blocks its tokens begin with, shared with whoever else uses them,
  * and prefill starts after it. At least its last token is always fed, so its first token has logits. Cached blocks
  * nobody uses count as free: they are evicted, least recently released first, only when the free list is empty.
- * A preempted sequence finds its own blocks again this way if they were not evicted meanwhile.
+ * A preempted sequence finds its own blocks again this way if they were not evicted meanwhile. The head of the queue
+ * waits while a running sequence is still feeding the next block of its prefix (see {@link #anotherIsComputing}),
+ * so requests arriving together with the same system prompt compute it once.
  *
  * <p>Events are emitted on the step-loop thread, buffered until subscribed; subscribers must not block (move
  * slow work elsewhere with {@code emitOn}). Cancelling the subscription cancels the request. Errors in the
@@ -330,6 +332,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             Request r = waiting.peekFirst();
             // the cached full blocks its tokens begin with, leaving at least the last token to feed (for its logits)
             KvCache.Prefix prefix = kv.findPrefix(r.seq::token, r.seq.length() - 1);
+            if (kv.prefixCacheEnabled() && anotherIsComputing(r, prefix.tokens())) return; // soon cached: wait for it
             int need = KvCache.blocksFor(r.seq.length()) - prefix.blocks().length;
             int free = kv.freeBlocks() - kv.idleAmong(prefix);
             if (running.isEmpty() ? need > free : need + headroomBlocks > free) {
@@ -358,6 +361,25 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Whether a running sequence is about to write the next full block of r's tokens after its cached
+     * {@code cached} positions: same tokens from position 0 to that block's end, not all of them fed yet. Admitting
+     * r now would compute that block twice; a step later it is cached (requests sharing a system prompt that arrive
+     * together prefill it once). The wait is bounded: the running sequence feeds some of its prompt every step.
+     */
+    private boolean anotherIsComputing(Request r, int cached) {
+        int end = cached + KvCache.BLOCK;
+        if (end > r.seq.length() - 1) return false; // no further block could be shared
+        for (Request q : running) {
+            Sequence s = q.seq;
+            if (s.processed() >= end || s.length() < end) continue;
+            int i = 0;
+            while (i < end && s.token(i) == r.seq.token(i)) i++;
+            if (i == end) return true;
+        }
+        return false;
     }
 
     private void step(long start) {

@@ -76,6 +76,23 @@ class PrefixCacheSchedulerTest {
     }
 
     @Test
+    void requestsArrivingTogetherWithTheSamePrefixComputeItOnce() {
+        int[] system = prompt(3 * B + 4, 16, VOCAB); // three full blocks
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 5; i++) requests.add(sampled("t" + i, concat(system, prompt(2 + i, 30 + i, VOCAB)), 10, i));
+        requests.add(request("other", prompt(30, 40, VOCAB), 10)); // behind them in the queue, shares nothing
+        SchedulerConfig cfg = config(64, 24, 8); // the first prompt takes two steps
+        List<Outcome> expected = reference(cfg, requests);
+        try (BatchScheduler s = new BatchScheduler(model, TEXT, cfg)) {
+            assertSameOutcomes(expected, together(s, requests), requests);
+            SchedulerStats st = s.stats();
+            long queried = requests.stream().mapToLong(r -> r.promptTokens().length).sum();
+            assertEquals(4 * 3L * B, st.prefixHitTokens(), "all but the first found the three blocks");
+            assertEquals(queried - 4 * 3L * B, st.prefillTokens(), "the shared blocks were computed once");
+        }
+    }
+
+    @Test
     void aFollowUpTurnReusesThePromptAndTheGeneratedTokensOfTheLastOne() {
         SchedulerConfig cfg = config(64, 64, 8);
         GenerationRequest first = request("turn1", prompt(21, 3, VOCAB), 30);
