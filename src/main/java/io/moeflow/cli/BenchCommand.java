@@ -47,6 +47,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--shared-prefix-tokens", defaultValue = "0", description = "With --concurrency: every prompt begins with the same N tokens (a shared system prompt) before its own --prompt-tokens; a warm-up request with it runs first. Default: ${DEFAULT-VALUE}.")
     int sharedPrefixTokens;
 
+    @Option(names = "--cold-prefix", description = "With --shared-prefix-tokens: each round's shared prefix is new to the prefix cache (the warm-up does not see it).")
+    boolean coldPrefix;
+
     @Option(names = "--prefix-cache", defaultValue = "true", negatable = true, fallbackValue = "true",
             description = "With --concurrency: share the KV blocks of common prompt prefixes (moeflow.engine.prefix-cache). Default: ${DEFAULT-VALUE}.")
     boolean prefixCache;
@@ -61,13 +64,14 @@ final class BenchCommand implements Callable<Integer> {
         if (sharedPrefixTokens < 0) throw new IllegalArgumentException("--shared-prefix-tokens must be >= 0");
         if (sharedPrefixTokens > 0 && concurrency == null)
             throw new IllegalArgumentException("--shared-prefix-tokens needs --concurrency (it shapes the scheduler's requests)");
+        if (coldPrefix && sharedPrefixTokens == 0) throw new IllegalArgumentException("--cold-prefix needs --shared-prefix-tokens");
         int nThreads = CliSupport.threads(threads);
         System.err.printf(Locale.ROOT, "bench: loading %s (%d threads, %s)%n", model, nThreads, Kernels.describe());
         try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool, expertCache.config())) {
             if (concurrency != null) {
                 var cfg = ConcurrencyBench.configFor(m, sharedPrefixTokens + promptTokens, genTokens, concurrency)
                         .withPrefixCache(prefixCache);
-                var results = ConcurrencyBench.run(m, cfg, sharedPrefixTokens, promptTokens, genTokens, concurrency, 42);
+                var results = ConcurrencyBench.run(m, cfg, sharedPrefixTokens, coldPrefix, promptTokens, genTokens, concurrency, 42);
                 System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
                 System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
                 return 0;

@@ -35,7 +35,9 @@ import java.util.concurrent.TimeUnit;
  * own P: the case of requests sharing a system prompt. With prefix caching on, the warm-up leaves the prefix's full
  * blocks in the cache (as earlier requests with the same system prompt would), so each round's requests prefill only
  * what follows them; {@code prefix_hit_tokens} and {@code prefix_queried_tokens} are the round's prefix cache
- * counters, and {@code prefill_tps} counts all c·(S+P) prompt tokens, cached or not.
+ * counters, and {@code prefill_tps} counts all c·(S+P) prompt tokens, cached or not. With {@code coldPrefix} each
+ * round has a shared prefix of its own that the cache has not seen (the first burst of requests with a new system
+ * prompt: one of them computes it, the others wait for its blocks and share them).
  *
  * <p>With a budgeted expert store ({@link DecoderModel#expertStore()}), each round also reports the store's
  * counters over that round alone (snapshots before and after, subtracted; the warm-up is in no round): hit rate,
@@ -62,25 +64,32 @@ public final class ConcurrencyBench {
      */
     public static List<Result> run(Model model, SchedulerConfig config, int promptTokens, int genTokens,
                                    int[] concurrencies, long seed) {
-        return run(model, config, 0, promptTokens, genTokens, concurrencies, seed);
+        return run(model, config, 0, false, promptTokens, genTokens, concurrencies, seed);
     }
 
-    /** As {@link #run(Model, SchedulerConfig, int, int, int[], long)}, every prompt after the same {@code sharedPrefix} tokens. */
-    public static List<Result> run(Model model, SchedulerConfig config, int sharedPrefix, int promptTokens, int genTokens,
-                                   int[] concurrencies, long seed) {
+    /**
+     * As {@link #run(Model, SchedulerConfig, int, int, int[], long)}, every prompt after the same {@code sharedPrefix}
+     * tokens: seen by the warm-up, or with {@code coldPrefix} new in every round.
+     */
+    public static List<Result> run(Model model, SchedulerConfig config, int sharedPrefix, boolean coldPrefix, int promptTokens,
+                                   int genTokens, int[] concurrencies, long seed) {
         if (promptTokens < 1 || genTokens < 1) throw new IllegalArgumentException("prompt and generated tokens must be >= 1");
         if (sharedPrefix < 0) throw new IllegalArgumentException("shared prefix tokens must be >= 0, got " + sharedPrefix);
         if (sharedPrefix + promptTokens + genTokens > model.info().contextLength() + 1) {
             throw new IllegalArgumentException("shared prefix + prompt + generated tokens " + (sharedPrefix + promptTokens + genTokens)
                     + " exceed the context length " + model.info().contextLength());
         }
-        int[] prefix = new SplittableRandom(seed ^ 0x5eed).ints(sharedPrefix, 0, model.info().vocabSize()).toArray();
+        int vocab = model.info().vocabSize();
+        int[] prefix = new SplittableRandom(seed ^ 0x5eed).ints(sharedPrefix, 0, vocab).toArray();
         for (int c : concurrencies) if (c < 1) throw new IllegalArgumentException("concurrency must be >= 1, got " + c);
         List<Result> results = new ArrayList<>();
         ExpertStore store = model instanceof DecoderModel d ? d.expertStore() : null;
         try (BatchScheduler scheduler = new BatchScheduler(model, Detokenizer.NONE, config)) {
             measure(scheduler, store, 1, prefix, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
-            for (int c : concurrencies) results.add(measure(scheduler, store, c, prefix, promptTokens, genTokens, seed + c));
+            for (int c : concurrencies) {
+                int[] shared = coldPrefix ? new SplittableRandom(seed ^ (0x5eed + c)).ints(sharedPrefix, 0, vocab).toArray() : prefix;
+                results.add(measure(scheduler, store, c, shared, promptTokens, genTokens, seed + c));
+            }
         }
         return results;
     }

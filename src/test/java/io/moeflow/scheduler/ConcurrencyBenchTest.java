@@ -50,9 +50,11 @@ class ConcurrencyBenchTest {
         int shared = 40, prompt = 8, gen = 4;
         int[] concurrencies = {3};
         SchedulerConfig cfg = ConcurrencyBench.configFor(model, shared + prompt, gen, concurrencies);
-        ConcurrencyBench.Result on = ConcurrencyBench.run(model, cfg, shared, prompt, gen, concurrencies, 42).getFirst();
-        ConcurrencyBench.Result off = ConcurrencyBench.run(model, cfg.withPrefixCache(false), shared, prompt, gen,
+        ConcurrencyBench.Result on = ConcurrencyBench.run(model, cfg, shared, false, prompt, gen, concurrencies, 42).getFirst();
+        ConcurrencyBench.Result off = ConcurrencyBench.run(model, cfg.withPrefixCache(false), shared, false, prompt, gen,
                 concurrencies, 42).getFirst();
+        ConcurrencyBench.Result cold = ConcurrencyBench.run(model, cfg, shared, true, prompt, gen, concurrencies, 42).getFirst();
+        assertEquals(2L * 32, cold.prefixHitTokens(), "a new prefix: the first computes it, the other two share it");
         assertEquals(3L * (shared + prompt), on.prefixQueriedTokens());
         assertEquals(3L * 32, on.prefixHitTokens(), "the prefix's two full blocks, cached by the warm-up");
         assertEquals(0, off.prefixQueriedTokens());
