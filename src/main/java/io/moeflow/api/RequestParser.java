@@ -199,13 +199,13 @@ public final class RequestParser {
         if (hasPrompt && hasMessages) throw new InvalidRequestException("prompt", "give either \"prompt\" or \"messages\", not both");
         checkText(body);
         OpenAiFields.checkKafka(body, hasMessages ? OpenAiFields.Endpoint.CHAT : OpenAiFields.Endpoint.COMPLETIONS);
-        PromptSpec spec = hasMessages ? chat(body) : completion(body);
-        if (spec.sampling().n() > 1) {
+        Integer n = intField(body, "n", 1, Integer.MAX_VALUE);
+        if (n != null && n > 1) {
             // one record is one generation (its events, its resumption after a restart): choices are records
             throw new InvalidRequestException("n", "n > 1 is not supported on Kafka prompts: send one record per choice"
                     + " (each with its own id and seed)", "unsupported_parameter");
         }
-        return spec;
+        return hasMessages ? chat(body) : completion(body);
     }
 
     private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions, boolean chat) {
