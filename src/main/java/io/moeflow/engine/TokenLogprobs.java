@@ -11,4 +11,21 @@ public record TokenLogprobs(int token, double logprob, int[] topTokens, double[]
     public TokenLogprobs {
         if (topTokens.length != topLogprobs.length) throw new IllegalArgumentException("top tokens and log-probabilities differ in length");
     }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof TokenLogprobs t && token == t.token && Double.compare(logprob, t.logprob) == 0
+                && java.util.Arrays.equals(topTokens, t.topTokens) && java.util.Arrays.equals(topLogprobs, t.topLogprobs);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * (31 * Integer.hashCode(token) + Double.hashCode(logprob)) + java.util.Arrays.hashCode(topTokens);
+    }
+
+    @Override
+    public String toString() {
+        return "TokenLogprobs[token=" + token + ", logprob=" + logprob + ", top=" + java.util.Arrays.toString(topTokens)
+                + " " + java.util.Arrays.toString(topLogprobs) + "]";
+    }
 }
