@@ -190,6 +190,24 @@ class LogitAdjustmentsTest {
         assertFalse(java.util.Arrays.equals(a, generate(row, new int[] {1, 2}, p.withSeed(43L), 64)));
     }
 
+    /** A generation resumed after published tokens (a Kafka redelivery) rebuilds the counts and continues identically. */
+    @Test
+    void aResumedSequenceContinuesAsTheUninterruptedOne() {
+        float[] row = {0.1f, 0.3f, 0.2f, 0.0f, 0.25f, 0.15f};
+        int[] prompt = {1, 2, 4};
+        SamplingParams p = new SamplingParams(1f, 0, 1f, 0f, 9L).withPenalties(0.5f, 0.7f, 1.6f, 5);
+        int[] whole = generate(row, prompt, p, 30);
+        int[] published = java.util.Arrays.copyOf(whole, 11);
+        Sequence s = new Sequence(new GenerationRequest("t", prompt, p, 30, List.of(), null, true, published), Detokenizer.NONE, 10_000);
+        Sampler sampler = new Sampler(row.length);
+        for (int i = 11; i < 30; i++) {
+            s.advance(s.pending());
+            int t = s.sample(sampler, row.clone(), 0);
+            assertEquals(whole[i], t, "token " + i);
+            s.accept(t);
+        }
+    }
+
     @Test
     void aSequenceReportsLogprobsOfTheRawRowButNotOfAStopToken() {
         float[] row = {0f, 3.0f, 2.9f, 2.0f};
