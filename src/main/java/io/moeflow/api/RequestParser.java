@@ -231,7 +231,7 @@ public final class RequestParser {
         if (chat) {
             boolean wanted = booleanField(body, "logprobs");
             Integer top = intField(body, "top_logprobs", 0, io.moeflow.engine.SamplingParams.MAX_LOGPROBS);
-            if (top != null && !wanted) {
+            if (top != null && top > 0 && !wanted) {
                 throw new InvalidRequestException("top_logprobs", "top_logprobs requires \"logprobs\": true");
             }
             logprobs = wanted ? (top == null ? 0 : top) : null;

@@ -249,6 +249,28 @@ class SamplingOptionsHttpTest {
     }
 
     @Test
+    void completionLogprobsStreamedAreTheWholeAnswersSpreadOverChunks() throws Exception {
+        String body = "{\"prompt\":\"" + PROMPT + "\",\"max_tokens\":14,\"seed\":4,\"logprobs\":2,\"presence_penalty\":0.4%s}";
+        JsonNode whole = post("/v1/completions", body.formatted("")).at("/choices/0/logprobs");
+        String sse = given().contentType(ContentType.JSON).body(body.formatted(",\"stream\":true")).when()
+                .post("/v1/completions").then().statusCode(200).extract().asString();
+        Map<String, List<JsonNode>> streamed = new HashMap<>();
+        for (String d : Sse.data(sse)) {
+            if (d.equals("[DONE]")) continue;
+            JsonNode lp = RequestParser.JSON.readTree(d).at("/choices/0/logprobs");
+            if (!lp.isObject()) continue;
+            for (String key : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+                lp.get(key).forEach(v -> streamed.computeIfAbsent(key, k -> new ArrayList<>()).add(v));
+            }
+        }
+        for (String key : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+            List<JsonNode> expected = new ArrayList<>();
+            whole.get(key).forEach(expected::add);
+            assertEquals(expected, streamed.get(key), key);
+        }
+    }
+
+    @Test
     void nChoicesAreSeededPerChoiceReproducibleAndCountedInUsage() throws Exception {
         String body = "{\"prompt\":\"" + PROMPT + "\",\"max_tokens\":12,\"seed\":11,\"n\":3%s}";
         JsonNode a = post("/v1/completions", body.formatted(""));
