@@ -430,7 +430,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
             stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
-                    finish != null ? r.usage() : null, null, null));
+                    finish != null ? r.usage() : null, null, null, r.seq.logprobs()));
             stepEventRequests.add(r);
         }
         // totals first, so whoever sees a step's events also sees the step in stats()
