@@ -81,7 +81,8 @@ public class LiveStats {
         root.put("state", state);
         if (s == null) {
             for (String field : new String[] {"running", "waiting", "last_batch_size", "mean_batch_size",
-                    "tokens_per_second", "window_seconds", "generated_tokens", "kv_free_blocks", "kv_total_blocks"}) {
+                    "tokens_per_second", "window_seconds", "generated_tokens", "kv_free_blocks", "kv_total_blocks",
+                    "kv_cached_blocks", "prefix_cache_queried_tokens", "prefix_cache_hit_tokens", "prefix_cache_hit_rate"}) {
                 root.putNull(field);
             }
         } else {
@@ -94,6 +95,11 @@ public class LiveStats {
             root.put("generated_tokens", s.generatedTokens());
             root.put("kv_free_blocks", s.kvFreeBlocks());
             root.put("kv_total_blocks", s.kvTotalBlocks());
+            root.put("kv_cached_blocks", s.kvCachedBlocks());
+            root.put("prefix_cache_queried_tokens", s.prefixQueriedTokens());
+            root.put("prefix_cache_hit_tokens", s.prefixHitTokens());
+            if (s.prefixQueriedTokens() == 0) root.putNull("prefix_cache_hit_rate");
+            else root.put("prefix_cache_hit_rate", s.prefixHitRate());
         }
         if (experts == null) {
             root.putNull("expert_cache");
