@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.GenerationService;
+import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
@@ -70,6 +71,7 @@ public class OpenAiRoutes {
         router.get("/v1/models/:id").handler(this::model);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
         router.get("/v1/stats").handler(this::stats);
+        router.get("/v1/stats/experts").handler(this::expertStats);
         router.get("/health").handler(this::health);
         router.get("/metrics").handler(ctx -> ctx.reroute("/q/metrics"));
     }
@@ -262,6 +264,33 @@ public class OpenAiRoutes {
         ctx.vertx().executeBlocking(liveStats::snapshot, false)
                 .onSuccess(body -> sendJson(ctx, 200, body))
                 .onFailure(e -> sendError(ctx, e));
+    }
+
+    /** GET /v1/stats/experts[?window=S]: the playground's expert map ({@link LiveStats#experts}). */
+    private void expertStats(RoutingContext ctx) {
+        int seconds;
+        try {
+            seconds = windowSeconds(ctx.queryParam("window"));
+        } catch (InvalidRequestException e) {
+            sendError(ctx, e);
+            return;
+        }
+        ctx.vertx().executeBlocking(() -> liveStats.experts(seconds), false)
+                .onSuccess(body -> sendJson(ctx, 200, body))
+                .onFailure(e -> sendError(ctx, e));
+    }
+
+    static int windowSeconds(java.util.List<String> values) {
+        if (values.isEmpty()) return LiveStats.EXPERT_WINDOW_SECONDS;
+        int max = io.moeflow.scheduler.BatchScheduler.MAX_ACTIVITY_SECONDS;
+        String raw = values.getFirst();
+        try {
+            int s = Integer.parseInt(raw.strip());
+            if (s >= 1 && s <= max && values.size() == 1) return s;
+        } catch (NumberFormatException e) {
+            // answered below
+        }
+        throw new InvalidRequestException("window", "window must be one whole number of seconds from 1 to " + max);
     }
 
     private static final long STARTED = System.currentTimeMillis() / 1000;
