@@ -22,6 +22,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.KafkaException;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -192,7 +193,7 @@ public class KafkaSetup {
                 if (applied.partitionsDiffer()) LOG.warn("Kafka: topic " + applied.describe());
                 else LOG.info("Kafka: topic " + applied.describe());
             }
-        } catch (ExecutionException | TimeoutException e) {
+        } catch (ExecutionException | TimeoutException | KafkaException e) {
             // An unreachable external cluster must not stop the service: readiness reports Kafka down meanwhile.
             LOG.warnf("Kafka: could not create the topics at %s: %s", bootstrapServers,
                     e.getCause() != null ? e.getCause().getMessage() : e.toString());
