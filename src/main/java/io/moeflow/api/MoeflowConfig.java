@@ -118,6 +118,10 @@ public interface MoeflowConfig {
         /** The Retry-After of a 429 answer. */
         @WithDefault("1")
         int retryAfterSeconds();
+
+        /** Largest {@code n} (choices per request); each choice is one sequence of the batch. */
+        @WithDefault("16")
+        int maxChoices();
     }
 
     /** Bounds of one chat-template render (the template is the model's; the values in it are the client's). */

@@ -3,6 +3,7 @@ package io.moeflow.scheduler;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.Sampler;
 import io.moeflow.engine.Sequence;
+import io.moeflow.engine.TokenConstraint;
 import io.moeflow.experts.ExpertReadException;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
@@ -430,6 +431,9 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             try {
                 token = r.seq.sample(sampler, logits, r.logitRow * vocab);
                 r.seq.accept(token);
+            } catch (TokenConstraint.DeadEndException e) {
+                endWithoutToken(r, FinishReason.ERROR, "grammar_dead_end", e.getMessage());
+                continue;
             } catch (RuntimeException e) {
                 failRequest(r, e);
                 continue;
@@ -438,7 +442,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
             stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
-                    finish != null ? r.usage() : null, null, null));
+                    finish != null ? r.usage() : null, null, null, r.seq.logprobs()));
             stepEventRequests.add(r);
         }
         // totals first, so whoever sees a step's events also sees the step in stats()
