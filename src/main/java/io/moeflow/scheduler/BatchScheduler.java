@@ -165,6 +165,18 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         this.stepListener = listener;
     }
 
+    /** The longest window {@link #expertActivity} counts over. */
+    public static final int MAX_ACTIVITY_SECONDS = ExpertActivity.MAX_SECONDS;
+
+    /**
+     * Tokens routed to each expert, {@code [layer][expert]}, in the steps of the last {@code seconds} whole seconds
+     * (1 to {@value ExpertActivity#MAX_SECONDS}; the current second included); a row is null for a layer that never
+     * routed a token (a dense layer). Whoever has seen a step's events sees its counts here.
+     */
+    public long[][] expertActivity(int seconds) {
+        return totals.expertActivity(seconds);
+    }
+
     public SchedulerStats stats() {
         int runningNow, waitingNow;
         lock.lock();
@@ -478,7 +490,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
             stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
-                    finish != null ? r.usage() : null, null, null));
+                    finish != null ? r.usage() : null, null, null, r.seq.logprobs()));
             stepEventRequests.add(r);
         }
         kvChanged(); // the blocks the step filled are cached now
@@ -681,9 +693,20 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         private long attentionNanos, expertNanos, otherNanos, forwardNanos, schedulingNanos;
         private long preemptions, completed, prefixQueriedTokens, prefixHitTokens;
 
+        private final ExpertActivity activity;
+
         Totals(int layers) {
             distinctExperts = new long[layers];
             expertInvocations = new long[layers];
+            activity = new ExpertActivity(layers);
+        }
+
+        private static long second() {
+            return Math.floorDiv(System.nanoTime(), 1_000_000_000L);
+        }
+
+        synchronized long[][] expertActivity(int seconds) {
+            return activity.window(seconds, second());
         }
 
         synchronized void addStep(StepStats s, int prefill, int decode, int generated, long forward, long scheduling) {
@@ -702,6 +725,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                 decodeExpertLoadsPerToken += (double) loads / decode;
             }
             expertBytes += s.expertBytes;
+            activity.add(s.routedTokens, second());
             attentionNanos += s.attentionNanos;
             expertNanos += s.expertNanos;
             otherNanos += s.otherNanos;
