@@ -6,10 +6,14 @@ import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.engine.SamplingParams;
+import io.moeflow.engine.TokenConstraint;
+import io.moeflow.engine.grammar.GrammarConstraint;
+import io.moeflow.engine.grammar.TokenTrie;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
+import io.moeflow.tokenizer.Tokenizer;
 import io.moeflow.tokenizer.Vocabulary;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
@@ -56,6 +60,16 @@ public class GenerationService {
     ServiceMetrics metrics;
 
     private volatile ChatTemplateRenderer chatTemplates;
+    private static final int CACHED_CONSTRAINTS = 32;
+    /** Compiled response formats by key; guards itself and the trie fields. */
+    private final java.util.LinkedHashMap<String, TokenConstraint> constraints = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<String, TokenConstraint> eldest) {
+            return size() > CACHED_CONSTRAINTS;
+        }
+    };
+    private TokenTrie vocabularyTrie;
+    private Tokenizer trieTokenizer;
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
@@ -63,7 +77,7 @@ public class GenerationService {
     private volatile boolean draining;
 
     public RequestParser parser() {
-        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings());
+        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings(), config.limits().maxChoices());
     }
 
     /** Throws ServiceUnavailableException unless the model is loaded. */
@@ -104,8 +118,75 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : SamplingParams.DEFAULT_TOP_P,
                 spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
+        sampling = withOptions(sampling, spec.sampling());
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        GenerationRequest request = new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        return spec.responseFormat().constrained() ? request.withConstraint(constraint(spec.responseFormat())) : request;
+    }
+
+    /**
+     * The constraint of a response format over the served vocabulary. Requests with the same format share one
+     * (its token masks are cached per grammar state), up to {@value #CACHED_CONSTRAINTS} formats, least recently
+     * used dropped first.
+     */
+    TokenConstraint constraint(ResponseFormat format) {
+        Tokenizer tokenizer = runtime.tokenizer();
+        TokenTrie trie;
+        synchronized (constraints) {
+            if (vocabularyTrie == null || trieTokenizer != tokenizer) {
+                vocabularyTrie = TokenTrie.of(tokenizer);
+                trieTokenizer = tokenizer;
+                constraints.clear();
+            }
+            trie = vocabularyTrie;
+            TokenConstraint known = constraints.get(format.key());
+            if (known != null) return known;
+        }
+        TokenConstraint built = GrammarConstraint.of(format.grammar(), trie);
+        synchronized (constraints) {
+            if (vocabularyTrie == trie) constraints.putIfAbsent(format.key(), built);
+        }
+        return built;
+    }
+
+    /**
+     * The requests of the {@code n} choices of {@code spec} ({@link #prepare} for choice 0): choice {@code i} has the
+     * id {@code id} for 0, {@code id + "." + i} after, and samples with the seed {@code seed + i} (the request's seed,
+     * or {@code defaultSeed}), so choice i of seed s is what a one-choice request with seed s + i generates. The
+     * prompt is rendered and tokenized once.
+     */
+    public java.util.List<GenerationRequest> prepareChoices(String id, PromptSpec spec, long defaultSeed) {
+        GenerationRequest first = prepare(id, spec, defaultSeed);
+        java.util.List<GenerationRequest> choices = new java.util.ArrayList<>(spec.sampling().n());
+        choices.add(first);
+        for (int i = 1; i < spec.sampling().n(); i++) {
+            choices.add(new GenerationRequest(choiceId(id, i), first.promptTokens(), first.sampling().withSeed(first.sampling().seed() + i),
+                    first.maxTokens(), first.stopStrings(), first.stopTokens(), first.ignoreEos(), null, first.constraint()));
+        }
+        return choices;
+    }
+
+    /** The engine request id of choice {@code index} of request {@code id}. */
+    public static String choiceId(String id, int index) {
+        return index == 0 ? id : id + "." + index;
+    }
+
+    /** The penalties, logit bias and log-probabilities of {@code options} on {@code base}; ids outside the vocabulary are a 400. */
+    private SamplingParams withOptions(SamplingParams base, SamplingOptions options) {
+        int vocab = runtime.tokenizer().vocabSize();
+        for (int token : options.logitBias().keySet()) {
+            if (token >= vocab) {
+                throw new InvalidRequestException("logit_bias", "logit_bias names token " + token
+                        + ", outside the vocabulary (ids 0.." + (vocab - 1) + ")");
+            }
+        }
+        return base.withPenalties(
+                        options.presencePenalty() != null ? options.presencePenalty() : 0f,
+                        options.frequencyPenalty() != null ? options.frequencyPenalty() : 0f,
+                        options.repeatPenalty() != null ? options.repeatPenalty() : 1f,
+                        options.repeatLastN() != null ? options.repeatLastN() : SamplingParams.DEFAULT_REPEAT_LAST_N)
+                .withLogitBias(io.moeflow.engine.LogitBias.of(options.logitBias()))
+                .withLogprobs(options.logprobs() != null ? options.logprobs() : -1);
     }
 
     /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */

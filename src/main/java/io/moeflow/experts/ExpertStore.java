@@ -354,6 +354,24 @@ public final class ExpertStore implements AutoCloseable {
                 tokens, busy, List.copyOf(per), total);
     }
 
+    /**
+     * The experts held in memory now (read and not failed), {@code [model layer][i]} ascending; an empty row for a
+     * layer with none, null for a layer this store does not serve (dense). For the playground's expert map.
+     */
+    public synchronized int[][] residentExperts() {
+        int[][] resident = new int[byModelLayer.length][];
+        for (CachedLayer l : layers) {
+            int[] row = new int[l.nExpert];
+            int n = 0;
+            for (int e = 0; e < l.nExpert; e++) {
+                int s = l.slotOf[e];
+                if (s >= 0 && table.state[s] == READY) row[n++] = e;
+            }
+            resident[l.index] = java.util.Arrays.copyOf(row, n);
+        }
+        return resident;
+    }
+
     @Override
     public void close() {
         synchronized (this) {
