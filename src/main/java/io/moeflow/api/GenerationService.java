@@ -6,10 +6,14 @@ import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.engine.SamplingParams;
+import io.moeflow.engine.TokenConstraint;
+import io.moeflow.engine.grammar.GrammarConstraint;
+import io.moeflow.engine.grammar.TokenTrie;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
+import io.moeflow.tokenizer.Tokenizer;
 import io.moeflow.tokenizer.Vocabulary;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
@@ -56,6 +60,16 @@ public class GenerationService {
     ServiceMetrics metrics;
 
     private volatile ChatTemplateRenderer chatTemplates;
+    private static final int CACHED_CONSTRAINTS = 32;
+    /** Compiled response formats by key; guards itself and the trie fields. */
+    private final java.util.LinkedHashMap<String, TokenConstraint> constraints = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<String, TokenConstraint> eldest) {
+            return size() > CACHED_CONSTRAINTS;
+        }
+    };
+    private TokenTrie vocabularyTrie;
+    private Tokenizer trieTokenizer;
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
@@ -106,7 +120,33 @@ public class GenerationService {
                 spec.seed() != null ? spec.seed() : defaultSeed);
         sampling = withOptions(sampling, spec.sampling());
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        GenerationRequest request = new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        return spec.responseFormat().constrained() ? request.withConstraint(constraint(spec.responseFormat())) : request;
+    }
+
+    /**
+     * The constraint of a response format over the served vocabulary. Requests with the same format share one
+     * (its token masks are cached per grammar state), up to {@value #CACHED_CONSTRAINTS} formats, least recently
+     * used dropped first.
+     */
+    TokenConstraint constraint(ResponseFormat format) {
+        Tokenizer tokenizer = runtime.tokenizer();
+        TokenTrie trie;
+        synchronized (constraints) {
+            if (vocabularyTrie == null || trieTokenizer != tokenizer) {
+                vocabularyTrie = TokenTrie.of(tokenizer);
+                trieTokenizer = tokenizer;
+                constraints.clear();
+            }
+            trie = vocabularyTrie;
+            TokenConstraint known = constraints.get(format.key());
+            if (known != null) return known;
+        }
+        TokenConstraint built = GrammarConstraint.of(format.grammar(), trie);
+        synchronized (constraints) {
+            if (vocabularyTrie == trie) constraints.putIfAbsent(format.key(), built);
+        }
+        return built;
     }
 
     /**
@@ -121,7 +161,7 @@ public class GenerationService {
         choices.add(first);
         for (int i = 1; i < spec.sampling().n(); i++) {
             choices.add(new GenerationRequest(choiceId(id, i), first.promptTokens(), first.sampling().withSeed(first.sampling().seed() + i),
-                    first.maxTokens(), first.stopStrings(), first.stopTokens(), first.ignoreEos()));
+                    first.maxTokens(), first.stopStrings(), first.stopTokens(), first.ignoreEos(), null, first.constraint()));
         }
         return choices;
     }

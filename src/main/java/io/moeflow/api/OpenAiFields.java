@@ -70,6 +70,10 @@ public final class OpenAiFields {
                     "function tools, described to the model by its chat template (calls in the answer are not parsed yet: they come as text)", PARSED),
             new Field("chat_template_kwargs", CHAT, Decision.IMPLEMENTED,
                     "object: extra chat-template variables; enable_thinking a boolean (extension)", PARSED),
+            new Field("response_format", BOTH, Decision.IMPLEMENTED,
+                    "{\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\":"
+                    + " {name, schema, strict?, description?}}, enforced by constrained sampling; a schema keyword it cannot"
+                    + " enforce is refused (on /v1/completions an extension)", PARSED),
             new Field("add_generation_prompt", CHAT, Decision.IMPLEMENTED, "boolean, default true (extension)", PARSED),
             new Field("n", BOTH, Decision.IMPLEMENTED,
                     "integer 1..moeflow.limits.max-choices; choice i samples with seed + i (HTTP only: a Kafka prompt is one choice)", PARSED),
@@ -96,8 +100,6 @@ public final class OpenAiFields {
             refused("functions", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
             refused("function_call", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
                     v -> "none".equals(v.textValue())),
-            refused("response_format", CHAT, "{\"type\": \"text\"}", JsonNode::isObject, "an object",
-                    v -> v.size() == 1 && "text".equals(v.path("type").textValue())),
             refused("audio", CHAT, "null", JsonNode::isObject, "an object", v -> false),
             refused("modalities", CHAT, "[\"text\"]", JsonNode::isArray, "an array",
                     v -> v.size() == 1 && "text".equals(v.get(0).textValue())),
