@@ -305,6 +305,19 @@ class SamplingOptionsHttpTest {
         assertEquals(completion, RequestParser.JSON.readTree(data.get(data.size() - 2)).at("/usage/completion_tokens").asInt());
     }
 
+    /** Every choice keeps the request's response_format constraint. */
+    @Test
+    void nChoicesAllKeepTheResponseFormat() throws Exception {
+        JsonNode r = post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
+                + "\"max_tokens\":40,\"seed\":3,\"n\":4,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                + "{\"name\":\"b\",\"schema\":{\"type\":\"boolean\"}}}}");
+        assertEquals(4, r.get("choices").size());
+        for (JsonNode c : r.get("choices")) {
+            String text = c.at("/message/content").asText();
+            assertTrue(RequestParser.JSON.readTree(text).isBoolean(), "choice " + c.get("index") + ": " + text);
+        }
+    }
+
     @Test
     void chatNChoicesStreamTheirRoleAndFinishPerIndex() throws Exception {
         String body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],\"max_tokens\":6,\"seed\":2,\"n\":2%s}";
