@@ -219,7 +219,7 @@ public final class RequestParser {
         JsonNode format = body.get("response_format");
         ResponseFormat responseFormat = format == null || format.isNull() ? ResponseFormat.TEXT : ResponseFormat.parse(format);
         return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
-                booleanField(body, "ignore_eos"), chatOptions, responseFormat, samplingOptions(body, chat));
+                booleanField(body, "ignore_eos"), chatOptions, samplingOptions(body, chat), responseFormat);
     }
 
     /** Penalties, logit bias, log-probabilities (chat's or completions' form) and n. */

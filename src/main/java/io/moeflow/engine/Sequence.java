@@ -142,11 +142,12 @@ public final class Sequence {
     }
 
     /**
-     * Samples the next token from a row of logits with this sequence's parameters and generator: the constraint's mask
-     * (it stays in the row), then logit bias and penalties ({@link Sampler#adjustLogits}; undone after the draw), then
-     * the sampler's chain, then the log-probabilities when asked for (of the row as the model gave it, masked).
+     * Samples the next token from a row of logits with this sequence's parameters and generator: logit bias and
+     * penalties first ({@link Sampler#adjustLogits}; the row is given back unchanged), then the sampler's chain, then
+     * the log-probabilities when asked for (of the row as the model gave it).
      */
     public int sample(Sampler sampler, float[] logits, int offset) {
+        // The grammar first: a masked token stays -inf whatever bias or penalty follows.
         if (constraint != null && constraint.mask(logits, offset, sampler.vocabSize()) == 0) {
             throw new TokenConstraint.DeadEndException("request " + requestId + ": no token of the vocabulary can continue"
                     + " the output inside its grammar (after " + generated() + " generated tokens)");
@@ -192,6 +193,7 @@ public final class Sequence {
             int n = sampling.repeatLastN();
             if (n > 0 && length > n) recentCounts.remove(tokens[length - 1 - n]);
         }
+        // under a grammar, any end-of-generation token ends it (the grammar allows them only once complete)
         if (isStopToken(token) || (constraint != null && detokenizer.isEndOfGeneration(token))) {
             endedByStopToken = true;
             end(FinishReason.STOP);
