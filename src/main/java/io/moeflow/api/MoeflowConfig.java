@@ -67,6 +67,14 @@ public interface MoeflowConfig {
         /** Most requests waiting for a free sequence; past it HTTP answers 429 and Kafka consumption pauses. */
         @WithDefault("64")
         int maxQueued();
+
+        /**
+         * Share the KV blocks of common token prefixes between requests (a system prompt, earlier turns of a chat):
+         * full blocks of 16 positions are kept by content and reused instead of prefilled again; idle ones are evicted
+         * least recently used first when the pool needs room.
+         */
+        @WithDefault("true")
+        boolean prefixCache();
     }
 
     /**

@@ -12,7 +12,9 @@ import java.util.SplittableRandom;
  * <p>The tokens not yet in the cache ({@link #pending()}) are what the next steps feed: the whole prompt
  * (possibly in chunks) at first, then the one token sampled last. Logits are wanted once the last pending
  * token is fed; they give the next token. After a preemption ({@link #dropKv}) everything is pending again and
- * is recomputed the same way, with the generator state kept, so the output is unchanged. A request resumed
+ * is recomputed the same way, with the generator state kept, so the output is unchanged. With prefix caching the
+ * scheduler marks the leading tokens whose KV it shares from the cache as processed when it attaches the KV
+ * ({@link #advance}): they are never fed. A request resumed
  * after published tokens ({@link GenerationRequest#resumeTokens()}) starts in that state: its published tokens
  * are generated ones, replayed through the text stream and stop strings (their deltas were published already),
  * the generator is advanced past their draws, and all of them are pending.

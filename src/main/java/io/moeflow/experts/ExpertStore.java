@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -598,6 +599,22 @@ public final class ExpertStore implements AutoCloseable {
         long busy = busyNanos + (inFlight > 0 ? System.nanoTime() - busySince : 0);
         return new ExpertCacheStats(policy, directIo(), budgetBytes, slotBytes, slots, usedSlots, allocatedBytes(),
                 tokens.get(), busy, List.copyOf(per), total);
+    }
+
+    /**
+     * The experts held in memory now (read and not failed), {@code [model layer][i]} ascending; an empty row for a
+     * layer with none, null for a layer this store does not serve (dense). For the playground's expert map.
+     */
+    public synchronized int[][] residentExperts() {
+        int[][] resident = new int[byModelLayer.length][];
+        int[] count = new int[byModelLayer.length];
+        for (int s = 0; s < slots; s++) if (state[s] == READY && slotLayer[s] != null) count[slotLayer[s].index]++;
+        for (CachedLayer l : layers) resident[l.index] = new int[count[l.index]];
+        Arrays.fill(count, 0);
+        for (int s = 0; s < slots; s++)
+            if (state[s] == READY && slotLayer[s] != null) resident[slotLayer[s].index][count[slotLayer[s].index]++] = slotExpert[s];
+        for (int[] row : resident) if (row != null) Arrays.sort(row);
+        return resident;
     }
 
     /** Zeroes the counters (the cached experts stay). */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.GenerationService;
+import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
@@ -11,6 +12,7 @@ import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.kafka.EventsCache;
+import io.moeflow.api.kafka.KafkaSetup;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
@@ -62,6 +64,8 @@ public class OpenAiRoutes {
     ServiceMetrics metrics;
     @Inject
     HttpErrors errors;
+    @Inject
+    KafkaSetup kafkaSetup;
 
     private final SecureRandom seeds = new SecureRandom();
 
@@ -73,6 +77,7 @@ public class OpenAiRoutes {
         router.get("/v1/models/:id").handler(this::model);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
         router.get("/v1/stats").handler(this::stats);
+        router.get("/v1/stats/experts").handler(this::expertStats);
         router.get("/health").handler(this::health);
         router.get("/metrics").handler(ctx -> ctx.reroute("/q/metrics"));
     }
@@ -344,24 +349,66 @@ public class OpenAiRoutes {
                 .onFailure(e -> sendError(ctx, e));
     }
 
+    /** GET /v1/stats/experts[?window=S]: the playground's expert map ({@link LiveStats#experts}). */
+    private void expertStats(RoutingContext ctx) {
+        int seconds;
+        try {
+            seconds = windowSeconds(ctx.queryParam("window"));
+        } catch (InvalidRequestException e) {
+            sendError(ctx, e);
+            return;
+        }
+        ctx.vertx().executeBlocking(() -> liveStats.experts(seconds), false)
+                .onSuccess(body -> sendJson(ctx, 200, body))
+                .onFailure(e -> sendError(ctx, e));
+    }
+
+    static int windowSeconds(java.util.List<String> values) {
+        if (values.isEmpty()) return LiveStats.EXPERT_WINDOW_SECONDS;
+        int max = io.moeflow.scheduler.BatchScheduler.MAX_ACTIVITY_SECONDS;
+        String raw = values.getFirst();
+        try {
+            int s = Integer.parseInt(raw.strip());
+            if (s >= 1 && s <= max && values.size() == 1) return s;
+        } catch (NumberFormatException e) {
+            // answered below
+        }
+        throw new InvalidRequestException("window", "window must be one whole number of seconds from 1 to " + max);
+    }
+
     private static final long STARTED = System.currentTimeMillis() / 1000;
 
-    /** Like llama-server: 200 {"status":"ok"} when the model is loaded, 503 while it loads. */
+    /**
+     * Like llama-server: 200 {"status":"ok"} once the model is loaded and Kafka is set up (the embedded broker up, the
+     * topics applied); before, 503 with llama-server's error object and what is still starting, per component.
+     */
     private void health(RoutingContext ctx) {
         ModelRuntime.State state = runtime.state();
-        if (state == ModelRuntime.State.READY) {
+        KafkaSetup.Phase kafka = kafkaSetup.phase();
+        if (state == ModelRuntime.State.READY && kafka == KafkaSetup.Phase.READY) {
             ObjectNode ok = RequestParser.JSON.createObjectNode();
             ok.put("status", "ok");
             sendJson(ctx, 200, ok);
             return;
         }
-        String message = state == ModelRuntime.State.LOADING ? "Loading model"
-                : "Model failed to load: " + runtime.failure().orElse("unknown error");
+        String model = switch (state) {
+            case READY -> "ready";
+            case LOADING -> "loading";
+            case FAILED -> "failed: " + runtime.failure().orElse("unknown error");
+        };
+        java.util.List<String> waiting = new java.util.ArrayList<>();
+        if (state == ModelRuntime.State.LOADING) waiting.add("Loading model");
+        if (state == ModelRuntime.State.FAILED) waiting.add("Model failed to load: " + runtime.failure().orElse("unknown error"));
+        if (kafka != KafkaSetup.Phase.READY) waiting.add("Kafka: " + kafkaSetup.describe());
         ObjectNode root = RequestParser.JSON.createObjectNode();
         ObjectNode error = root.putObject("error");
         error.put("code", 503);
-        error.put("message", message);
+        error.put("message", String.join("; ", waiting));
         error.put("type", "unavailable_error");
+        ObjectNode starting = root.putObject("components");
+        starting.put("model", model);
+        starting.put("kafka", kafkaSetup.describe());
+        ctx.response().putHeader("Retry-After", "1");
         sendJson(ctx, 503, root);
     }
 

@@ -206,6 +206,8 @@ public final class MoeFfn implements FeedForward {
         }
 
         if (stats != null) {
+            int[] routed = stats.routedTokens(layer, nExpert);
+            for (int a = 0; a < active; a++) routed[m.active[a]] += m.count[m.active[a]];
             stats.distinctExperts[layer] += active;
             stats.expertInvocations[layer] += task.invocations.getAndSet(0);
             stats.expertBytes += active * experts.bytesPerExpert();
