@@ -287,6 +287,15 @@ public interface MoeflowConfig {
         Duration maxAge();
     }
 
+    /** Which kernels compute (read by {@code KernelPathCheck} at start-up and handed to {@code Kernels.select}). */
+    Kernels kernels();
+
+    interface Kernels {
+        /** Force the scalar kernels (the path a native image without vector support takes); off: Vector API where it works. */
+        @WithDefault("false")
+        boolean scalar();
+    }
+
     interface Shutdown {
         /**
          * On shutdown (SIGTERM), how long in-flight generations may run on to finish; the ones still running then
