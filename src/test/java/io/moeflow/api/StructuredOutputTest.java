@@ -48,8 +48,8 @@ import org.junit.jupiter.api.io.TempDir;
  * tokens). Validity is judged by Jackson and networknt's validator. The same seeds without the constraint give no
  * valid JSON, so the constraint is what makes it.
  */
-class StructuredOutputTest {
-    static final String SCHEMA = """
+public class StructuredOutputTest {
+    public static final String SCHEMA = """
             {"type": "object", "additionalProperties": false,
              "properties": {
                "name": {"type": "string", "maxLength": 10},
