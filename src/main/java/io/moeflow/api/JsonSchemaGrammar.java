@@ -76,6 +76,8 @@ public final class JsonSchemaGrammar {
     private final String field;
     private final JsonNode root;
     private final Map<String, Grammar.Rule> refs = new HashMap<>();
+    /** The $refs being resolved since the last bracket: one of them again would be a rule matching nothing first. */
+    private java.util.Set<String> openRefs = new java.util.HashSet<>();
 
     private JsonSchemaGrammar(String field, JsonNode root) {
         this.field = field;
@@ -161,8 +163,8 @@ public final class JsonSchemaGrammar {
         for (Type t : types) {
             if (t == Type.INTEGER && types.contains(Type.NUMBER)) continue; // number covers it
             options.add(switch (t) {
-                case OBJECT -> object(schema, path, depth);
-                case ARRAY -> array(schema, path, depth);
+                case OBJECT -> insideBrackets(() -> object(schema, path, depth));
+                case ARRAY -> insideBrackets(() -> array(schema, path, depth));
                 case STRING -> string(schema, path);
                 case NUMBER -> seq(number, space);
                 case INTEGER -> seq(integer, space);
@@ -171,6 +173,17 @@ public final class JsonSchemaGrammar {
             });
         }
         return alt(options);
+    }
+
+    /** Compiles what sits inside a bracket: a $ref cycle through it consumes the bracket, so it is fine. */
+    private Expr insideBrackets(java.util.function.Supplier<Expr> inner) {
+        java.util.Set<String> outer = openRefs;
+        openRefs = new java.util.HashSet<>();
+        try {
+            return inner.get();
+        } finally {
+            openRefs = outer;
+        }
     }
 
     private InvalidRequestException notForType(String path, String keyword, Set<Type> types) {
@@ -228,12 +241,18 @@ public final class JsonSchemaGrammar {
         JsonNode ref = schema.get("$ref");
         if (!ref.isTextual()) throw refuse(path + "/$ref", "$ref must be a string");
         String target = ref.textValue();
+        if (openRefs.contains(target)) {
+            throw refuse(path + "/$ref", "$ref " + ClientText.forLog(target) + " refers back to itself before any bracket:"
+                    + " no JSON value matches it");
+        }
         Grammar.Rule known = refs.get(target);
         if (known != null) return known;
         JsonNode resolved = resolve(target, path);
         Grammar.Rule rule = Grammar.rule("ref " + target);
         refs.put(target, rule);
+        openRefs.add(target);
         rule.define(visit(resolved, target.substring(1), depth + 1));
+        openRefs.remove(target);
         return rule;
     }
 

@@ -243,6 +243,9 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"string\", \"maxLength\": 100000}|maxLength above",
             "{\"type\": \"integer\", \"maxLength\": 3}|'maxLength' does not apply",
             "false|matches nothing",
+            "{\"$ref\": \"#\"}|refers back to itself",
+            "{\"$defs\": {\"a\": {\"anyOf\": [{\"type\": \"null\"}, {\"$ref\": \"#/$defs/b\"}]}, \"b\": {\"$ref\": \"#/$defs/a\"}},"
+                    + " \"type\": \"object\", \"properties\": {\"x\": {\"$ref\": \"#/$defs/a\"}}}|refers back to itself",
             "{\"type\": \"strin\"}|unknown type"})
     void whatCannotBeEnforcedIsRefusedByName(String schema, String expected) throws Exception {
         InvalidRequestException e = assertThrows(InvalidRequestException.class,
