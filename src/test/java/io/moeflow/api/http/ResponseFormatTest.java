@@ -31,11 +31,11 @@ import org.junit.jupiter.api.Test;
  * moeflow cannot enforce is a 400 naming it.
  */
 @QuarkusTest
-class ResponseFormatTest {
+public class ResponseFormatTest {
     /** Its longest sentence (every optional whitespace at its longest) fits the model's 512-token context. */
-    static final String SCHEMA = "{\"type\":\"object\",\"properties\":{\"happy\":{\"type\":\"boolean\"},\"mood\":{\"enum\":[\"sad\",\"glad\"]},"
+    public static final String SCHEMA = "{\"type\":\"object\",\"properties\":{\"happy\":{\"type\":\"boolean\"},\"mood\":{\"enum\":[\"sad\",\"glad\"]},"
             + "\"n\":{\"type\":\"integer\"}},\"required\":[\"happy\",\"n\"],\"additionalProperties\":false}";
-    static final ObjectMapper STRICT = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    public static final ObjectMapper STRICT = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     @BeforeEach
     void ready() throws InterruptedException {
