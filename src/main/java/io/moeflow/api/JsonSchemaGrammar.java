@@ -33,7 +33,8 @@ import java.util.Set;
  * <p>Supported: {@code type} (a name or a list of names), {@code properties}, {@code required},
  * {@code additionalProperties} (false or absent: only the listed properties are generated; without
  * {@code properties}: true or a schema for the values of any keys), {@code items}, {@code minItems},
- * {@code maxItems}, {@code minLength}, {@code maxLength}, {@code enum}, {@code const}, {@code anyOf},
+ * {@code maxItems}, {@code minLength}, {@code maxLength}, {@code minimum}/{@code maximum} and the exclusive ones
+ * (integers only), {@code enum}, {@code const}, {@code anyOf},
  * {@code oneOf} (branches of disjoint types only), {@code allOf} of one schema, {@code $ref} to a JSON pointer
  * in the same document ({@code #/$defs/x}, recursion included), {@code uniqueItems: false} and the annotations
  * (title, description, default, examples, ...). The empty schema is any JSON value.
@@ -48,6 +49,9 @@ public final class JsonSchemaGrammar {
     private static final Set<String> OBJECT_KEYWORDS = Set.of("properties", "required", "additionalProperties");
     private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "minItems", "maxItems", "uniqueItems");
     private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength");
+    private static final Set<String> INTEGER_KEYWORDS = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+    /** The largest magnitude the integer grammar writes (16 digits, as llama.cpp's). */
+    static final long MAX_INTEGER = 9_999_999_999_999_999L;
     private static final Set<String> COMBINATORS = Set.of("anyOf", "oneOf", "allOf", "$ref", "enum", "const");
 
     enum Type { OBJECT, ARRAY, STRING, NUMBER, INTEGER, BOOLEAN, NULL }
@@ -138,7 +142,8 @@ public final class JsonSchemaGrammar {
         for (Map.Entry<String, JsonNode> e : schema.properties()) {
             String k = e.getKey();
             if (!ANNOTATIONS.contains(k) && !OBJECT_KEYWORDS.contains(k) && !ARRAY_KEYWORDS.contains(k)
-                    && !STRING_KEYWORDS.contains(k) && !COMBINATORS.contains(k) && !k.equals("type")) {
+                    && !STRING_KEYWORDS.contains(k) && !INTEGER_KEYWORDS.contains(k) && !COMBINATORS.contains(k)
+                    && !k.equals("type")) {
                 throw unsupported(path, k);
             }
         }
@@ -151,6 +156,9 @@ public final class JsonSchemaGrammar {
             if (hasAny(schema, OBJECT_KEYWORDS)) types.add(Type.OBJECT);
             if (hasAny(schema, ARRAY_KEYWORDS)) types.add(Type.ARRAY);
             if (hasAny(schema, STRING_KEYWORDS)) types.add(Type.STRING);
+            for (String k : INTEGER_KEYWORDS) {
+                if (schema.has(k)) throw refuse(path, "'" + k + "' is enforced for \"type\": \"integer\" only: say the type");
+            }
             if (types.size() > 1) {
                 throw refuse(path, "the schema has keywords of several types (" + types + ") and no 'type': say which");
             }
@@ -159,6 +167,11 @@ public final class JsonSchemaGrammar {
         for (String k : OBJECT_KEYWORDS) if (schema.has(k) && !types.contains(Type.OBJECT)) throw notForType(path, k, types);
         for (String k : ARRAY_KEYWORDS) if (schema.has(k) && !types.contains(Type.ARRAY)) throw notForType(path, k, types);
         for (String k : STRING_KEYWORDS) if (schema.has(k) && !types.contains(Type.STRING)) throw notForType(path, k, types);
+        for (String k : INTEGER_KEYWORDS) {
+            if (schema.has(k) && (!types.contains(Type.INTEGER) || types.contains(Type.NUMBER))) {
+                throw refuse(path, "'" + k + "' is enforced for integers only (\"type\": \"integer\"), not for " + types);
+            }
+        }
         List<Expr> options = new ArrayList<>();
         for (Type t : types) {
             if (t == Type.INTEGER && types.contains(Type.NUMBER)) continue; // number covers it
@@ -167,7 +180,7 @@ public final class JsonSchemaGrammar {
                 case ARRAY -> insideBrackets(() -> array(schema, path, depth));
                 case STRING -> string(schema, path);
                 case NUMBER -> seq(number, space);
-                case INTEGER -> seq(integer, space);
+                case INTEGER -> hasAny(schema, INTEGER_KEYWORDS) ? seq(integerRange(schema, path), space) : seq(integer, space);
                 case BOOLEAN -> seq(alt(literal("true"), literal("false")), space);
                 case NULL -> seq(literal("null"), space);
             });
@@ -455,6 +468,69 @@ public final class JsonSchemaGrammar {
         if (max != Grammar.UNBOUNDED && max < min) throw refuse(path, "maxLength is below minLength: nothing matches");
         if (min == 0 && max == Grammar.UNBOUNDED) return anyString;
         return seq(literal("\""), repeat(character, min, max), literal("\""), space);
+    }
+
+    /** The integers in the schema's bounds (minimum, maximum, exclusive ones), within the grammar's 16 digits. */
+    private Expr integerRange(JsonNode schema, String path) {
+        long lo = -MAX_INTEGER, hi = MAX_INTEGER;
+        for (String k : INTEGER_KEYWORDS) {
+            JsonNode v = schema.get(k);
+            if (v == null) continue;
+            if (!v.isNumber() || !Double.isFinite(v.doubleValue())) throw refuse(path + "/" + k, k + " must be a number, got " + v);
+            java.math.BigDecimal d = v.decimalValue();
+            java.math.BigDecimal limit = java.math.BigDecimal.valueOf(MAX_INTEGER + 1);
+            java.math.BigDecimal clamped = d.max(limit.negate()).min(limit); // beyond 16 digits nothing is written anyway
+            long bound = switch (k) {
+                case "minimum" -> clamped.setScale(0, java.math.RoundingMode.CEILING).longValueExact();
+                case "exclusiveMinimum" -> clamped.setScale(0, java.math.RoundingMode.FLOOR).longValueExact() + 1;
+                case "maximum" -> clamped.setScale(0, java.math.RoundingMode.FLOOR).longValueExact();
+                default -> clamped.setScale(0, java.math.RoundingMode.CEILING).longValueExact() - 1;
+            };
+            if (k.endsWith("inimum")) lo = Math.max(lo, bound);
+            else hi = Math.min(hi, bound);
+        }
+        if (lo > hi) throw refuse(path, "no integer lies within minimum/maximum: nothing matches");
+        return integersBetween(lo, hi);
+    }
+
+    /** The decimal integers lo..hi (|values| <= MAX_INTEGER), without leading zeros or "-0". */
+    static Expr integersBetween(long lo, long hi) {
+        List<Expr> options = new ArrayList<>();
+        if (lo < 0) options.add(seq(literal("-"), naturalsBetween(Math.max(1, -Math.min(hi, -1)), -lo)));
+        if (hi >= 0) options.add(naturalsBetween(Math.max(lo, 0), hi));
+        return alt(options);
+    }
+
+    private static Expr naturalsBetween(long a, long b) {
+        List<Expr> options = new ArrayList<>();
+        int from = Long.toString(a).length(), to = Long.toString(b).length();
+        for (int length = from; length <= to; length++) {
+            long first = length == 1 ? 0 : pow10(length - 1), last = pow10(length) - 1;
+            options.add(sameLength(Long.toString(Math.max(a, first)), Long.toString(Math.min(b, last))));
+        }
+        return alt(options);
+    }
+
+    private static long pow10(int n) {
+        long p = 1;
+        for (int i = 0; i < n; i++) p *= 10;
+        return p;
+    }
+
+    /** The digit strings x..y of one length, digit by digit (as regex range generators do). */
+    private static Expr sameLength(String x, String y) {
+        if (x.equals(y)) return literal(x);
+        char x0 = x.charAt(0), y0 = y.charAt(0);
+        if (x.length() == 1) return range(x0, y0);
+        String xs = x.substring(1), ys = y.substring(1);
+        if (x0 == y0) return seq(literal(String.valueOf(x0)), sameLength(xs, ys));
+        int n = xs.length();
+        if (xs.equals("0".repeat(n)) && ys.equals("9".repeat(n))) return seq(range(x0, y0), repeat(range('0', '9'), n, n));
+        List<Expr> options = new ArrayList<>();
+        options.add(seq(literal(String.valueOf(x0)), sameLength(xs, "9".repeat(n))));
+        if (y0 - x0 >= 2) options.add(seq(range(x0 + 1, y0 - 1), repeat(range('0', '9'), n, n)));
+        options.add(seq(literal(String.valueOf(y0)), sameLength("0".repeat(n), ys)));
+        return alt(options);
     }
 
     private int bound(JsonNode schema, String keyword, String path, int absent) {

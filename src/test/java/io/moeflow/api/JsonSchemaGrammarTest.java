@@ -63,6 +63,9 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"boolean\"}}",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"number\"}, \"c\": {}}}",
             "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}",
+            "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": -5, \"exclusiveMaximum\": 120},"
+                    + " \"m\": {\"type\": [\"integer\", \"null\"], \"exclusiveMinimum\": 0.5, \"maximum\": 1e30}},"
+                    + " \"required\": [\"n\", \"m\"], \"additionalProperties\": false}",
             "{\"$ref\": \"#/$defs/tree\", \"$defs\": {\"tree\": {\"type\": \"object\", \"properties\": {\"kids\": {\"type\": \"array\","
                     + " \"items\": {\"$ref\": \"#/$defs/tree\"}, \"maxItems\": 2}}, \"required\": [\"kids\"], \"additionalProperties\": false}}}",
     };
@@ -226,7 +229,9 @@ class JsonSchemaGrammarTest {
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "{\"type\": \"string\", \"pattern\": \"^a$\"}|'pattern'",
             "{\"type\": \"string\", \"format\": \"date\"}|'format'",
-            "{\"type\": \"integer\", \"minimum\": 0}|'minimum'",
+            "{\"type\": \"number\", \"minimum\": 0}|enforced for integers only",
+            "{\"minimum\": 0}|say the type",
+            "{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMaximum\": 5}|nothing matches",
             "{\"type\": \"number\", \"multipleOf\": 2}|'multipleOf'",
             "{\"not\": {}}|'not'",
             "{\"type\": \"object\", \"patternProperties\": {}}|'patternProperties'",
@@ -253,5 +258,29 @@ class JsonSchemaGrammarTest {
         assertTrue(e.getMessage().contains(expected), e.getMessage());
         assertTrue(e.getMessage().startsWith("response_format.json_schema.schema"), e.getMessage());
         assertEquals("response_format.json_schema.schema", e.param());
+    }
+
+    @Test
+    void integerRangesMatchExactlyTheirIntegers() {
+        SplittableRandom r = new SplittableRandom(5);
+        long[][] ranges = {{0, 0}, {-1, -1}, {0, 9}, {1, 10}, {-10, 10}, {7, 123}, {-123, -7}, {99, 100}, {-1000, 999}, {5, 5},
+                {0, JsonSchemaGrammar.MAX_INTEGER}, {-JsonSchemaGrammar.MAX_INTEGER, -1}, {123456789, 987654321012L}};
+        for (long[] range : ranges) checkRange(range[0], range[1], r);
+        for (int i = 0; i < 60; i++) {
+            long a = r.nextLong(-2000, 2000), b = r.nextLong(-2000, 2000);
+            checkRange(Math.min(a, b), Math.max(a, b), r);
+        }
+    }
+
+    private static void checkRange(long lo, long hi, SplittableRandom r) {
+        CompiledGrammar g = Grammar.compile(JsonSchemaGrammar.integersBetween(lo, hi));
+        List<Long> probes = new ArrayList<>(List.of(lo, hi, lo - 1, hi + 1, 0L, -1L, 1L, JsonSchemaGrammar.MAX_INTEGER));
+        for (long v = -2100; v <= 2100; v += 1 + r.nextInt(3)) probes.add(v);
+        for (int i = 0; i < 200; i++) probes.add(r.nextLong(-JsonSchemaGrammar.MAX_INTEGER, JsonSchemaGrammar.MAX_INTEGER));
+        for (long v : probes) {
+            assertEquals(v >= lo && v <= hi, g.matches(Long.toString(v).getBytes(StandardCharsets.US_ASCII)), v + " in " + lo + ".." + hi);
+        }
+        assertFalse(g.matches("-0".getBytes(StandardCharsets.US_ASCII)));
+        assertFalse(g.matches("007".getBytes(StandardCharsets.US_ASCII)));
     }
 }
