@@ -115,6 +115,9 @@ public class StructuredOutputTest {
                 assertEquals(java.util.Set.of(), validator.validate(value), "seed " + seed + ": " + out);
             }
             assertTrue(mostSampledInOneStep.get() >= SEEDS / 2, "decoded in batches: " + mostSampledInOneStep.get());
+            System.out.printf("%s: %d valid of %d, %.0f characters on average, most sampled in one step %d; seed 0: %s%n",
+                    vocabPath.getFileName(), SEEDS, SEEDS, outputs.stream().mapToInt(String::length).average().orElse(0),
+                    mostSampledInOneStep.get(), outputs.getFirst());
 
             List<String> free = run(scheduler, prompt, null);
             int validWithout = 0;

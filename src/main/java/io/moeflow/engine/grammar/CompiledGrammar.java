@@ -197,7 +197,7 @@ public final class CompiledGrammar {
     private Stack stack(int pos, Stack parent) {
         long key = (parent == null ? 0 : parent.id) * 0x1_0000_0000L + pos;
         Stack s = stacks.get(key);
-        if (s == null || s.parent != parent) {
+        if (s == null || s.parent != parent || s.pos != pos) { // after forget() or a key collision
             s = new Stack(pos, parent, nextStackId++);
             stacks.put(key, s);
         }
