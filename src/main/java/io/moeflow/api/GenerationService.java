@@ -77,7 +77,7 @@ public class GenerationService {
     private volatile boolean draining;
 
     public RequestParser parser() {
-        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings());
+        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings(), config.limits().maxChoices());
     }
 
     /** Throws ServiceUnavailableException unless the model is loaded. */
@@ -118,6 +118,7 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : SamplingParams.DEFAULT_TOP_P,
                 spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
+        sampling = withOptions(sampling, spec.sampling());
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
         GenerationRequest request = new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
         return spec.responseFormat().constrained() ? request.withConstraint(constraint(spec.responseFormat())) : request;
@@ -146,6 +147,46 @@ public class GenerationService {
             if (vocabularyTrie == trie) constraints.putIfAbsent(format.key(), built);
         }
         return built;
+    }
+
+    /**
+     * The requests of the {@code n} choices of {@code spec} ({@link #prepare} for choice 0): choice {@code i} has the
+     * id {@code id} for 0, {@code id + "." + i} after, and samples with the seed {@code seed + i} (the request's seed,
+     * or {@code defaultSeed}), so choice i of seed s is what a one-choice request with seed s + i generates. The
+     * prompt is rendered and tokenized once.
+     */
+    public java.util.List<GenerationRequest> prepareChoices(String id, PromptSpec spec, long defaultSeed) {
+        GenerationRequest first = prepare(id, spec, defaultSeed);
+        java.util.List<GenerationRequest> choices = new java.util.ArrayList<>(spec.sampling().n());
+        choices.add(first);
+        for (int i = 1; i < spec.sampling().n(); i++) {
+            choices.add(new GenerationRequest(choiceId(id, i), first.promptTokens(), first.sampling().withSeed(first.sampling().seed() + i),
+                    first.maxTokens(), first.stopStrings(), first.stopTokens(), first.ignoreEos(), null, first.constraint()));
+        }
+        return choices;
+    }
+
+    /** The engine request id of choice {@code index} of request {@code id}. */
+    public static String choiceId(String id, int index) {
+        return index == 0 ? id : id + "." + index;
+    }
+
+    /** The penalties, logit bias and log-probabilities of {@code options} on {@code base}; ids outside the vocabulary are a 400. */
+    private SamplingParams withOptions(SamplingParams base, SamplingOptions options) {
+        int vocab = runtime.tokenizer().vocabSize();
+        for (int token : options.logitBias().keySet()) {
+            if (token >= vocab) {
+                throw new InvalidRequestException("logit_bias", "logit_bias names token " + token
+                        + ", outside the vocabulary (ids 0.." + (vocab - 1) + ")");
+            }
+        }
+        return base.withPenalties(
+                        options.presencePenalty() != null ? options.presencePenalty() : 0f,
+                        options.frequencyPenalty() != null ? options.frequencyPenalty() : 0f,
+                        options.repeatPenalty() != null ? options.repeatPenalty() : 1f,
+                        options.repeatLastN() != null ? options.repeatLastN() : SamplingParams.DEFAULT_REPEAT_LAST_N)
+                .withLogitBias(io.moeflow.engine.LogitBias.of(options.logitBias()))
+                .withLogprobs(options.logprobs() != null ? options.logprobs() : -1);
     }
 
     /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */
