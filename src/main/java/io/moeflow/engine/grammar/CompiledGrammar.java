@@ -16,7 +16,7 @@ import java.util.List;
  * (states still held keep working: they are recomputed, never wrong).
  */
 public final class CompiledGrammar {
-    static final int MAX_STATES = 20_000;
+    static final int MAX_STATES = 5_000;
     /** Rule expansion deeper than this means a grammar that loops without consuming a byte. */
     private static final int MAX_EXPANSION_DEPTH = 2_000;
 

@@ -14,7 +14,7 @@ import java.util.ArrayDeque;
  * generation takes its own cursor with {@link #start()}.
  */
 public final class GrammarConstraint implements TokenConstraint {
-    static final int MAX_MASKS = 1_000;
+    static final int MAX_MASKS = 512;
 
     private final CompiledGrammar grammar;
     private final TokenTrie trie;
