@@ -35,7 +35,7 @@ import java.util.Set;
  * {@code properties}: true or a schema for the values of any keys), {@code items}, {@code minItems},
  * {@code maxItems}, {@code minLength}, {@code maxLength}, {@code minimum}/{@code maximum} and the exclusive ones
  * (integers only), {@code enum}, {@code const}, {@code anyOf},
- * {@code oneOf} (branches of disjoint types only), {@code allOf} of one schema, {@code $ref} to a JSON pointer
+ * {@code oneOf} (branches no value can match twice: distinct types or a required discriminator property), {@code allOf} of one schema, {@code $ref} to a JSON pointer
  * in the same document ({@code #/$defs/x}, recursion included), {@code uniqueItems: false} and the annotations
  * (title, description, default, examples, ...). The empty schema is any JSON value.
  */
@@ -45,7 +45,7 @@ public final class JsonSchemaGrammar {
     private static final int MAX_DEPTH = 64;
 
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
-            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor");
+            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor", "discriminator");
     private static final Set<String> OBJECT_KEYWORDS = Set.of("properties", "required", "additionalProperties");
     private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "minItems", "maxItems", "uniqueItems");
     private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength");
@@ -303,18 +303,56 @@ public final class JsonSchemaGrammar {
 
     /**
      * oneOf wants exactly one branch to match; moeflow enforces that only when no value can match two branches,
-     * which it can tell when each branch has types (from 'type', 'const' or 'enum') shared with no other.
+     * which it can tell for branches of distinct types (from 'type', 'const' or 'enum') and for object branches that
+     * both require a property whose const/enum values differ (a discriminator, as pydantic writes tagged unions).
      */
     private void checkDisjoint(JsonNode branches, String path) {
-        EnumSet<Type> seen = EnumSet.noneOf(Type.class);
         for (int i = 0; i < branches.size(); i++) {
-            EnumSet<Type> t = typesOf(branches.get(i));
-            if (t == null || t.stream().anyMatch(seen::contains)) {
-                throw refuse(path + "/oneOf", "oneOf is enforced only for branches of distinct types (a value must not"
-                        + " match two branches); branch " + i + " may overlap another: use anyOf if overlap is fine");
+            for (int j = 0; j < i; j++) {
+                if (!disjoint(deref(branches.get(i), path), deref(branches.get(j), path))) {
+                    throw refuse(path + "/oneOf", "oneOf is enforced only when no value can match two branches (distinct"
+                            + " types, or a required property with different const/enum values); branches " + j + " and " + i
+                            + " may overlap: use anyOf if overlap is fine");
+                }
             }
-            seen.addAll(t);
         }
+    }
+
+    private JsonNode deref(JsonNode schema, String path) {
+        for (int hops = 0; hops < 16 && schema.isObject() && schema.path("$ref").isTextual(); hops++) {
+            schema = resolve(schema.get("$ref").textValue(), path);
+        }
+        return schema;
+    }
+
+    private boolean disjoint(JsonNode a, JsonNode b) {
+        EnumSet<Type> ta = typesOf(a), tb = typesOf(b);
+        if (ta != null && tb != null && ta.stream().noneMatch(tb::contains)) return true;
+        EnumSet<Type> object = EnumSet.of(Type.OBJECT);
+        if (!object.equals(ta) || !object.equals(tb)) return false;
+        for (JsonNode name : a.path("required")) {
+            if (!name.isTextual() || !contains(b.path("required"), name)) continue;
+            List<JsonNode> va = constants(deref(a.path("properties").path(name.textValue()), ""));
+            List<JsonNode> vb = constants(deref(b.path("properties").path(name.textValue()), ""));
+            if (va != null && vb != null && va.stream().noneMatch(vb::contains)) return true;
+        }
+        return false;
+    }
+
+    private static boolean contains(JsonNode array, JsonNode value) {
+        for (JsonNode v : array) if (v.equals(value)) return true;
+        return false;
+    }
+
+    /** The values a const/enum schema allows, or null when it is not one. */
+    private static List<JsonNode> constants(JsonNode schema) {
+        if (schema.has("const")) return List.of(schema.get("const"));
+        if (schema.path("enum").isArray()) {
+            List<JsonNode> values = new ArrayList<>();
+            schema.get("enum").forEach(values::add);
+            return values;
+        }
+        return null;
     }
 
     /** The types a schema's values can have (integer counted as number too), or null when unknown. */

@@ -63,6 +63,12 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"boolean\"}}",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"number\"}, \"c\": {}}}",
             "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}",
+            // a pydantic tagged union: oneOf over $refs told apart by a required const
+            "{\"oneOf\": [{\"$ref\": \"#/$defs/cat\"}, {\"$ref\": \"#/$defs/dog\"}], \"discriminator\": {\"propertyName\": \"kind\"},"
+                    + " \"$defs\": {\"cat\": {\"type\": \"object\", \"properties\": {\"kind\": {\"const\": \"cat\"}, \"lives\": {\"type\": \"integer\"}},"
+                    + " \"required\": [\"kind\"], \"additionalProperties\": false},"
+                    + " \"dog\": {\"type\": \"object\", \"properties\": {\"kind\": {\"enum\": [\"dog\", \"wolf\"]}, \"lives\": {\"type\": \"integer\"}},"
+                    + " \"required\": [\"kind\", \"lives\"], \"additionalProperties\": false}}}",
             "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": -5, \"exclusiveMaximum\": 120},"
                     + " \"m\": {\"type\": [\"integer\", \"null\"], \"exclusiveMinimum\": 0.5, \"maximum\": 1e30}},"
                     + " \"required\": [\"n\", \"m\"], \"additionalProperties\": false}",
@@ -242,6 +248,10 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x\"}}}|at /properties/a",
             "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"string\", \"maxLength\": 2}]}|use anyOf",
             "{\"allOf\": [{}, {}]}|allOf of more than one",
+            "{\"oneOf\": [{\"type\": \"object\", \"properties\": {\"k\": {\"const\": 1}}, \"required\": [\"k\"]},"
+                    + " {\"type\": \"object\", \"properties\": {\"k\": {\"enum\": [2, 1]}}, \"required\": [\"k\"]}]}|branches 0 and 1 may overlap",
+            "{\"oneOf\": [{\"type\": \"object\", \"properties\": {\"k\": {\"const\": 1}}, \"required\": [\"k\"]},"
+                    + " {\"type\": \"object\", \"properties\": {\"k\": {\"const\": 2}}}]}|may overlap",
             "{\"$ref\": \"https://example.com/s.json\"}|$ref must point into this schema",
             "{\"$ref\": \"#/$defs/missing\"}|points to nothing",
             "{\"type\": \"object\", \"properties\": {\"a\": {}}, \"additionalProperties\": true}|additionalProperties other than false",
