@@ -43,6 +43,8 @@ public final class JsonSchemaGrammar {
     /** Repetition bounds above this are refused: the grammar spells a bounded repetition out. */
     public static final int MAX_BOUND = 4096;
     private static final int MAX_DEPTH = 64;
+    /** Properties per object: optional ones nest the matcher's rule expansion one level each. */
+    public static final int MAX_PROPERTIES = 512;
 
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor", "discriminator");
@@ -458,6 +460,9 @@ public final class JsonSchemaGrammar {
                     + " supported (strict schemas set it to false)");
         }
         for (String name : requiredNames) props.putIfAbsent(name, com.fasterxml.jackson.databind.node.BooleanNode.TRUE);
+        if (props.size() > MAX_PROPERTIES) {
+            throw refuse(path + "/properties", "more than " + MAX_PROPERTIES + " properties in one object are not supported");
+        }
         List<Expr> members = new ArrayList<>();
         List<Boolean> isRequired = new ArrayList<>();
         for (Map.Entry<String, JsonNode> p : props.entrySet()) {

@@ -293,4 +293,17 @@ class JsonSchemaGrammarTest {
         assertFalse(g.matches("-0".getBytes(StandardCharsets.US_ASCII)));
         assertFalse(g.matches("007".getBytes(StandardCharsets.US_ASCII)));
     }
+
+    @Test
+    void anObjectOfManyOptionalPropertiesStillMatchesAndMoreAreRefused() throws Exception {
+        StringBuilder props = new StringBuilder();
+        for (int i = 0; i < JsonSchemaGrammar.MAX_PROPERTIES; i++) props.append(i == 0 ? "" : ",").append("\"p").append(i).append("\":{\"type\":\"integer\"}");
+        CompiledGrammar g = grammar("{\"type\":\"object\",\"properties\":{" + props + "}}");
+        assertTrue(g.matches("{\"p511\": 1}".getBytes(StandardCharsets.UTF_8)), "the last optional property alone");
+        assertTrue(g.matches("{}".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(g.matches("{\"p511\": 1, \"p0\": 2}".getBytes(StandardCharsets.UTF_8)), "the schema's order");
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> grammar("{\"type\":\"object\",\"properties\":{" + props + ",\"one_more\":{}}}"));
+        assertTrue(e.getMessage().contains("more than 512 properties"), e.getMessage());
+    }
 }

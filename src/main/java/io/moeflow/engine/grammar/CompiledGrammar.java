@@ -3,7 +3,6 @@ package io.moeflow.engine.grammar;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 
 /**
  * A grammar's pushdown matcher over bytes, as llama.cpp's llama_grammar (advance_stack / accept), with its
@@ -214,10 +213,5 @@ public final class CompiledGrammar {
             }
         }
         return best < 0 ? "?" : g.ruleNames()[best];
-    }
-
-    /** The rule names, for messages. */
-    List<String> ruleNames() {
-        return List.of(g.ruleNames());
     }
 }
