@@ -33,7 +33,7 @@ import java.util.Set;
  * <p>Supported: {@code type} (a name or a list of names), {@code properties}, {@code required},
  * {@code additionalProperties} (false or absent: only the listed properties are generated; without
  * {@code properties}: true or a schema for the values of any keys), {@code items}, {@code minItems},
- * {@code maxItems}, {@code minLength}, {@code maxLength}, {@code minimum}/{@code maximum} and the exclusive ones
+ * {@code prefixItems}, {@code maxItems}, {@code minLength}, {@code maxLength}, {@code minimum}/{@code maximum} and the exclusive ones
  * (integers only), {@code enum}, {@code const}, {@code anyOf},
  * {@code oneOf} (branches no value can match twice: distinct types or a required discriminator property), {@code allOf} of one schema, {@code $ref} to a JSON pointer
  * in the same document ({@code #/$defs/x}, recursion included), {@code uniqueItems: false} and the annotations
@@ -49,7 +49,7 @@ public final class JsonSchemaGrammar {
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor", "discriminator");
     private static final Set<String> OBJECT_KEYWORDS = Set.of("properties", "required", "additionalProperties");
-    private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "minItems", "maxItems", "uniqueItems");
+    private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "prefixItems", "minItems", "maxItems", "uniqueItems");
     private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength");
     private static final Set<String> INTEGER_KEYWORDS = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     /** The largest magnitude the integer grammar writes (16 digits, as llama.cpp's). */
@@ -495,14 +495,39 @@ public final class JsonSchemaGrammar {
 
     private Expr array(JsonNode schema, String path, int depth) {
         JsonNode items = schema.get("items");
-        if (items != null && items.isArray()) throw refuse(path + "/items", "items as an array (tuples) is not supported");
+        if (items != null && items.isArray()) throw refuse(path + "/items", "items as an array is draft-4 tuples: use prefixItems");
         JsonNode unique = schema.get("uniqueItems");
         if (unique != null && !(unique.isBoolean() && !unique.booleanValue())) throw unsupported(path, "uniqueItems");
         int min = bound(schema, "minItems", path, 0);
         int max = bound(schema, "maxItems", path, Grammar.UNBOUNDED);
         if (max != Grammar.UNBOUNDED && max < min) throw refuse(path, "maxItems is below minItems: nothing matches");
-        Expr item = items == null ? anyValue : visit(items, path + "/items", depth + 1);
-        return list(item, min, max);
+        // items: false allows no item (beyond prefixItems); absent, any value
+        Expr item = items == null ? anyValue : items.isBoolean() && !items.booleanValue() ? null
+                : visit(items, path + "/items", depth + 1);
+        JsonNode prefix = schema.get("prefixItems");
+        if (prefix == null || prefix.isEmpty()) {
+            if (prefix != null && !prefix.isArray()) throw refuse(path + "/prefixItems", "prefixItems must be an array of schemas");
+            return item == null ? list(Grammar.empty(), 0, 0) : list(item, min, max);
+        }
+        if (!prefix.isArray()) throw refuse(path + "/prefixItems", "prefixItems must be an array of schemas");
+        // the prefix items in full (as many as maxItems lets), then more items of 'items' up to maxItems
+        int fixed = max == Grammar.UNBOUNDED ? prefix.size() : Math.min(prefix.size(), max);
+        if (fixed == 0) return list(Grammar.empty(), 0, 0);
+        List<Expr> parts = new ArrayList<>(List.of(literal("["), space));
+        for (int i = 0; i < fixed; i++) {
+            if (i > 0) parts.addAll(List.of(literal(","), space));
+            parts.add(visit(prefix.get(i), path + "/prefixItems/" + i, depth + 1));
+        }
+        int moreMin = Math.max(0, min - fixed);
+        int moreMax = max == Grammar.UNBOUNDED ? Grammar.UNBOUNDED : max - fixed;
+        if (item == null || (items == null && moreMin == 0)) {
+            // items: false, or absent (then nothing more is generated: a shorter choice, still valid)
+            if (moreMin > 0) throw refuse(path, "minItems is more than prefixItems and items is false: nothing matches");
+        } else if (moreMax != 0) {
+            parts.add(repeat(seq(literal(","), space, item), moreMin, moreMax));
+        }
+        parts.addAll(List.of(literal("]"), space));
+        return seq(parts.toArray(Expr[]::new));
     }
 
     private Expr string(JsonNode schema, String path) {

@@ -63,6 +63,10 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"boolean\"}}",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"number\"}, \"c\": {}}}",
             "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"integer\"}, {\"enum\": [\"x\", \"y\"]}], \"items\": {\"type\": \"boolean\"},"
+                    + " \"minItems\": 3, \"maxItems\": 5}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"null\"}, {\"type\": \"integer\"}], \"items\": false}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"null\"}, {\"type\": \"string\"}, {}], \"maxItems\": 2}",
             // a pydantic tagged union: oneOf over $refs told apart by a required const
             "{\"oneOf\": [{\"$ref\": \"#/$defs/cat\"}, {\"$ref\": \"#/$defs/dog\"}], \"discriminator\": {\"propertyName\": \"kind\"},"
                     + " \"$defs\": {\"cat\": {\"type\": \"object\", \"properties\": {\"kind\": {\"const\": \"cat\"}, \"lives\": {\"type\": \"integer\"}},"
@@ -243,7 +247,8 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"patternProperties\": {}}|'patternProperties'",
             "{\"type\": \"object\", \"minProperties\": 1}|'minProperties'",
             "{\"type\": \"array\", \"uniqueItems\": true}|'uniqueItems'",
-            "{\"type\": \"array\", \"prefixItems\": []}|'prefixItems'",
+            "{\"type\": \"array\", \"prefixItems\": [{}], \"items\": false, \"minItems\": 2}|nothing matches",
+            "{\"type\": \"array\", \"items\": [{}]}|use prefixItems",
             "{\"if\": {}, \"then\": {}}|'if'",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x\"}}}|at /properties/a",
             "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"string\", \"maxLength\": 2}]}|use anyOf",
