@@ -1,6 +1,10 @@
 package io.moeflow.api;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.moeflow.api.chat.ChatTemplateRenderer;
+import io.moeflow.api.chat.reply.ChatReply;
+import io.moeflow.api.chat.reply.ReplyFormat;
+import io.moeflow.api.chat.reply.ReplyParser;
 import io.moeflow.api.chat.jinja.RenderLimits;
 import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
@@ -10,12 +14,16 @@ import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
+import io.moeflow.tokenizer.Tokenizer;
 import io.moeflow.tokenizer.Vocabulary;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.LocalDateTime;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -87,7 +95,62 @@ public class GenerationService {
      */
     public GenerationRequest prepare(String id, PromptSpec spec, long defaultSeed) {
         // As llama-server: the rendered prompt has lost its leading BOS text when the tokenizer adds BOS itself.
-        String text = spec.chat() ? renderChat(spec) : spec.prompt();
+        return request(id, spec, spec.chat() ? renderChat(spec) : spec.prompt(), defaultSeed);
+    }
+
+    /** A prepared request and, for a chat request, how its reply is read (null for a completion). */
+    public record Prepared(GenerationRequest request, ChatReply reply) {}
+
+    /** Like {@link #prepare}, with the reader of a chat request's reply (its format, and the rendered prompt's end). */
+    public Prepared prepareWithReply(String id, PromptSpec spec, long defaultSeed) {
+        if (!spec.chat()) return new Prepared(prepare(id, spec, defaultSeed), null);
+        String prompt = renderChat(spec);
+        return new Prepared(request(id, spec, prompt, defaultSeed), chatReply(id, spec.chatOptions(), prompt));
+    }
+
+    /**
+     * The reader of a chat reply: the tool-call format of the model's chat template (see ReplyFormat), whether the
+     * prompt left a reasoning block open, and what the request asked (tools, tool_choice, parallel_tool_calls,
+     * reasoning_format).
+     */
+    public ChatReply chatReply(String id, ChatOptions options, String prompt) {
+        String template = runtime.chatTemplate().orElse(null);
+        ReplyFormat format = ReplyFormat.of(template);
+        ReplyFormat.ThinkTags think = ReplyFormat.thinkTags(template);
+        boolean open = think != null && prompt.stripTrailing().endsWith(think.open());
+        Map<String, JsonNode> parameters = new HashMap<>();
+        for (JsonNode tool : options.tools()) {
+            parameters.put(tool.path("function").path("name").asText(), tool.path("function").path("parameters"));
+        }
+        boolean parseTools = !options.tools().isEmpty() && options.toolChoice() == ChatOptions.ToolChoice.AUTO;
+        ReplyParser parser = new ReplyParser(new ReplyParser.Settings(format, think, open, !options.reasoningInline(),
+                parseTools, options.parallelToolCalls(), parameters, id));
+        return new ChatReply(parser, markerTokens(format));
+    }
+
+    /** Per format, the control tokens whose text is one of its markers (found once per model). */
+    private Map<Integer, String> markerTokens(ReplyFormat format) {
+        Tokenizer tokenizer = runtime.tokenizer();
+        MarkerTokens cached = markerTokens;
+        if (cached == null || cached.tokenizer != tokenizer) {
+            cached = new MarkerTokens(tokenizer, new ConcurrentHashMap<>());
+            markerTokens = cached;
+        }
+        return cached.byFormat.computeIfAbsent(format, f -> {
+            Map<Integer, String> ids = new HashMap<>();
+            String[] texts = tokenizer.vocabulary().tokens();
+            for (int id = 0; id < texts.length; id++) {
+                if (f.markers().contains(texts[id]) && tokenizer.isControl(id)) ids.put(id, texts[id]);
+            }
+            return Map.copyOf(ids);
+        });
+    }
+
+    private record MarkerTokens(Tokenizer tokenizer, Map<ReplyFormat, Map<Integer, String>> byFormat) {}
+
+    private volatile MarkerTokens markerTokens;
+
+    private GenerationRequest request(String id, PromptSpec spec, String text, long defaultSeed) {
         int[] tokens = runtime.encode(text, true, true);
         String field = spec.chat() ? "messages" : "prompt";
         if (tokens.length == 0) throw new InvalidRequestException(field, field + " is empty after tokenization");

@@ -67,7 +67,15 @@ public final class OpenAiFields {
             new Field("min_p", BOTH, Decision.IMPLEMENTED, "0-1 (extension)", PARSED),
             new Field("ignore_eos", BOTH, Decision.IMPLEMENTED, "boolean (extension)", PARSED),
             new Field("tools", CHAT, Decision.IMPLEMENTED,
-                    "function tools, described to the model by its chat template (calls in the answer are not parsed yet: they come as text)", PARSED),
+                    "function tools, described to the model by its chat template; its calls come back as tool_calls,"
+                    + " parsed per model family (docs/CONFIGURATION.md \"Tool calls and reasoning\")", PARSED),
+            new Field("tool_choice", CHAT, Decision.IMPLEMENTED,
+                    "\"auto\" (calls parsed) or \"none\" (tools still shown, calls not parsed: their text is content);"
+                    + " \"required\" and a named function are refused (nothing forces a call)", PARSED),
+            new Field("parallel_tool_calls", CHAT, Decision.IMPLEMENTED,
+                    "boolean, default true; false keeps the first call of an answer only", PARSED),
+            new Field("reasoning_format", CHAT, Decision.IMPLEMENTED,
+                    "\"auto\" (default) or \"deepseek\": reasoning in reasoning_content; \"none\": kept inline in content (extension)", PARSED),
             new Field("chat_template_kwargs", CHAT, Decision.IMPLEMENTED,
                     "object: extra chat-template variables; enable_thinking a boolean (extension)", PARSED),
             new Field("add_generation_prompt", CHAT, Decision.IMPLEMENTED, "boolean, default true (extension)", PARSED),
@@ -77,8 +85,6 @@ public final class OpenAiFields {
             new Field("metadata", CHAT, Decision.ACCEPTED, "object of strings (nothing is stored)", OpenAiFields::metadata),
             new Field("safety_identifier", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
             new Field("prompt_cache_key", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
-            new Field("parallel_tool_calls", CHAT, Decision.ACCEPTED, "boolean (no effect: tool calls are not parsed yet)",
-                    type(JsonNode::isBoolean, "a boolean")),
 
             refused("n", BOTH, "1", OpenAiFields::isInteger, "an integer", v -> v.asLong() == 1),
             refused("frequency_penalty", BOTH, "0", JsonNode::isNumber, "a number", v -> v.asDouble() == 0),
@@ -87,8 +93,6 @@ public final class OpenAiFields {
             refused("logprobs", CHAT, "false", JsonNode::isBoolean, "a boolean", v -> !v.booleanValue()),
             refused("logprobs", COMPLETIONS, "null", OpenAiFields::isInteger, "an integer", v -> false),
             refused("top_logprobs", CHAT, "0", OpenAiFields::isInteger, "an integer", v -> v.asLong() == 0),
-            refused("tool_choice", CHAT, "\"auto\" or \"none\" (nothing is forced: the model decides)", v -> v.isTextual() || v.isObject(),
-                    "a string or an object", v -> "auto".equals(v.textValue()) || "none".equals(v.textValue())),
             refused("functions", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
             refused("function_call", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
                     v -> "none".equals(v.textValue())),
@@ -136,7 +140,18 @@ public final class OpenAiFields {
         for (Field field : FIELDS) {
             if (field.decision() != Decision.IMPLEMENTED && field.endpoints().contains(endpoint)) field.apply(body);
         }
+        // The tokens topic carries the generated text as it is: nothing there reads the reply.
+        for (String name : HTTP_ONLY) {
+            if (RequestParser.present(body, name)) {
+                throw new InvalidRequestException(name, name + " is not supported in Kafka prompts: token events carry the"
+                        + " generated text as it is (tool calls and reasoning are parsed for HTTP chat completions only)",
+                        "unsupported_parameter");
+            }
+        }
     }
+
+    /** Fields about reading the reply, which Kafka prompts do not do. */
+    static final List<String> HTTP_ONLY = List.of("parallel_tool_calls", "reasoning_format");
 
     public static Field field(String name, Endpoint endpoint) {
         for (Field f : FIELDS) {

@@ -30,7 +30,8 @@ class OpenAiFieldsTableTest {
             "logit_bias", "logprobs", "max_tokens", "n", "presence_penalty", "seed", "stop", "stream", "stream_options",
             "suffix", "temperature", "top_p", "user");
     /** Fields of vLLM and llama-server that moeflow knows. */
-    static final Set<String> EXTENSIONS = Set.of("top_k", "min_p", "ignore_eos", "chat_template_kwargs", "add_generation_prompt");
+    static final Set<String> EXTENSIONS = Set.of("top_k", "min_p", "ignore_eos", "chat_template_kwargs", "add_generation_prompt",
+            "reasoning_format");
 
     @Test
     void everyOpenAiFieldHasADecisionAndEveryDecisionAField() {

@@ -134,10 +134,63 @@ public final class ChatRequestReader {
         return calls;
     }
 
-    /** tools, chat_template_kwargs and add_generation_prompt of a chat request. */
+    /**
+     * tools, chat_template_kwargs and add_generation_prompt of a chat request, and how its reply is read:
+     * tool_choice, parallel_tool_calls and reasoning_format.
+     */
     public static ChatOptions options(ObjectNode body) {
         return new ChatOptions(tools(body.get("tools")), kwargs(body.get("chat_template_kwargs")),
-                addGenerationPrompt(body.get("add_generation_prompt")));
+                addGenerationPrompt(body.get("add_generation_prompt")), toolChoice(body.get("tool_choice")),
+                parallelToolCalls(body.get("parallel_tool_calls")), reasoningInline(body.get("reasoning_format")));
+    }
+
+    /**
+     * "auto" or "none". "required" and a named function need the model's output forced into a call (a constraint
+     * on its tokens), which moeflow does not do for tool calls: refused rather than answered with a reply that may
+     * hold no call.
+     */
+    private static ChatOptions.ToolChoice toolChoice(JsonNode node) {
+        if (node == null || node.isNull()) return ChatOptions.ToolChoice.AUTO;
+        if (node.isTextual()) {
+            switch (node.textValue()) {
+                case "auto" -> { return ChatOptions.ToolChoice.AUTO; }
+                case "none" -> { return ChatOptions.ToolChoice.NONE; }
+                case "required" -> throw new InvalidRequestException("tool_choice", "tool_choice \"required\" is not supported by"
+                        + " moeflow: forcing a call needs constrained decoding, which moeflow does not do for tool calls;"
+                        + " use \"auto\" (the model decides) or \"none\"", "unsupported_parameter");
+                default -> throw new InvalidRequestException("tool_choice", "tool_choice must be \"auto\", \"none\", \"required\""
+                        + " or {\"type\": \"function\", \"function\": {\"name\": ...}}, got \"" + shortText(node.textValue()) + "\"");
+            }
+        }
+        if (node.isObject()) {
+            throw new InvalidRequestException("tool_choice", "tool_choice naming a function is not supported by moeflow:"
+                    + " forcing a call needs constrained decoding, which moeflow does not do for tool calls; use \"auto\""
+                    + " (the model decides) or \"none\"", "unsupported_parameter");
+        }
+        throw new InvalidRequestException("tool_choice", "tool_choice must be a string or an object, got " + RequestParser.kind(node));
+    }
+
+    private static boolean parallelToolCalls(JsonNode node) {
+        if (node == null || node.isNull()) return true;
+        if (!node.isBoolean()) throw new InvalidRequestException("parallel_tool_calls", "parallel_tool_calls must be a boolean, got " + RequestParser.kind(node));
+        return node.booleanValue();
+    }
+
+    /** llama-server's reasoning_format: "auto" / "deepseek" (reasoning_content) or "none" (inline); true for none. */
+    private static boolean reasoningInline(JsonNode node) {
+        if (node == null || node.isNull()) return false;
+        if (!node.isTextual()) throw new InvalidRequestException("reasoning_format", "reasoning_format must be a string, got " + RequestParser.kind(node));
+        return switch (node.textValue()) {
+            case "auto", "deepseek" -> false;
+            case "none" -> true;
+            default -> throw new InvalidRequestException("reasoning_format", "reasoning_format must be \"auto\", \"deepseek\""
+                    + " (reasoning in reasoning_content) or \"none\" (reasoning kept inline in content), got \""
+                    + shortText(node.textValue()) + "\"");
+        };
+    }
+
+    private static String shortText(String s) {
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
     }
 
     private static boolean addGenerationPrompt(JsonNode node) {

@@ -9,13 +9,15 @@ import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.chat.reply.AssistantReply;
+import io.moeflow.api.chat.reply.ChatReply;
+import io.moeflow.api.chat.reply.ReplyStream;
 import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.kafka.EventsCache;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.scheduler.FinishReason;
-import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.subscription.Cancellable;
@@ -29,6 +31,8 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.Executor;
 import org.jboss.logging.Logger;
@@ -96,33 +100,37 @@ public class OpenAiRoutes {
         }
         long seed = seeds.nextLong();
         // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
-        ctx.vertx().<GenerationRequest>executeBlocking(() -> service.prepare(id, spec, seed), false)
+        ctx.vertx().<GenerationService.Prepared>executeBlocking(() -> service.prepareWithReply(id, spec, seed), false)
                 .onFailure(e -> refuse(ctx, e))
-                .onSuccess(request -> {
+                .onSuccess(prepared -> {
                     GenerationService.Generation generation;
+                    ChatReply reply = prepared.reply();
                     try {
-                        generation = service.start(request, config.kafka().publishHttpEvents()
+                        generation = service.start(prepared.request(), config.kafka().publishHttpEvents()
                                 ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE,
                                 TokenOrigin.http(ctx.request().getHeader("traceparent")));
                     } catch (RuntimeException e) {
                         refuse(ctx, e);
                         return;
                     }
-                    if (stream) {
+                    if (stream && reply != null) {
+                        streamChat(ctx, generation, reply, includeUsage);
+                    } else if (stream) {
                         stream(ctx, chat, generation, includeUsage);
                     } else {
-                        whole(ctx, chat, generation);
+                        whole(ctx, chat, generation, reply);
                     }
                 });
     }
 
-    private void whole(RoutingContext ctx, boolean chat, GenerationService.Generation generation) {
+    private void whole(RoutingContext ctx, boolean chat, GenerationService.Generation generation, ChatReply reply) {
         long created = System.currentTimeMillis() / 1000;
         StringBuilder text = new StringBuilder();
         TokenEvent[] last = new TokenEvent[1];
         Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
                 event -> {
-                    if (event.text() != null) text.append(event.text());
+                    if (reply != null) text.append(reply.text(event));
+                    else if (event.text() != null) text.append(event.text());
                     if (event.last()) last[0] = event;
                 },
                 failure -> sendError(ctx, failure),
@@ -133,6 +141,13 @@ public class OpenAiRoutes {
                         return;
                     }
                     String reason = end == null ? FinishReason.STOP.wire() : end.finish().wire();
+                    if (reply != null) {
+                        AssistantReply message = reply.parse(text.toString());
+                        if (!message.toolCalls().isEmpty() && FinishReason.STOP.wire().equals(reason)) reason = TOOL_CALLS;
+                        sendJson(ctx, 200, OpenAiJson.chatResponse(generation.id(), created, runtime.modelName(), message,
+                                reason, end == null ? null : end.usage()));
+                        return;
+                    }
                     sendJson(ctx, 200, OpenAiJson.response(chat, generation.id(), created, runtime.modelName(),
                             text.toString(), reason, end == null ? null : end.usage()));
                 });
@@ -167,13 +182,58 @@ public class OpenAiRoutes {
                         writeEvent(response, OpenAiJson.usageChunk(chat, id, created, model, event.usage()));
                     }
                 },
-                failure -> {
-                    LOG.errorf(failure, "stream %s failed", id);
-                    if (!response.closed()) {
-                        writeEvent(response, OpenAiJson.error(String.valueOf(failure.getMessage()), "server_error", null, null));
-                        response.end("data: [DONE]\n\n");
+                failure -> streamFailed(response, id, failure),
+                () -> {
+                    if (!response.closed()) response.end("data: [DONE]\n\n");
+                });
+        cancelOnClose(ctx, subscription);
+    }
+
+    /** An engine failure in the middle of a stream: an error event, then the end of the stream. */
+    private static void streamFailed(HttpServerResponse response, String id, Throwable failure) {
+        LOG.errorf(failure, "stream %s failed", id);
+        if (!response.closed()) {
+            writeEvent(response, OpenAiJson.error(String.valueOf(failure.getMessage()), "server_error", null, null));
+            response.end("data: [DONE]\n\n");
+        }
+    }
+
+    /** OpenAI's finish_reason of an answer that ends with tool calls. */
+    private static final String TOOL_CALLS = "tool_calls";
+
+    /**
+     * A streamed chat answer: the generated text goes through the reply's parser, which sends reasoning_content and
+     * content deltas as they come (holding back what may be the start of a tool-call marker) and each tool call
+     * once complete; the last chunk has the finish reason ("tool_calls" when the answer made calls).
+     */
+    private void streamChat(RoutingContext ctx, GenerationService.Generation generation, ChatReply reply, boolean includeUsage) {
+        long created = System.currentTimeMillis() / 1000;
+        String model = runtime.modelName();
+        String id = generation.id();
+        ReplyStream parsed = reply.stream();
+        boolean[] calls = new boolean[1];
+        HttpServerResponse response = startEventStream(ctx);
+        writeEvent(response, OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage));
+        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
+                event -> {
+                    if (response.closed()) return;
+                    if (event.finish() == FinishReason.ERROR) {
+                        writeEvent(response, OpenAiJson.error(event.errorMessage(), "server_error", null, event.errorCode()));
+                        return;
                     }
+                    List<ReplyStream.Delta> deltas = new ArrayList<>(parsed.push(reply.text(event)));
+                    if (event.last()) deltas.addAll(parsed.finish());
+                    for (ReplyStream.Delta d : deltas) {
+                        if (d.kind() == ReplyStream.Delta.Kind.CALL_START) calls[0] = true;
+                        writeEvent(response, OpenAiJson.deltaChunk(id, created, model, OpenAiJson.delta(d), null, includeUsage));
+                    }
+                    if (!event.last()) return;
+                    String reason = event.finish().wire();
+                    if (calls[0] && event.finish() == FinishReason.STOP) reason = TOOL_CALLS;
+                    writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage));
+                    if (includeUsage) writeEvent(response, OpenAiJson.usageChunk(true, id, created, model, event.usage()));
                 },
+                failure -> streamFailed(response, id, failure),
                 () -> {
                     if (!response.closed()) response.end("data: [DONE]\n\n");
                 });
