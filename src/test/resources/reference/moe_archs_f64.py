@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Independent numpy (float64) forward pass for the MoE architectures moeflow added after the golden set:
-glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe and deepseek2 as Kimi-K2 ships it.
+glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe, llama4 and deepseek2 as Kimi-K2 ships it.
 
 Written from llama.cpp's graph code (src/models/glm4-moe.cpp, dots1.cpp, ernie4-5.cpp, ernie4-5-moe.cpp, bailingmoe2.cpp, hunyuan-moe.cpp, granite-moe.cpp,
-granite.cpp,
+granite.cpp, llama4.cpp (with is_masked_swa and set_swa_pattern of src/llama-hparams.cpp, llm_graph_input_attn_temp),
 deepseek2.cpp,
 the loaders' parts of src/llama-model.cpp, build_moe_ffn in src/llama-graph.cpp), not from moeflow's Java. The helpers (rmsnorm,
 rope, attention, ffn, moe) and the deepseek2 MLA block are copied from the golden set's reference,
@@ -15,7 +15,10 @@ Usage:
   moe_archs_f64.py MODEL.gguf --tokens 1,2,3 --out logits.f32 [--json record.json]
 
 --json writes the record Float64ReferenceArchitecturesTest reads: the tokens and the model file's SHA-256.
---mutate qk-norm-before-rope computes hunyuan-moe with the norms before RoPE (the test's wrong-order logits).
+--mutate qk-norm-before-rope computes hunyuan-moe with the norms before RoPE (the test's wrong-order logits); the
+llama4-* mutations compute llama4 without one of its features (Llama4ReferenceTest's far-away logits).
+--llama4-chunk N / --llama4-temp-floor N replace llama.cpp's fixed 8192 (chunk size, temperature step), so that a short
+sequence crosses chunks and temperature steps; the JSON record keeps them for the test.
 The tiny files come from the test itself: run it with -Dmoeflow.tinyarch.dir=DIR to get copies in DIR.
 """
 from __future__ import annotations
@@ -58,11 +61,14 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def rope(x, pos, n_rot, base, neox):
-    """x: [T, H, D]; rotate the first n_rot dims (the rest pass through). NORM: pairs (2i, 2i+1); NEOX: (i, i + n_rot/2)."""
+def rope(x, pos, n_rot, base, neox, factors=None):
+    """x: [T, H, D]; rotate the first n_rot dims (the rest pass through). NORM: pairs (2i, 2i+1); NEOX: (i, i + n_rot/2).
+    factors: llama3's rope_freqs, dividing each pair's angle (ggml_rope_ext's freq_factors)."""
     x = x.copy()
     half = n_rot // 2
     inv = base ** (-np.arange(half, dtype=F) * 2.0 / n_rot)
+    if factors is not None:
+        inv = inv / factors
     ang = pos[:, None].astype(F) * inv[None, :]  # [T, half]
     c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
     if neox:
@@ -263,6 +269,95 @@ def mla(M, p, n, pos):
     return o @ M.t(p + "attn_output.weight").T
 
 
+# llama4's constants, fixed in llama.cpp's loader (n_swa, n_attn_temp_floor_scale); --llama4-chunk/--llama4-temp-floor
+LLAMA4 = {"chunk_size": 8192, "temperature_floor": 8192}
+
+
+def llama4_attention(M, p, n, pos, il):
+    """llama4.cpp's attention: build_qkv; on RoPE layers ((il + 1) % 4 != 0) NORM RoPE with rope_freqs (base
+    rope.freq_base_swa on chunked layers where the file has one), then ggml_rms_norm without weight on q and k unless
+    the model has 128 experts (use_kq_norm; the flip mutation inverts it); on NoPE layers q times the temperature log(floor((pos + 1) / floor) + 1)
+    * 0.1 + 1; chunked layers (il % p < p - 1, p = sliding_window_pattern or 4) mask keys before the query's chunk."""
+    T = n.shape[0]
+    H, D = M.hp("attention.head_count"), M.hp("embedding_length")
+    Hkv = M.hp("attention.head_count_kv", H)
+    hd = M.hp("attention.key_length", D // H)
+    eps = M.hp("attention.layer_norm_rms_epsilon")
+    period = M.hp("attention.sliding_window_pattern", 4)
+    chunked = (period == 0 or il % period < period - 1) and "llama4-no-chunks" not in MUTATIONS
+    use_rope = (il + 1) % 4 != 0 or "llama4-rope-on-every-layer" in MUTATIONS
+    qkv = []
+    for name in ("attn_q", "attn_k", "attn_v"):
+        y = n @ M.t(p + name + ".weight").T
+        b = M.opt(p + name + ".bias")
+        qkv.append(y + b if b is not None else y)
+    q, k, v = qkv[0].reshape(T, H, hd), qkv[1].reshape(T, Hkv, hd), qkv[2].reshape(T, Hkv, hd)
+    if use_rope:
+        base = M.hp("rope.freq_base", 10000.0)
+        if chunked:
+            base = M.hp("rope.freq_base_swa", base)
+        factors = M.opt("rope_freqs.weight")
+        q, k = rope(q, pos, hd, base, False, factors), rope(k, pos, hd, base, False, factors)
+        if (M.hp("expert_count") != 128) != ("llama4-flip-qk-l2-norm" in MUTATIONS):
+            q = q / np.sqrt(np.mean(q * q, axis=-1, keepdims=True) + eps)
+            k = k / np.sqrt(np.mean(k * k, axis=-1, keepdims=True) + eps)
+    elif "llama4-no-temperature" not in MUTATIONS:
+        temp = np.log(np.floor((pos.astype(F) + 1.0) / LLAMA4["temperature_floor"]) + 1.0) * 0.1 + 1.0
+        q = q * temp[:, None, None]
+    i, j = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+    masked = (j > i) | ((j < (i // LLAMA4["chunk_size"]) * LLAMA4["chunk_size"]) if chunked else False)
+    g = H // Hkv
+    o = np.zeros((T, H, hd), dtype=F)
+    for h in range(H):
+        s = np.where(masked, -np.inf, (q[:, h, :] @ k[:, h // g, :].T) / np.sqrt(hd))
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        o[:, h, :] = (e / e.sum(axis=1, keepdims=True)) @ v[:, h // g, :]
+    return o.reshape(T, H * hd) @ M.t(p + "attn_output.weight").T
+
+
+def llama4_moe(M, p, x):
+    """build_moe_ffn as llama4.cpp calls it: sigmoid of the router logits, top-k on them, no renormalisation, no
+    scale, and (weight_before_ffn, arch == LLM_ARCH_LLAMA4) each weight multiplying the expert's input; the shared
+    expert (build_ffn over ffn_*_shexp) added."""
+    k = M.hp("expert_used_count")
+    logits = x @ M.t(p + "ffn_gate_inp.weight").T
+    if "llama4-softmax-routing" in MUTATIONS:
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        probs = e / e.sum(1, keepdims=True)
+    else:
+        probs = 1.0 / (1.0 + np.exp(-logits))
+    wg, wu, wd = M.t(p + "ffn_gate_exps.weight"), M.t(p + "ffn_up_exps.weight"), M.t(p + "ffn_down_exps.weight")
+    out = np.zeros_like(x)
+    for t in range(x.shape[0]):
+        for e in np.argsort(-probs[t], kind="stable")[:k]:
+            w = probs[t, e]
+            if "llama4-weight-after-ffn" in MUTATIONS:
+                out[t] += w * (wd[e] @ (silu(wg[e] @ x[t]) * (wu[e] @ x[t])))
+            else:
+                xin = w * x[t]
+                out[t] += wd[e] @ (silu(wg[e] @ xin) * (wu[e] @ xin))
+    if "llama4-no-shared-expert" not in MUTATIONS:
+        out = out + ffn(x, M, p, "_shexp")
+    return out
+
+
+def forward_llama4(M: Model, tokens):
+    T = len(tokens)
+    pos = np.arange(T)
+    eps = M.hp("attention.layer_norm_rms_epsilon")
+    step = M.hp("interleave_moe_layer_step")
+    x = M.t("token_embd.weight")[tokens]
+    for il in range(M.hp("block_count")):
+        p = f"blk.{il}."
+        h = x + llama4_attention(M, p, rmsnorm(x, M.t(p + "attn_norm.weight"), eps), pos, il)
+        n2 = rmsnorm(h, M.t(p + "ffn_norm.weight"), eps)
+        moe_layer = step > 0 and (il + 1) % step == 0
+        x = h + (llama4_moe(M, p, n2) if moe_layer else ffn(n2, M, p))
+    x = rmsnorm(x, M.t("output_norm.weight"), eps)
+    out = M.t("output.weight") if M.has("output.weight") else M.t("token_embd.weight")
+    return x @ out.T
+
+
 GATING = {1: "softmax", 2: "sigmoid"}
 
 # --mutate: reference-side mutations, to show the Java test tells them apart from the real graph.
@@ -271,6 +366,8 @@ MUTATIONS: set[str] = set()
 
 def forward(M: Model, tokens):
     arch = M.arch
+    if arch == "llama4":
+        return forward_llama4(M, tokens)
     T = len(tokens)
     pos = np.arange(T)
     eps = M.hp("attention.layer_norm_rms_epsilon")
@@ -338,10 +435,16 @@ def main():
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--json")
-    ap.add_argument("--mutate", action="append", default=[], choices=["qk-norm-before-rope"],
-                    help="compute a deliberately wrong graph (hunyuan-moe: q/k norm before RoPE)")
+    ap.add_argument("--mutate", action="append", default=[],
+                    choices=["qk-norm-before-rope", "llama4-weight-after-ffn", "llama4-flip-qk-l2-norm", "llama4-rope-on-every-layer",
+                             "llama4-no-chunks", "llama4-no-temperature", "llama4-softmax-routing", "llama4-no-shared-expert"],
+                    help="compute a deliberately wrong graph (hunyuan-moe: q/k norm before RoPE; llama4: without one feature)")
+    ap.add_argument("--llama4-chunk", type=int, default=LLAMA4["chunk_size"], help="llama4 chunk size (llama.cpp: 8192)")
+    ap.add_argument("--llama4-temp-floor", type=int, default=LLAMA4["temperature_floor"],
+                    help="llama4 temperature position step (llama.cpp: 8192)")
     a = ap.parse_args()
     MUTATIONS.update(a.mutate)
+    LLAMA4.update(chunk_size=a.llama4_chunk, temperature_floor=a.llama4_temp_floor)
     toks = [int(t) for t in a.tokens.split(",")]
     lg = forward(Model(a.model), toks)
     lg.astype("<f4").tofile(a.out)
@@ -351,7 +454,9 @@ def main():
         with open(a.json, "w") as f:
             json.dump({"model_file": os.path.basename(a.model) + " (written by TinyArchFiles, not committed)", "model_sha256": sha,
                        "token_ids": toks, "n_vocab": int(lg.shape[1]), "logits_layout": "[n_tokens][n_vocab] float32 little endian",
-                       "generated_by": f"moe_archs_f64.py {os.path.basename(a.model)} --tokens <token_ids> --out {os.path.basename(a.out)}"},
+                       "generated_by": f"moe_archs_f64.py {os.path.basename(a.model)} --tokens <token_ids> --out {os.path.basename(a.out)}"
+                       + (f" --llama4-chunk {LLAMA4['chunk_size']} --llama4-temp-floor {LLAMA4['temperature_floor']}" if a.llama4_chunk != 8192 or a.llama4_temp_floor != 8192 else ""),
+                       **({"llama4_tuning": dict(LLAMA4)} if Model(a.model).arch == "llama4" else {})},
                       f, indent=1)
             f.write("\n")
     print(f"{os.path.basename(a.model)}: {lg.shape[0]} x {lg.shape[1]} logits, |max| {np.abs(lg).max():.4f}")

@@ -1,5 +1,6 @@
 package io.moeflow.gguf;
 
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -8,7 +9,12 @@ public final class Architectures {
     private Architectures() {}
 
     public static final Set<String> SUPPORTED_ARCHITECTURES = Set.of("llama", "qwen3moe", "qwen2moe", "olmoe", "deepseek2", "gpt-oss",
-            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe");
+            "glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "llama4");
+
+    /** Architectures users ask for that moeflow does not run, with the reason (named by inspect and by the loader). */
+    public static final Map<String, String> UNSUPPORTED_REASONS = Map.of(
+            "qwen3next", "its Gated DeltaNet linear-attention layers need a recurrent state per sequence beside the KV cache,"
+                    + " which moeflow does not have (issue 14: skipped)");
 
     /**
      * Architectures whose last {@code <arch>.nextn_predict_layers} blocks are multi-token-prediction (MTP) blocks
@@ -36,6 +42,17 @@ public final class Architectures {
 
     public static boolean isSupported(String architecture) {
         return architecture != null && SUPPORTED_ARCHITECTURES.contains(architecture);
+    }
+
+    /**
+     * Why {@code architecture} cannot be run, for messages: "architecture X is not supported[: reason] (supported:
+     * ...)"; empty when it is supported.
+     */
+    public static java.util.Optional<String> refusal(String architecture) {
+        if (isSupported(architecture)) return java.util.Optional.empty();
+        String reason = architecture == null ? null : UNSUPPORTED_REASONS.get(architecture);
+        return java.util.Optional.of("architecture " + (architecture == null ? "(missing)" : architecture) + " is not supported"
+                + (reason == null ? "" : ": " + reason) + " (supported: " + supportedList() + ")");
     }
 
     /** The supported names, sorted and comma-separated, for messages. */

@@ -67,8 +67,7 @@ public final class GgufSummary {
                     + "): multi-token-prediction blocks, skipped in decoding as llama.cpp does; a draft model for speculative decoding");
 
         List<String> problems = new ArrayList<>();
-        if (!Architectures.isSupported(arch))
-            problems.add("architecture " + (arch == null ? "(missing)" : arch) + " is not supported (supported: " + Architectures.supportedList() + ")");
+        Architectures.refusal(arch).ifPresent(problems::add);
         f.unsupportedTensorTypes().ifPresent(problems::add);
         line(sb, "supported", problems.isEmpty() ? "yes" : "no — " + String.join("; ", problems));
         return sb.toString();

@@ -117,13 +117,20 @@ public final class HttpTarget implements LoadTarget {
         int tokens = -1;
         int promptTokens = -1;
         boolean finished = false;
+        // The last data lines, named in the error of a stream that ends without a finish_reason (a server bug).
+        java.util.ArrayDeque<String> recent = new java.util.ArrayDeque<>();
         String line;
         while ((line = reader.readLine()) != null) {
             long now = System.nanoTime();
             if (!line.startsWith("data:")) continue; // blank separators, comments
             String data = line.substring(5).strip();
+            if (recent.size() == 4) recent.removeFirst();
+            recent.addLast(abbreviate(data));
             if (data.equals("[DONE]")) {
-                if (!finished) return RequestTrace.failed(sent, "stream ended without a finish_reason");
+                if (!finished) {
+                    return RequestTrace.failed(sent, "stream ended without a finish_reason (last data: "
+                            + String.join(" | ", recent) + ")");
+                }
                 int count = tokens >= 0 ? tokens : chunks;
                 return new RequestTrace(sent, Arrays.copyOf(arrivals, n), now, count, promptTokens, null);
             }

@@ -47,7 +47,7 @@ public record DecoderConfig(String arch, int vocabSize, int contextLength, int e
                     + String.join(", ", new java.util.TreeSet<>(ROPE_SCALING_TYPES)) + ")");
         if (!TEMPERATURE_ARCHITECTURES.contains(a) && f.getFloat(a + ".attention.temperature_scale", 0f) != 0f)
             throw new IllegalArgumentException(a + ": " + a + ".attention.temperature_scale is set, but llama.cpp's " + a
-                    + " graph applies no attention temperature (only deepseek2's among the supported ones); refusing rather than ignoring it");
+                    + " loader does not read it (only deepseek2's among the supported ones; llama4's temperature is fixed); refusing rather than ignoring it");
         float factor = f.getFloat(a + ".rope.scaling.factor", f.getFloat(a + ".rope.scale_linear", 0f));
         float freqScale = scaling.equals("none") || factor == 0f ? 1f : 1f / factor;
         float logMul = f.getFloat(a + ".rope.scaling.yarn_log_multiplier", 0f);

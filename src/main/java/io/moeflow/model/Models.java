@@ -1,6 +1,7 @@
 package io.moeflow.model;
 
 import io.moeflow.experts.ExpertStoreConfig;
+import io.moeflow.gguf.Architectures;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.BailingMoe2Model;
@@ -11,6 +12,7 @@ import io.moeflow.model.arch.Glm4MoeModel;
 import io.moeflow.model.arch.GptOssModel;
 import io.moeflow.model.arch.GraniteMoeModel;
 import io.moeflow.model.arch.HunyuanMoeModel;
+import io.moeflow.model.arch.Llama4Model;
 import io.moeflow.model.arch.LlamaModel;
 import io.moeflow.model.arch.OlmoeModel;
 import io.moeflow.model.arch.Qwen2MoeModel;
@@ -36,7 +38,8 @@ public final class Models {
             Map.entry("ernie4_5-moe", Ernie45MoeModel::new),
             Map.entry("bailingmoe2", BailingMoe2Model::new),
             Map.entry("hunyuan-moe", HunyuanMoeModel::new),
-            Map.entry("granitemoe", GraniteMoeModel::new)));
+            Map.entry("granitemoe", GraniteMoeModel::new),
+            Map.entry("llama4", Llama4Model::new)));
 
     public static java.util.Set<String> supported() {
         return ARCHITECTURES.keySet();
@@ -79,7 +82,7 @@ public final class Models {
         String arch = f.architecture();
         var ctor = ARCHITECTURES.get(arch);
         if (ctor == null)
-            throw new IllegalArgumentException("architecture '" + arch + "' is not supported (supported: " + String.join(", ", ARCHITECTURES.keySet()) + ")");
+            throw new IllegalArgumentException(f.path() + ": " + Architectures.refusal(arch).orElse("architecture '" + arch + "' is not supported"));
         f.unsupportedTensorTypes().ifPresent(why -> {
             throw new IllegalArgumentException(f.path() + ": " + why);
         });

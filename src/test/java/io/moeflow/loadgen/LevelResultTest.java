@@ -103,7 +103,7 @@ class LevelResultTest {
         assertEquals("stream closed before data: [DONE]",
                 HttpTarget.readStream(new BufferedReader(new StringReader(truncated)), 0).error());
         String unfinished = "data: {\"choices\":[{\"text\":\"a\",\"finish_reason\":null}]}\n\ndata: [DONE]\n\n";
-        assertEquals("stream ended without a finish_reason",
-                HttpTarget.readStream(new BufferedReader(new StringReader(unfinished)), 0).error());
+        assertEquals("stream ended without a finish_reason (last data: {\"choices\":[{\"text\":\"a\",\"finish_reason\":null}]}"
+                        + " | [DONE])", HttpTarget.readStream(new BufferedReader(new StringReader(unfinished)), 0).error());
     }
 }

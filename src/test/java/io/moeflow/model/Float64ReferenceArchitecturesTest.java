@@ -99,22 +99,35 @@ class Float64ReferenceArchitecturesTest {
     @ParameterizedTest
     @ValueSource(strings = {"glm4moe", "dots1", "ernie4_5-moe", "bailingmoe2", "hunyuan-moe", "granitemoe", "kimi-k2"})
     void logitsMatchTheFloat64Reference(String name) throws IOException {
-        Path file = TinyArchFiles.write(name, dir, t -> {});
-        String keep = System.getProperty("moeflow.tinyarch.dir"); // to regenerate the reference: copy the files out
-        if (keep != null) Files.copy(file, Files.createDirectories(Path.of(keep)).resolve(file.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        Reference ref = reference(name);
-        assertEquals(ref.sha256(), sha256(file), name + ": the tiny file is not the one the reference logits were computed from");
+        Path file = writeAndCheck(name, dir);
         try (DecoderModel m = Models.load(file, pool)) {
-            Set<Integer> experts = new HashSet<>();
-            StepStats stats = new StepStats();
-            stats.routing = (layer, token, selected, from, k) -> { for (int i = from; i < from + k; i++) experts.add(selected[i]); };
-            float[] batch = Logits.compute(m, ref.tokens(), false, stats);
-            float[] decode = Logits.compute(m, ref.tokens(), true, null);
-            float b = maxDiff(ref.logits(), batch), d = maxDiff(ref.logits(), decode);
-            assertTrue(b < TOLERANCE, () -> name + ": batch max |engine - float64 reference| " + b);
-            assertTrue(d < TOLERANCE, () -> name + ": decode max |engine - float64 reference| " + d);
-            assertTrue(experts.size() >= Math.min(8, m.info().expertCount() - 1), () -> name + ": routing used only experts " + experts);
+            assertMatchesTheReference(name, m, reference(name));
         }
+    }
+
+    /**
+     * The tiny file of {@code name}, checked to be the one its reference logits were computed from (with
+     * {@code -Dmoeflow.tinyarch.dir=DIR} also copied there, to regenerate the reference).
+     */
+    static Path writeAndCheck(String name, Path dir) throws IOException {
+        Path file = TinyArchFiles.write(name, dir, t -> {});
+        String keep = System.getProperty("moeflow.tinyarch.dir");
+        if (keep != null) Files.copy(file, Files.createDirectories(Path.of(keep)).resolve(file.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertEquals(reference(name).sha256(), sha256(file), name + ": the tiny file is not the one the reference logits were computed from");
+        return file;
+    }
+
+    /** Batch and decode logits of {@code m} within {@link #TOLERANCE} of the reference, routing over several experts. */
+    static void assertMatchesTheReference(String name, DecoderModel m, Reference ref) {
+        Set<Integer> experts = new HashSet<>();
+        StepStats stats = new StepStats();
+        stats.routing = (layer, token, selected, from, k) -> { for (int i = from; i < from + k; i++) experts.add(selected[i]); };
+        float[] batch = Logits.compute(m, ref.tokens(), false, stats);
+        float[] decode = Logits.compute(m, ref.tokens(), true, null);
+        float b = maxDiff(ref.logits(), batch), d = maxDiff(ref.logits(), decode);
+        assertTrue(b < TOLERANCE, () -> name + ": batch max |engine - float64 reference| " + b);
+        assertTrue(d < TOLERANCE, () -> name + ": decode max |engine - float64 reference| " + d);
+        assertTrue(experts.size() >= Math.min(8, m.info().expertCount() - 1), () -> name + ": routing used only experts " + experts);
     }
 
     static Stream<Arguments> mutations() {

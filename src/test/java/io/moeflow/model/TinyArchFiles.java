@@ -59,6 +59,13 @@ final class TinyArchFiles {
         return this;
     }
 
+    /** A tensor of the given values, {@code ne[0]} innermost. */
+    TinyArchFiles tensorOf(String name, long[] ne, float... v) {
+        shapes.put(name, ne);
+        values.put(name, v);
+        return this;
+    }
+
     /** Drops every tensor whose name contains {@code part}. */
     TinyArchFiles drop(String part) {
         shapes.keySet().removeIf(k -> k.contains(part));
@@ -338,7 +345,46 @@ final class TinyArchFiles {
         return t;
     }
 
-    /** The reference file of {@code name} (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe, kimi-k2) with {@code mutation} applied. */
+    // Llama-4 Scout in small, with the keys and tensors a converted Scout carries: 4 layers (0-2 chunked with RoPE and
+    // q/k L2 norm, 3 full and NoPE with the temperature), every layer MoE (interleave step 1) with 8 experts top-1,
+    // sigmoid routing applied to the expert input, one shared expert of expert_feed_forward_length, Llama-3
+    // rope_freqs, key/value_length written out.
+    static final int LLAMA4_LAYERS = 4, LLAMA4_HEADS = 4, LLAMA4_KV_HEADS = 2, LLAMA4_HEAD_DIM = 8;
+
+    static TinyArchFiles llama4(long seed, int experts, int step) {
+        TinyArchFiles t = new TinyArchFiles("llama4", seed);
+        int ffn = 40, ffnExp = 12;
+        t.common(LLAMA4_LAYERS, LLAMA4_HEADS, LLAMA4_KV_HEADS, LLAMA4_HEAD_DIM).u32("rope.dimension_count", LLAMA4_HEAD_DIM)
+                .u32("feed_forward_length", ffn).u32("expert_count", experts).u32("expert_used_count", 1)
+                .u32("expert_feed_forward_length", ffnExp).u32("interleave_moe_layer_step", step);
+        t.tensorOf("rope_freqs.weight", new long[] {LLAMA4_HEAD_DIM / 2}, 1.5f, 3f, 6f, 8f);
+        for (int l = 0; l < LLAMA4_LAYERS; l++) {
+            String p = "blk." + l + ".";
+            t.gqa(p, LLAMA4_HEADS, LLAMA4_KV_HEADS, LLAMA4_HEAD_DIM, false, false);
+            t.tensor(p + "ffn_norm.weight", 0.1, 1, EMBD);
+            if ((l + 1) % step == 0) {
+                t.experts(p, experts, ffnExp, false);
+                t.dense(p, ffnExp, "_shexp");
+            } else {
+                t.dense(p, ffn, "");
+            }
+        }
+        return t;
+    }
+
+    // Llama-4 Maverick in small: 128 experts (llama.cpp's 17B_128E type: no q/k L2 norm) top-1, MoE every second
+    // layer (dense SwiGLU between), no rope_freqs; plus the optional keys llama.cpp's llama4 loader reads and converted
+    // files do not carry: attention.sliding_window_pattern 3 (layers 0, 1 and 3 chunked, 2 full; layer 3 NoPE and
+    // chunked) and rope.freq_base_swa for the chunked layers. The router is scaled down so that the top-1 sigmoid weight
+    // stays well below 1 (over 128 experts the best logit would otherwise give a weight of almost exactly 1, where
+    // weighting the input or the output hardly differs).
+    static TinyArchFiles llama4Maverick(long seed) {
+        TinyArchFiles t = llama4(seed, 128, 2).drop("rope_freqs").u32("attention.sliding_window_pattern", 3).f32("rope.freq_base_swa", 500f);
+        t.values.forEach((k, v) -> { if (k.endsWith("ffn_gate_inp.weight")) for (int i = 0; i < v.length; i++) v[i] *= 0.15f; });
+        return t;
+    }
+
+    /** The reference file of {@code name} (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe, kimi-k2, llama4, llama4-maverick) with {@code mutation} applied. */
     static Path write(String name, Path dir, Consumer<TinyArchFiles> mutation) throws IOException {
         TinyArchFiles t = switch (name) {
             case "glm4moe" -> glm4moe(41);
@@ -348,6 +394,8 @@ final class TinyArchFiles {
             case "bailingmoe2" -> bailingMoe2(45);
             case "hunyuan-moe" -> hunyuanMoe(46);
             case "granitemoe" -> graniteMoe(47);
+            case "llama4" -> llama4(48, 8, 1);
+            case "llama4-maverick" -> llama4Maverick(49);
             default -> throw new IllegalArgumentException(name);
         };
         mutation.accept(t);

@@ -12,7 +12,7 @@ import io.moeflow.model.blocks.Rope;
 import io.moeflow.model.blocks.SwiGlu;
 
 /**
- * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe) share: GQA attention with
+ * What the GQA architectures with DeepSeek-style experts (glm4moe, dots1, ernie4_5-moe, bailingmoe2, hunyuan-moe, granitemoe) share (and llama4 builds on): GQA attention with
  * optional q/k/v biases and per-head q/k RMSNorm, leading dense SwiGLU layers, then MoE layers routed as llama.cpp's
  * build_moe_ffn does ({@code expert_gating_func}, {@code expert_weights_norm}, {@code expert_weights_scale},
  * {@code expert_group_count}/{@code _used_count}, the {@code exp_probs_b} selection bias) plus shared experts

@@ -9,7 +9,8 @@ import io.moeflow.model.KvCache;
  * Grouped-query self-attention with a paged KV cache: q/k/v projections for the whole batch (plus optional
  * biases), optional RMSNorm of q and k (per head as in qwen3, or over the whole projection as in olmoe),
  * RoPE, then for every (token, head) causal attention over the token's own sequence (optionally a sliding
- * window and a per-head sink logit, gpt-oss), and the output projection (plus optional bias). Query head
+ * window and a per-head sink logit, gpt-oss; or chunks and a per-position query temperature, llama4), and the
+ * output projection (plus optional bias). Query head
  * {@code h} reads kv head {@code h / (heads / kvHeads)}.
  */
 public final class Attention implements AttentionBlock {
@@ -27,33 +28,50 @@ public final class Attention implements AttentionBlock {
      * @param scales per-tensor factors of the q, k, v and output projections ({@code .scale} tensors), applied to the
      *               product before its bias as ggml does; {@link Scales#NONE} when absent
      * @param scoreScale the factor of q.k in the scores (granite's {@code attention.scale}); 0 for {@code 1/sqrt(head_dim)}
+     * @param chunk  chunked attention in positions (llama4): query {@code i} sees key {@code j <= i} iff
+     *               {@code j >= (i / chunk) * chunk}, llama.cpp's LLAMA_SWA_TYPE_CHUNKED; 0 for none
+     * @param temperature per-position query factor (llama4's NoPE layers), {@link AttentionTemperature#NONE} for none
      */
     public record Options(float[] qBias, float[] kBias, float[] vBias, float[] outBias,
-                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales, float scoreScale) {
-        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE, 0f);
+                          float[] qNorm, float[] kNorm, NormScope normScope, float[] sinks, int window, Scales scales, float scoreScale,
+                          int chunk, AttentionTemperature temperature) {
+        public static final Options NONE = new Options(null, null, null, null, null, null, NormScope.PER_HEAD, null, 0, Scales.NONE, 0f,
+                0, AttentionTemperature.NONE);
+
+        public Options {
+            if (window > 0 && chunk > 0) throw new IllegalArgumentException("attention has both a sliding window and chunks");
+        }
 
         public Options withBiases(float[] q, float[] k, float[] v, float[] out) {
-            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales, scoreScale);
+            return new Options(q, k, v, out, qNorm, kNorm, normScope, sinks, window, scales, scoreScale, chunk, temperature);
         }
 
         public Options withQkNorm(float[] q, float[] k, NormScope scope) {
-            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales, scoreScale);
+            return new Options(qBias, kBias, vBias, outBias, q, k, scope, sinks, window, scales, scoreScale, chunk, temperature);
         }
 
         public Options withSinks(float[] s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales, scoreScale);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, s, window, scales, scoreScale, chunk, temperature);
         }
 
         public Options withWindow(int w) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales, scoreScale);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, w, scales, scoreScale, chunk, temperature);
         }
 
         public Options withScales(Scales s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s, scoreScale);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, s, scoreScale, chunk, temperature);
         }
 
         public Options withScoreScale(float s) {
-            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, s);
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, s, chunk, temperature);
+        }
+
+        public Options withChunk(int c) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, scoreScale, c, temperature);
+        }
+
+        public Options withTemperature(AttentionTemperature t) {
+            return new Options(qBias, kBias, vBias, outBias, qNorm, kNorm, normScope, sinks, window, scales, scoreScale, chunk, t);
         }
     }
 
@@ -140,6 +158,8 @@ public final class Attention implements AttentionBlock {
                 rope.apply(ws.q, t * qDim, heads, headDim, pos);
                 rope.apply(ws.k, t * kDim, kvHeads, headDim, pos);
             }
+            // llama.cpp multiplies the query itself (ggml_mul(Qcur, attn_scale)), not the score
+            if (opt.temperature().enabled()) scale(ws.q, t * qDim, qDim, opt.temperature().factor(pos));
             float[] block = kv.block(batch.seqIds[t], pos);
             int o = kv.offset(layer, pos);
             System.arraycopy(ws.k, t * kDim, block, o, kDim);
@@ -191,9 +211,10 @@ public final class Attention implements AttentionBlock {
             int t = chunk / heads, h = chunk % heads;
             int g = h / (heads / kvHeads);
             float sink = opt.sinks() == null ? Float.NaN : opt.sinks()[h];
-            kernel.attend(ws.q, t * qDim + h * headDim, headDim, kv, layer, batch.seqIds[t], batch.positions[t],
-                    g * headDim, kDim + g * valueDim, valueDim, scale, opt.window(), sink,
-                    ws.heads, (t * heads + h) * valueDim);
+            int pos = batch.positions[t];
+            int first = opt.chunk() > 0 ? pos / opt.chunk() * opt.chunk() : opt.window() > 0 ? Math.max(0, pos - opt.window() + 1) : 0;
+            kernel.attendFrom(ws.q, t * qDim + h * headDim, headDim, kv, layer, batch.seqIds[t], first, pos,
+                    g * headDim, kDim + g * valueDim, valueDim, scale, sink, ws.heads, (t * heads + h) * valueDim);
         }
     }
 }

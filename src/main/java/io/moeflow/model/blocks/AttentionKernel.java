@@ -24,6 +24,12 @@ final class AttentionKernel {
     void attend(float[] q, int qo, int kLen, KvCache kv, int layer, int seq, int pos, int kOff, int vOff, int vLen,
                 float scale, int window, float sink, float[] out, int oo) {
         int first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+        attendFrom(q, qo, kLen, kv, layer, seq, first, pos, kOff, vOff, vLen, scale, sink, out, oo);
+    }
+
+    /** As {@link #attend}, over the keys {@code first <= j <= pos} (a window or a chunk, as the caller computes it). */
+    void attendFrom(float[] q, int qo, int kLen, KvCache kv, int layer, int seq, int first, int pos, int kOff, int vOff, int vLen,
+                    float scale, float sink, float[] out, int oo) {
         float[] s = scores.get();
         if (s.length < pos + 1) {
             s = new float[Math.max(pos + 1, s.length * 2)];

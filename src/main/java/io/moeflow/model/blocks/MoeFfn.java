@@ -30,28 +30,37 @@ public final class MoeFfn implements FeedForward {
      *  {@code min(g,7) * sigmoid(1.702 min(g,7)) * (clamp(u,-7,7) + 1)}. */
     public enum Activation { SILU, SWIGLU_OAI }
 
-    /** Routing and activation options; start from {@link #of} and add parts. Biases are null when absent. */
+    /**
+     * Routing and activation options; start from {@link #of} and add parts. Biases are null when absent.
+     * {@code weightBeforeFfn}: each routed expert's weight multiplies its input row and its output is summed unweighted
+     * (llama.cpp's {@code weight_before_ffn}, llama4 only); else the weight multiplies the output.
+     */
     public record Options(Gating gating, boolean normalize, float weightScale, float[] routerBias,
-                          float[] selectionBias, int groups, int groupsUsed, Activation activation) {
+                          float[] selectionBias, int groups, int groupsUsed, Activation activation, boolean weightBeforeFfn) {
         public static Options of(Gating gating, boolean normalize, float weightScale) {
-            return new Options(gating, normalize, weightScale, null, null, 0, 0, Activation.SILU);
+            return new Options(gating, normalize, weightScale, null, null, 0, 0, Activation.SILU, false);
         }
 
         public Options withRouterBias(float[] b) {
-            return new Options(gating, normalize, weightScale, b, selectionBias, groups, groupsUsed, activation);
+            return new Options(gating, normalize, weightScale, b, selectionBias, groups, groupsUsed, activation, weightBeforeFfn);
         }
 
         public Options withSelectionBias(float[] b) {
-            return new Options(gating, normalize, weightScale, routerBias, b, groups, groupsUsed, activation);
+            return new Options(gating, normalize, weightScale, routerBias, b, groups, groupsUsed, activation, weightBeforeFfn);
         }
 
         /** Group-limited selection: experts in {@code groups} groups of consecutive ids, only the best {@code used} groups eligible. */
         public Options withGroups(int groups, int used) {
-            return new Options(gating, normalize, weightScale, routerBias, selectionBias, groups, used, activation);
+            return new Options(gating, normalize, weightScale, routerBias, selectionBias, groups, used, activation, weightBeforeFfn);
         }
 
         public Options withActivation(Activation a) {
-            return new Options(gating, normalize, weightScale, routerBias, selectionBias, groups, groupsUsed, a);
+            return new Options(gating, normalize, weightScale, routerBias, selectionBias, groups, groupsUsed, a, weightBeforeFfn);
+        }
+
+        /** The routing weight applied to the expert's input instead of its output (llama4). */
+        public Options withWeightBeforeFfn() {
+            return new Options(gating, normalize, weightScale, routerBias, selectionBias, groups, groupsUsed, activation, true);
         }
     }
 
@@ -155,8 +164,13 @@ public final class MoeFfn implements FeedForward {
         }
         for (int t = 0; t < n; t++)
             for (int i = 0; i < nUsed; i++) {
-                int e = m.selected[t * nUsed + i];
-                System.arraycopy(ws.xn, t * embd, m.in[e], m.slot[t * nUsed + i] * embd, embd);
+                int e = m.selected[t * nUsed + i], dst = m.slot[t * nUsed + i] * embd;
+                if (opt.weightBeforeFfn()) {
+                    float w = m.weights[t * nUsed + i];
+                    for (int j = 0; j < embd; j++) m.in[e][dst + j] = ws.xn[t * embd + j] * w;
+                } else {
+                    System.arraycopy(ws.xn, t * embd, m.in[e], dst, embd);
+                }
             }
 
         // Gate and up of every active expert over its group, then down; in waves of what the expert store can
@@ -203,7 +217,8 @@ public final class MoeFfn implements FeedForward {
         for (int t = 0; t < n; t++)
             for (int i = 0; i < nUsed; i++) {
                 int e = m.selected[t * nUsed + i];
-                VectorMath.axpy(m.weights[t * nUsed + i], m.out[e], m.slot[t * nUsed + i] * embd, ws.out, t * embd, embd);
+                float w = opt.weightBeforeFfn() ? 1f : m.weights[t * nUsed + i];
+                VectorMath.axpy(w, m.out[e], m.slot[t * nUsed + i] * embd, ws.out, t * embd, embd);
             }
     }
 
