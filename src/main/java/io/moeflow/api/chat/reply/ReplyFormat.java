@@ -13,7 +13,8 @@ public enum ReplyFormat {
     CONTENT_ONLY(List.of()),
     /**
      * Qwen3 / Qwen2.5 / Hermes: {@code <tool_call>{"name": ..., "arguments": {...}}</tool_call>}, and Qwen3-Coder's
-     * {@code <tool_call><function=NAME><parameter=P>value</parameter></function></tool_call>} in the same tags.
+     * {@code <tool_call><function=NAME><parameter=P>value</parameter></function></tool_call>} in the same tags, and
+     * GLM-4.5/4.6's {@code <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>}.
      */
     HERMES(List.of("<tool_call>", "</tool_call>")),
     /**

@@ -177,7 +177,8 @@ public final class ReplyParser {
                 return;
             }
             String body = text.substring(i + open.length(), j).strip();
-            ChatMessage.ToolCall call = body.startsWith("<function=") ? xmlCall(body, out.calls.size()) : jsonCall(body, out.calls.size());
+            ChatMessage.ToolCall call = body.startsWith("<function=") ? xmlCall(body, out.calls.size())
+                    : body.startsWith("{") ? jsonCall(body, out.calls.size()) : glmCall(body, out.calls.size());
             if (call == null) out.content.append(text, i, j + close.length());
             else out.calls.add(call);
             pos = j + close.length();
@@ -217,16 +218,45 @@ public final class ReplyParser {
         int end = 0;
         while (p.find()) {
             if (!f.group(2).substring(end, p.start()).isBlank()) return null;
-            String key = p.group(1).strip();
             String value = p.group(2);
             if (value.startsWith("\n")) value = value.substring(1);
             if (value.endsWith("\n")) value = value.substring(0, value.length() - 1);
-            JsonNode type = schema == null ? null : schema.path("properties").path(key).get("type");
-            JsonNode typed = type == null || "string".equals(type.asText()) ? null : json(value);
-            args.set(key, typed != null ? typed : JsonNodeFactory.instance.textNode(value));
+            String key = p.group(1).strip();
+            args.set(key, typed(schema, key, value));
             end = p.end();
         }
         if (!f.group(2).substring(end).isBlank()) return null;
+        return new ChatMessage.ToolCall(id(index), name, compact(args));
+    }
+
+    /** A parameter's value written as text: JSON when the tool's schema gives it a type other than string. */
+    private static JsonNode typed(JsonNode schema, String key, String value) {
+        JsonNode type = schema == null ? null : schema.path("properties").path(key).get("type");
+        JsonNode typed = type == null || "string".equals(type.asText()) ? null : json(value);
+        return typed != null ? typed : JsonNodeFactory.instance.textNode(value);
+    }
+
+    private static final Pattern GLM_ARGUMENT = Pattern.compile("(?s)\\s*<arg_key>(.*?)</arg_key>\\s*<arg_value>(.*?)</arg_value>");
+
+    /** GLM-4.5/4.6/4.7: {@code NAME\n<arg_key>KEY</arg_key>\n<arg_value>value</arg_value>...}; values typed by the schema. */
+    private ChatMessage.ToolCall glmCall(String body, int index) {
+        int first = body.indexOf("<arg_key>");
+        String name = (first < 0 ? body : body.substring(0, first)).strip();
+        if (name.isEmpty() || name.contains("<") || name.contains("\n")) return null;
+        JsonNode schema = settings.toolParameters.get(name);
+        ObjectNode args = JsonNodeFactory.instance.objectNode();
+        if (first >= 0) {
+            Matcher m = GLM_ARGUMENT.matcher(body);
+            m.region(first, body.length());
+            int end = first;
+            while (m.lookingAt()) {
+                String key = m.group(1).strip();
+                args.set(key, typed(schema, key, m.group(2)));
+                end = m.end();
+                m.region(end, body.length());
+            }
+            if (!body.substring(end).isBlank()) return null;
+        }
         return new ChatMessage.ToolCall(id(index), name, compact(args));
     }
 

@@ -153,6 +153,17 @@ class ReplyParserTest {
     }
 
     @Test
+    void glmArgKeyValueCalls() {
+        // GLM-4.6 writes "<tool_call>NAME\n<arg_key>K</arg_key>\n<arg_value>V</arg_value>\n</tool_call>" (its template)
+        AssistantReply r = parse(parser(ReplyFormat.HERMES, THINK), "<think>Weather.</think>\n<tool_call>get_weather\n<arg_key>city</arg_key>\n"
+                + "<arg_value>Paris</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>");
+        assertEquals("Weather.", r.reasoning());
+        assertCalls(r, "get_weather", "{\"city\":\"Paris\",\"days\":3}");
+        String junk = "<tool_call>get_weather\n<arg_key>city</arg_key> stray</tool_call>";
+        assertEquals(junk, parse(parser(ReplyFormat.HERMES, null), junk).content());
+    }
+
+    @Test
     void deepSeekR1CallAfterAnOpenedThinkBlock() {
         // DeepSeek-R1's newer templates end the generation prompt with "<think>\n": the text starts as reasoning.
         AssistantReply r = parse(parser(ReplyFormat.DEEPSEEK, THINK, true, true, true, true),
@@ -256,6 +267,11 @@ class ReplyParserTest {
     void formatsAreChosenFromTheTemplates() throws Exception {
         assertEquals(ReplyFormat.HERMES, ReplyFormat.of(template("Qwen-Qwen3-0.6B.jinja")));
         assertEquals(ReplyFormat.HERMES, ReplyFormat.of(template("Qwen3-Coder.jinja")));
+        assertEquals(ReplyFormat.HERMES, ReplyFormat.of(template("GLM-4.6.jinja")));
+        assertEquals(ReplyFormat.KIMI, ReplyFormat.of(template("Kimi-K2-Thinking.jinja")));
+        assertEquals(ReplyFormat.MISTRAL, ReplyFormat.of(template("mistralai-Ministral-3-14B-Reasoning-2512.jinja")));
+        assertEquals(new ReplyFormat.ThinkTags("[THINK]", "[/THINK]"),
+                ReplyFormat.thinkTags(template("mistralai-Ministral-3-14B-Reasoning-2512.jinja")));
         assertEquals(ReplyFormat.DEEPSEEK, ReplyFormat.of(template("deepseek-ai-DeepSeek-V3.1.jinja")));
         assertEquals(ReplyFormat.DEEPSEEK, ReplyFormat.of(template("llama-cpp-deepseek-r1.jinja")));
         assertEquals(ReplyFormat.HARMONY, ReplyFormat.of(template("openai-gpt-oss-120b.jinja")));
