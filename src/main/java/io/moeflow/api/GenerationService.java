@@ -3,6 +3,8 @@ package io.moeflow.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.moeflow.api.chat.ChatTemplateRenderer;
 import io.moeflow.api.chat.reply.ChatReply;
+import io.moeflow.api.chat.reply.ForcedCall;
+import io.moeflow.engine.grammar.Grammar;
 import io.moeflow.api.chat.reply.ReplyFormat;
 import io.moeflow.api.chat.reply.ReplyParser;
 import io.moeflow.api.chat.jinja.RenderLimits;
@@ -10,6 +12,9 @@ import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.engine.SamplingParams;
+import io.moeflow.engine.TokenConstraint;
+import io.moeflow.engine.grammar.GrammarConstraint;
+import io.moeflow.engine.grammar.TokenTrie;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationEngine;
 import io.moeflow.scheduler.GenerationRequest;
@@ -64,6 +69,16 @@ public class GenerationService {
     ServiceMetrics metrics;
 
     private volatile ChatTemplateRenderer chatTemplates;
+    private static final int CACHED_CONSTRAINTS = 32;
+    /** Compiled response formats by key; guards itself and the trie fields. */
+    private final java.util.LinkedHashMap<String, TokenConstraint> constraints = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<String, TokenConstraint> eldest) {
+            return size() > CACHED_CONSTRAINTS;
+        }
+    };
+    private TokenTrie vocabularyTrie;
+    private Tokenizer trieTokenizer;
     private final Object slotFreed = new Object();
     private final AtomicInteger running = new AtomicInteger();
     private final AtomicLong completed = new AtomicLong();
@@ -105,7 +120,20 @@ public class GenerationService {
     public Prepared prepareWithReply(String id, PromptSpec spec, long defaultSeed) {
         if (!spec.chat()) return new Prepared(prepare(id, spec, defaultSeed), null);
         String prompt = renderChat(spec);
-        return new Prepared(request(id, spec, prompt, defaultSeed), chatReply(id, spec.chatOptions(), prompt));
+        ChatOptions options = spec.chatOptions();
+        if (options.forcesCall() && spec.responseFormat().constrained()) {
+            throw new InvalidRequestException("tool_choice", "tool_choice \"required\" or a named function cannot be combined"
+                    + " with a response_format that constrains the output: the answer is either a tool call or JSON");
+        }
+        ChatReply reply = chatReply(id, options, prompt);
+        GenerationRequest request = request(id, spec, prompt, defaultSeed);
+        if (options.forcesCall()) {
+            ReplyParser.Settings s = reply.parser().settings();
+            Grammar.Expr call = ForcedCall.grammar(s.format(), s.think(), s.thinkingOpen(), options);
+            request = request.withConstraint(constraint(new ResponseFormat("tool_call", call,
+                    "tool_call " + s.format() + " " + s.thinkingOpen() + " " + options.forcedFunction() + " " + options.tools())));
+        }
+        return new Prepared(request, reply);
     }
 
     /**
@@ -122,7 +150,7 @@ public class GenerationService {
         for (JsonNode tool : options.tools()) {
             parameters.put(tool.path("function").path("name").asText(), tool.path("function").path("parameters"));
         }
-        boolean parseTools = !options.tools().isEmpty() && options.toolChoice() == ChatOptions.ToolChoice.AUTO;
+        boolean parseTools = !options.tools().isEmpty() && options.toolChoice() != ChatOptions.ToolChoice.NONE;
         ReplyParser parser = new ReplyParser(new ReplyParser.Settings(format, think, open, !options.reasoningInline(),
                 parseTools, options.parallelToolCalls(), parameters, id));
         return new ChatReply(parser, markerTokens(format));
@@ -168,7 +196,33 @@ public class GenerationService {
                 spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
-        return new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        GenerationRequest request = new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
+        return spec.responseFormat().constrained() ? request.withConstraint(constraint(spec.responseFormat())) : request;
+    }
+
+    /**
+     * The constraint of a response format over the served vocabulary. Requests with the same format share one
+     * (its token masks are cached per grammar state), up to {@value #CACHED_CONSTRAINTS} formats, least recently
+     * used dropped first.
+     */
+    TokenConstraint constraint(ResponseFormat format) {
+        Tokenizer tokenizer = runtime.tokenizer();
+        TokenTrie trie;
+        synchronized (constraints) {
+            if (vocabularyTrie == null || trieTokenizer != tokenizer) {
+                vocabularyTrie = TokenTrie.of(tokenizer);
+                trieTokenizer = tokenizer;
+                constraints.clear();
+            }
+            trie = vocabularyTrie;
+            TokenConstraint known = constraints.get(format.key());
+            if (known != null) return known;
+        }
+        TokenConstraint built = GrammarConstraint.of(format.grammar(), trie);
+        synchronized (constraints) {
+            if (vocabularyTrie == trie) constraints.putIfAbsent(format.key(), built);
+        }
+        return built;
     }
 
     /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */

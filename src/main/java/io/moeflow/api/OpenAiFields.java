@@ -70,14 +70,19 @@ public final class OpenAiFields {
                     "function tools, described to the model by its chat template; its calls come back as tool_calls,"
                     + " parsed per model family (docs/CONFIGURATION.md \"Tool calls and reasoning\")", PARSED),
             new Field("tool_choice", CHAT, Decision.IMPLEMENTED,
-                    "\"auto\" (calls parsed) or \"none\" (tools still shown, calls not parsed: their text is content);"
-                    + " \"required\" and a named function are refused (nothing forces a call)", PARSED),
+                    "\"auto\" (calls parsed), \"none\" (tools still shown, calls not parsed: their text is content),"
+                    + " \"required\" or {\"type\": \"function\", \"function\": {\"name\"}} (the answer forced to be one call by"
+                    + " constrained sampling; Qwen3/Hermes and gpt-oss templates only)", PARSED),
             new Field("parallel_tool_calls", CHAT, Decision.IMPLEMENTED,
                     "boolean, default true; false keeps the first call of an answer only", PARSED),
             new Field("reasoning_format", CHAT, Decision.IMPLEMENTED,
                     "\"auto\" (default) or \"deepseek\": reasoning in reasoning_content; \"none\": kept inline in content (extension)", PARSED),
             new Field("chat_template_kwargs", CHAT, Decision.IMPLEMENTED,
                     "object: extra chat-template variables; enable_thinking a boolean (extension)", PARSED),
+            new Field("response_format", BOTH, Decision.IMPLEMENTED,
+                    "{\"type\": \"text\"}, {\"type\": \"json_object\"} or {\"type\": \"json_schema\", \"json_schema\":"
+                    + " {name, schema, strict?, description?}}, enforced by constrained sampling; a schema keyword it cannot"
+                    + " enforce is refused (on /v1/completions an extension)", PARSED),
             new Field("add_generation_prompt", CHAT, Decision.IMPLEMENTED, "boolean, default true (extension)", PARSED),
 
             new Field("model", BOTH, Decision.ACCEPTED, "any string: the served model answers", type(JsonNode::isTextual, "a string")),
@@ -96,8 +101,6 @@ public final class OpenAiFields {
             refused("functions", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
             refused("function_call", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
                     v -> "none".equals(v.textValue())),
-            refused("response_format", CHAT, "{\"type\": \"text\"}", JsonNode::isObject, "an object",
-                    v -> v.size() == 1 && "text".equals(v.path("type").textValue())),
             refused("audio", CHAT, "null", JsonNode::isObject, "an object", v -> false),
             refused("modalities", CHAT, "[\"text\"]", JsonNode::isArray, "an array",
                     v -> v.size() == 1 && "text".equals(v.get(0).textValue())),
@@ -141,6 +144,11 @@ public final class OpenAiFields {
             if (field.decision() != Decision.IMPLEMENTED && field.endpoints().contains(endpoint)) field.apply(body);
         }
         // The tokens topic carries the generated text as it is: nothing there reads the reply.
+        JsonNode toolChoice = body.get("tool_choice");
+        if (toolChoice != null && !toolChoice.isNull() && !("auto".equals(toolChoice.textValue()) || "none".equals(toolChoice.textValue()))) {
+            throw new InvalidRequestException("tool_choice", "tool_choice other than \"auto\" or \"none\" is not supported in"
+                    + " Kafka prompts: forced tool calls are made for HTTP chat completions only", "unsupported_parameter");
+        }
         for (String name : HTTP_ONLY) {
             if (RequestParser.present(body, name)) {
                 throw new InvalidRequestException(name, name + " is not supported in Kafka prompts: token events carry the"

@@ -7,10 +7,21 @@ import java.util.List;
  * {@code messages} is set. Null numbers mean "not given" (defaults are applied when the request is prepared).
  * {@code ignoreEos} (vLLM's extension) keeps generating past end-of-generation tokens, for benchmarks.
  * {@code chatOptions} (chat requests only) are the other fields that reach the chat template.
+ * {@code responseFormat} (never null) says whether the output is constrained to JSON.
  */
 public record PromptSpec(String prompt, List<ChatMessage> messages, Integer maxTokens, Float temperature,
                          Float topP, Integer topK, Float minP, Long seed, List<String> stop,
-                         boolean ignoreEos, ChatOptions chatOptions) {
+                         boolean ignoreEos, ChatOptions chatOptions, ResponseFormat responseFormat) {
+    public PromptSpec {
+        if (responseFormat == null) responseFormat = ResponseFormat.TEXT;
+    }
+
+    public PromptSpec(String prompt, List<ChatMessage> messages, Integer maxTokens, Float temperature,
+                      Float topP, Integer topK, Float minP, Long seed, List<String> stop,
+                      boolean ignoreEos, ChatOptions chatOptions) {
+        this(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop, ignoreEos, chatOptions, null);
+    }
+
     public boolean chat() {
         return messages != null;
     }

@@ -199,8 +199,10 @@ public final class RequestParser {
         Integer topK = intField(body, "top_k", 0, Integer.MAX_VALUE);
         Float minP = floatField(body, "min_p", 0f, 1f, true);
         Long seed = longField(body, "seed");
+        JsonNode format = body.get("response_format");
+        ResponseFormat responseFormat = format == null || format.isNull() ? ResponseFormat.TEXT : ResponseFormat.parse(format);
         return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
-                booleanField(body, "ignore_eos"), chatOptions);
+                booleanField(body, "ignore_eos"), chatOptions, responseFormat);
     }
 
     private String prompt(ObjectNode body) {

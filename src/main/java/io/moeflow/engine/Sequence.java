@@ -21,6 +21,12 @@ import java.util.SplittableRandom;
  * {@code ignoreEos}, plus the request's stop tokens) or a stop string in the text → STOP (neither appears in
  * the text); {@code maxTokens} generated → LENGTH; a token that would sit at a position outside the context
  * (it cannot be fed) → LENGTH. The step loop owns a sequence; not thread-safe.
+ *
+ * <p>With a {@link TokenConstraint} ({@link GenerationRequest#constraint()}), {@link #sample} first masks the
+ * logits to the tokens the constraint allows (a {@link TokenConstraint.DeadEndException} when there is none), and
+ * every token (resumed ones too) advances the constraint. An end-of-generation token the constraint allows stops
+ * the generation even with {@code ignoreEos}, and a constraint that is finished (nothing more can follow) stops it
+ * at once → STOP.
  */
 public final class Sequence {
     private final String requestId;
@@ -34,6 +40,8 @@ public final class Sequence {
     private final Detokenizer detokenizer;
     private final io.moeflow.tokenizer.TextStream text;
     private final StopStrings stops;
+    /** The request's constraint state, null when sampling is free. */
+    private final TokenConstraint.Cursor constraint;
 
     private int[] tokens;
     private int length;
@@ -59,6 +67,7 @@ public final class Sequence {
         this.detokenizer = detokenizer;
         this.text = detokenizer.newStream();
         this.stops = new StopStrings(request.stopStrings());
+        this.constraint = request.constraint() == null ? null : request.constraint().start();
         // room for a typical generation; longer ones grow the array
         this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + (maxTokens > 0 ? Math.min(maxTokens, 256) : 64));
         this.length = promptLength;
@@ -122,6 +131,10 @@ public final class Sequence {
 
     /** Samples the next token from a row of logits with this sequence's parameters and generator. */
     public int sample(Sampler sampler, float[] logits, int offset) {
+        if (constraint != null && constraint.mask(logits, offset, sampler.vocabSize()) == 0) {
+            throw new TokenConstraint.DeadEndException("request " + requestId + ": no token of the vocabulary can continue"
+                    + " the output inside its grammar (after " + generated() + " generated tokens)");
+        }
         return sampler.sample(logits, offset, sampling, random);
     }
 
@@ -135,17 +148,18 @@ public final class Sequence {
     private void append(int token) {
         if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
         tokens[length++] = token;
-        if (isStopToken(token)) {
+        if (constraint != null) constraint.accept(token);
+        if (isStopToken(token) || (constraint != null && detokenizer.isEndOfGeneration(token))) {
             end(FinishReason.STOP);
             return;
         }
         delta = stops.push(text.push(token));
         if (stops.stopped()) {
             finish = FinishReason.STOP;
-        } else if ((maxTokens > 0 && generated() >= maxTokens) || length > contextLength) {
+        } else if (constraintFinished() || (maxTokens > 0 && generated() >= maxTokens) || length > contextLength) {
             String rest = stops.push(text.flush());
             delta = delta + (stops.stopped() ? rest : rest + stops.flush());
-            finish = stops.stopped() ? FinishReason.STOP : FinishReason.LENGTH;
+            finish = stops.stopped() || constraintFinished() ? FinishReason.STOP : FinishReason.LENGTH;
         }
     }
 
@@ -155,6 +169,10 @@ public final class Sequence {
         String rest = stops.push(text.flush());
         delta = stops.stopped() ? rest : rest + stops.flush();
         finish = reason;
+    }
+
+    private boolean constraintFinished() {
+        return constraint != null && constraint.finished();
     }
 
     private boolean isStopToken(int token) {

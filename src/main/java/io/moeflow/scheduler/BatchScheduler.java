@@ -3,6 +3,7 @@ package io.moeflow.scheduler;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.Sampler;
 import io.moeflow.engine.Sequence;
+import io.moeflow.engine.TokenConstraint;
 import io.moeflow.experts.ExpertReadException;
 import io.moeflow.model.ForwardBatch;
 import io.moeflow.model.KvCache;
@@ -418,6 +419,9 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             try {
                 token = r.seq.sample(sampler, logits, r.logitRow * vocab);
                 r.seq.accept(token);
+            } catch (TokenConstraint.DeadEndException e) {
+                endWithoutToken(r, FinishReason.ERROR, "grammar_dead_end", e.getMessage());
+                continue;
             } catch (RuntimeException e) {
                 failRequest(r, e);
                 continue;

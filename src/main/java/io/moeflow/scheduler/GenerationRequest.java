@@ -1,6 +1,7 @@
 package io.moeflow.scheduler;
 
 import io.moeflow.engine.SamplingParams;
+import io.moeflow.engine.TokenConstraint;
 import java.util.List;
 
 /**
@@ -13,9 +14,13 @@ import java.util.List;
  * attempt of the same request, indexes 0..n-1: the engine takes them as generated (they count towards
  * {@code maxTokens}, the text and the stop strings; prompt and they are prefilled together) and emits events from
  * index n on, so the continuation follows exactly what was published, whatever the logits are now.
+ *
+ * <p>{@code constraint} (null for none) limits which tokens may be sampled (structured output: a grammar compiled
+ * from a JSON schema); the generation stops when its grammar is complete and nothing more can follow.
  */
 public record GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
-                                List<String> stopStrings, int[] stopTokens, boolean ignoreEos, int[] resumeTokens) {
+                                List<String> stopStrings, int[] stopTokens, boolean ignoreEos, int[] resumeTokens,
+                                TokenConstraint constraint) {
     public GenerationRequest {
         if (id == null || id.isEmpty()) throw new IllegalArgumentException("request id is empty");
         if (promptTokens == null || promptTokens.length == 0) throw new IllegalArgumentException("prompt is empty");
@@ -32,8 +37,13 @@ public record GenerationRequest(String id, int[] promptTokens, SamplingParams sa
     }
 
     public GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
+                             List<String> stopStrings, int[] stopTokens, boolean ignoreEos, int[] resumeTokens) {
+        this(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, resumeTokens, null);
+    }
+
+    public GenerationRequest(String id, int[] promptTokens, SamplingParams sampling, int maxTokens,
                              List<String> stopStrings, int[] stopTokens, boolean ignoreEos) {
-        this(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, null);
+        this(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, null, null);
     }
 
     /** A request that stops at the tokenizer's end-of-generation tokens. */
@@ -44,6 +54,13 @@ public record GenerationRequest(String id, int[] promptTokens, SamplingParams sa
 
     /** This request continuing after {@code published}, the tokens of its events 0..n-1 (see the class comment). */
     public GenerationRequest resumedAfter(int[] published) {
-        return new GenerationRequest(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, published.clone());
+        return new GenerationRequest(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, published.clone(),
+                constraint);
+    }
+
+    /** This request with its sampling limited by {@code constraint} (null for none). */
+    public GenerationRequest withConstraint(TokenConstraint constraint) {
+        return new GenerationRequest(id, promptTokens, sampling, maxTokens, stopStrings, stopTokens, ignoreEos, resumeTokens,
+                constraint);
     }
 }

@@ -139,35 +139,44 @@ public final class ChatRequestReader {
      * tool_choice, parallel_tool_calls and reasoning_format.
      */
     public static ChatOptions options(ObjectNode body) {
-        return new ChatOptions(tools(body.get("tools")), kwargs(body.get("chat_template_kwargs")),
-                addGenerationPrompt(body.get("add_generation_prompt")), toolChoice(body.get("tool_choice")),
-                parallelToolCalls(body.get("parallel_tool_calls")), reasoningInline(body.get("reasoning_format")));
+        ArrayNode tools = tools(body.get("tools"));
+        JsonNode choice = body.get("tool_choice");
+        ChatOptions.ToolChoice toolChoice = toolChoice(choice, tools);
+        String forced = toolChoice == ChatOptions.ToolChoice.FUNCTION ? choice.path("function").path("name").textValue() : null;
+        return new ChatOptions(tools, kwargs(body.get("chat_template_kwargs")),
+                addGenerationPrompt(body.get("add_generation_prompt")), toolChoice,
+                parallelToolCalls(body.get("parallel_tool_calls")), reasoningInline(body.get("reasoning_format")), forced);
     }
 
-    /**
-     * "auto" or "none". "required" and a named function need the model's output forced into a call (a constraint
-     * on its tokens), which moeflow does not do for tool calls: refused rather than answered with a reply that may
-     * hold no call.
-     */
-    private static ChatOptions.ToolChoice toolChoice(JsonNode node) {
+    /** "auto", "none", "required" or {"type": "function", "function": {"name": one of the tools}}. */
+    private static ChatOptions.ToolChoice toolChoice(JsonNode node, ArrayNode tools) {
         if (node == null || node.isNull()) return ChatOptions.ToolChoice.AUTO;
+        String field = "tool_choice";
         if (node.isTextual()) {
             switch (node.textValue()) {
                 case "auto" -> { return ChatOptions.ToolChoice.AUTO; }
                 case "none" -> { return ChatOptions.ToolChoice.NONE; }
-                case "required" -> throw new InvalidRequestException("tool_choice", "tool_choice \"required\" is not supported by"
-                        + " moeflow: forcing a call needs constrained decoding, which moeflow does not do for tool calls;"
-                        + " use \"auto\" (the model decides) or \"none\"", "unsupported_parameter");
-                default -> throw new InvalidRequestException("tool_choice", "tool_choice must be \"auto\", \"none\", \"required\""
+                case "required" -> {
+                    if (tools.isEmpty()) throw new InvalidRequestException(field, "tool_choice \"required\" needs tools");
+                    return ChatOptions.ToolChoice.REQUIRED;
+                }
+                default -> throw new InvalidRequestException(field, "tool_choice must be \"auto\", \"none\", \"required\""
                         + " or {\"type\": \"function\", \"function\": {\"name\": ...}}, got \"" + shortText(node.textValue()) + "\"");
             }
         }
-        if (node.isObject()) {
-            throw new InvalidRequestException("tool_choice", "tool_choice naming a function is not supported by moeflow:"
-                    + " forcing a call needs constrained decoding, which moeflow does not do for tool calls; use \"auto\""
-                    + " (the model decides) or \"none\"", "unsupported_parameter");
+        if (!node.isObject()) throw new InvalidRequestException(field, "tool_choice must be a string or an object, got " + RequestParser.kind(node));
+        if (!"function".equals(node.path("type").textValue())) {
+            throw new InvalidRequestException(field + ".type", "tool_choice.type must be \"function\"");
         }
-        throw new InvalidRequestException("tool_choice", "tool_choice must be a string or an object, got " + RequestParser.kind(node));
+        JsonNode name = node.path("function").path("name");
+        if (!name.isTextual() || name.textValue().isEmpty()) {
+            throw new InvalidRequestException(field + ".function.name", "tool_choice.function.name must be a non-empty string");
+        }
+        for (JsonNode tool : tools) {
+            if (name.textValue().equals(tool.path("function").path("name").textValue())) return ChatOptions.ToolChoice.FUNCTION;
+        }
+        throw new InvalidRequestException(field + ".function.name", "tool_choice.function.name \"" + shortText(name.textValue())
+                + "\" is not one of the tools");
     }
 
     private static boolean parallelToolCalls(JsonNode node) {

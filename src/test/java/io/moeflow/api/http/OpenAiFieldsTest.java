@@ -61,7 +61,7 @@ class OpenAiFieldsTest {
             Map.entry("reasoning_format", new Sample("\"none\"", null, "5", "")),
             Map.entry("functions", new Sample("[]", "[{\"name\":\"f\"}]", "{}", "")),
             Map.entry("function_call", new Sample("\"none\"", "\"auto\"", "5", "")),
-            Map.entry("response_format", new Sample("{\"type\":\"text\"}", "{\"type\":\"json_object\"}", "\"json\"", "")),
+            Map.entry("response_format", new Sample("{\"type\":\"json_object\"}", null, "\"json\"", "")),
             Map.entry("audio", new Sample("null", "{\"voice\":\"alloy\",\"format\":\"mp3\"}", "\"x\"", "")),
             Map.entry("modalities", new Sample("[\"text\"]", "[\"text\",\"audio\"]", "\"text\"", "")),
             Map.entry("prediction", new Sample("null", "{\"type\":\"content\",\"content\":\"x\"}", "\"x\"", "")),

@@ -208,19 +208,42 @@ class ToolCallsHttpTest {
     }
 
     @Test
-    void toolChoiceNoneLeavesTheCallTextInTheContentAndRequiredIsRefused() throws IOException {
+    void toolChoiceNoneLeavesTheCallTextInTheContent() throws IOException {
         model.template(template("Qwen-Qwen3-0.6B.jinja"));
         String call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
         model.generate("<|im_end|>", call);
         JsonNode m = message(ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":\"none\"");
         assertEquals(call, m.get("content").asText());
         assertEquals("stop", m.get("finish_reason").asText());
-        for (String choice : new String[] {"\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}"}) {
+    }
+
+    @Test
+    void toolChoiceRequiredAndNamedForceACall() throws IOException {
+        model.template(template("Qwen-Qwen3-0.6B.jinja"));
+        String named = ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}";
+        // the model's own call keeps to the grammar token by token (a token outside it would end in an error)
+        model.generate("<|im_end|>", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
+        assertCall(message(ASK + ",\"tools\":" + TOOLS + named), "get_weather", WEATHER);
+        // a model that wants to answer in words is made to start the call: its preferred tokens are masked
+        model.generate("<|im_end|>", "Hello! No tool is needed.");
+        JsonNode forced = post("{" + ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":\"required\",\"temperature\":0,\"max_tokens\":48}")
+                .path("choices").path(0);
+        String text = forced.path("message").path("content").asText();
+        // (a flat choice among the allowed tokens takes the grammar's whitespace, so the call does not finish)
+        assertTrue(text.startsWith("<tool_call>\n{\"name\": \"get_weather\", \"arguments\":"), text);
+        assertFalse(text.contains("Hello"), text);
+        assertEquals("length", forced.get("finish_reason").asText(), "cut by max_tokens inside the forced call: " + forced);
+        // gpt-oss: the call in harmony syntax, at once
+        model.template(template("openai-gpt-oss-120b.jinja"));
+        model.generate("<|call|>", "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Paris\"}");
+        assertCall(message(ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":\"required\""), "get_weather", WEATHER);
+        // a family moeflow builds no forcing grammar for, and a function that is not among the tools
+        model.template(template("moonshotai-Kimi-K2.jinja"));
+        for (String choice : new String[] {"\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}"}) {
             Response r = given().contentType(ContentType.JSON).body("{" + ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":" + choice + "}")
                     .when().post("/v1/chat/completions");
             assertEquals(400, r.statusCode(), r.asString());
-            assertEquals("tool_choice", r.jsonPath().getString("error.param"));
-            assertEquals("unsupported_parameter", r.jsonPath().getString("error.code"));
+            assertTrue(r.jsonPath().getString("error.param").startsWith("tool_choice"), r.asString());
         }
     }
 
