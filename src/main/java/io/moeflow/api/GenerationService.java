@@ -129,9 +129,11 @@ public class GenerationService {
         GenerationRequest request = request(id, spec, prompt, defaultSeed);
         if (options.forcesCall()) {
             ReplyParser.Settings s = reply.parser().settings();
-            Grammar.Expr call = ForcedCall.grammar(s.format(), s.think(), s.thinkingOpen(), options);
+            Grammar.Expr call = ForcedCall.grammar(s.format(), s.think(), s.thinkingOpen(), options,
+                    runtime.chatTemplate().orElse(null));
             request = request.withConstraint(constraint(new ResponseFormat("tool_call", call,
-                    "tool_call " + s.format() + " " + s.thinkingOpen() + " " + options.forcedFunction() + " " + options.tools())));
+                    "tool_call " + s.format() + " " + s.thinkingOpen() + " " + runtime.chatTemplate().orElse("").hashCode() + " "
+                            + options.forcedFunction() + " " + options.tools())));
         }
         return new Prepared(request, reply);
     }

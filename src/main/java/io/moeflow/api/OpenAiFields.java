@@ -72,7 +72,7 @@ public final class OpenAiFields {
             new Field("tool_choice", CHAT, Decision.IMPLEMENTED,
                     "\"auto\" (calls parsed), \"none\" (tools still shown, calls not parsed: their text is content),"
                     + " \"required\" or {\"type\": \"function\", \"function\": {\"name\"}} (the answer forced to be one call by"
-                    + " constrained sampling; Qwen3/Hermes and gpt-oss templates only)", PARSED),
+                    + " constrained sampling)", PARSED),
             new Field("parallel_tool_calls", CHAT, Decision.IMPLEMENTED,
                     "boolean, default true; false keeps the first call of an answer only", PARSED),
             new Field("reasoning_format", CHAT, Decision.IMPLEMENTED,

@@ -237,8 +237,14 @@ class ToolCallsHttpTest {
         model.template(template("openai-gpt-oss-120b.jinja"));
         model.generate("<|call|>", "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Paris\"}");
         assertCall(message(ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":\"required\""), "get_weather", WEATHER);
-        // a family moeflow builds no forcing grammar for, and a function that is not among the tools
+        // Kimi's markers are control tokens here: under the grammar they are spelled with ordinary tokens
         model.template(template("moonshotai-Kimi-K2.jinja"));
+        model.generate("<|im_end|>", "<|tool_calls_section_begin|>", "ignored: the grammar decides");
+        JsonNode kimi = post("{" + ASK + ",\"tools\":" + TOOLS + named + ",\"temperature\":0,\"max_tokens\":100}").path("choices").path(0);
+        assertTrue(kimi.path("message").path("content").asText("").startsWith("<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
+                + "<|tool_call_argument_begin|>"), kimi.toString());
+        // a template without call syntax, and a function that is not among the tools
+        model.template(null);
         for (String choice : new String[] {"\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}"}) {
             Response r = given().contentType(ContentType.JSON).body("{" + ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":" + choice + "}")
                     .when().post("/v1/chat/completions");

@@ -20,32 +20,51 @@ import java.util.List;
  * parameters schema (JsonSchemaGrammar, as response_format json_schema). The request's constrained sampling then
  * lets the model choose only tokens that keep to it, as llama.cpp's tool-call grammars do. The call starts at
  * once: a reasoning block the prompt opened is closed first; no reasoning is generated before a forced call.
- * Families: Hermes (Qwen3 JSON form) and harmony (gpt-oss); for the others a forced call is refused.
+ * The markers are matched as text: where the model file types them as control tokens (which add no text, so a
+ * grammar over token texts cannot choose them), the model spells them with ordinary tokens, which the reply parser
+ * reads the same.
  */
 public final class ForcedCall {
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
     private ForcedCall() {}
 
-    /** Throws InvalidRequestException (param tool_choice) for a family whose forced calls moeflow does not build. */
-    public static Grammar.Expr grammar(ReplyFormat format, ReplyFormat.ThinkTags think, boolean thinkingOpen, ChatOptions options) {
-        if (format != ReplyFormat.HERMES && format != ReplyFormat.HARMONY) {
+    /**
+     * The grammar of one call in {@code format}'s syntax; {@code template} (the model's chat template, or null)
+     * tells DeepSeek's and Mistral's variants apart. Throws InvalidRequestException (param tool_choice) for a
+     * format without call syntax.
+     */
+    public static Grammar.Expr grammar(ReplyFormat format, ReplyFormat.ThinkTags think, boolean thinkingOpen, ChatOptions options,
+                                       String template) {
+        if (format == ReplyFormat.CONTENT_ONLY) {
             throw new InvalidRequestException("tool_choice", "tool_choice \"required\" or a named function is not supported"
-                    + " for this model's tool-call format (" + format.name().toLowerCase() + "): moeflow forces calls for"
-                    + " Qwen3/Hermes-style (<tool_call>) and gpt-oss (harmony) templates; use \"auto\"", "unsupported_parameter");
+                    + " for this model: its chat template has no tool-call syntax moeflow knows; use \"auto\"", "unsupported_parameter");
         }
+        String t = template == null ? "" : template;
         List<Grammar.Expr> calls = new ArrayList<>();
         for (int i = 0; i < options.tools().size(); i++) {
             JsonNode function = options.tools().get(i).path("function");
             String name = function.path("name").textValue();
             if (options.forcedFunction() != null && !options.forcedFunction().equals(name)) continue;
             JsonNode parameters = function.path("parameters");
-            Grammar.Expr arguments = parameters.isEmpty() ? JsonSchemaGrammar.anyObject()
+            Grammar.Expr args = parameters.isEmpty() ? JsonSchemaGrammar.anyObject()
                     : JsonSchemaGrammar.compile(parameters, "tools[" + i + "].function.parameters");
-            calls.add(format == ReplyFormat.HARMONY
-                    ? seq(literal("<|channel|>commentary to=functions." + name + " <|constrain|>json<|message|>"), arguments)
-                    : seq(literal("<tool_call>\n{\"name\": " + jsonString(name) + ", \"arguments\": "), arguments,
-                            literal("}\n</tool_call>")));
+            calls.add(switch (format) {
+                case HARMONY -> seq(literal("<|channel|>commentary to=functions." + name + " <|constrain|>json<|message|>"), args);
+                case HERMES -> seq(literal("<tool_call>\n{\"name\": " + jsonString(name) + ", \"arguments\": "), args,
+                        literal("}\n</tool_call>"));
+                case DEEPSEEK -> t.contains("```json")
+                        ? seq(literal("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>" + name + "\n```json\n"), args,
+                                literal("\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"))
+                        : seq(literal("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>" + name + "<｜tool▁sep｜>"), args,
+                                literal("<｜tool▁call▁end｜><｜tool▁calls▁end｜>"));
+                case KIMI -> seq(literal("<|tool_calls_section_begin|><|tool_call_begin|>functions." + name + ":0<|tool_call_argument_begin|>"),
+                        args, literal("<|tool_call_end|><|tool_calls_section_end|>"));
+                case MISTRAL -> t.contains("[ARGS]")
+                        ? seq(literal("[TOOL_CALLS]" + name + "[ARGS]"), args)
+                        : seq(literal("[TOOL_CALLS][{\"name\": " + jsonString(name) + ", \"arguments\": "), args, literal("}]"));
+                case CONTENT_ONLY -> throw new IllegalStateException();
+            });
         }
         Grammar.Expr call = alt(calls);
         return thinkingOpen && think != null ? seq(literal(think.close() + "\n\n"), call) : call;

@@ -271,6 +271,7 @@ public final class ReplyParser {
             }
             out.content.append(text, pos, i);
             int p = i + begin.length();
+            int callsBefore = out.calls.size();
             while (true) {
                 int q = p;
                 while (q < text.length() && Character.isWhitespace(text.charAt(q))) q++;
@@ -281,7 +282,8 @@ public final class ReplyParser {
                 if (text.startsWith(callBegin, q)) {
                     int e = text.indexOf(callEnd, q + callBegin.length());
                     if (e < 0) {
-                        if (!out.partial) out.content.append(text, q, text.length());
+                        // cut off: the text as written, from the section's start when none of its calls came through
+                        if (!out.partial) out.content.append(text, out.calls.size() == callsBefore ? i : q, text.length());
                         return;
                     }
                     String body = text.substring(q + callBegin.length(), e);

@@ -33,13 +33,17 @@ class ForcedCallTest {
     }
 
     static TokenConstraint constraint(ReplyFormat format, boolean thinkingOpen, String toolChoice) {
+        return constraint(format, thinkingOpen, toolChoice, null);
+    }
+
+    static TokenConstraint constraint(ReplyFormat format, boolean thinkingOpen, String toolChoice, String template) {
         byte[][] bytes = new byte[257][];
         for (int b = 0; b < 256; b++) bytes[b] = new byte[] {(byte) b};
         bytes[EOG] = new byte[0];
         BitSet eog = new BitSet();
         eog.set(EOG);
         return GrammarConstraint.of(ForcedCall.grammar(format, new ReplyFormat.ThinkTags("<think>", "</think>"), thinkingOpen,
-                options(toolChoice)), new TokenTrie(bytes, eog));
+                options(toolChoice), template), new TokenTrie(bytes, eog));
     }
 
     /** How many bytes of {@code text} the constraint takes, and whether it is then complete. */
@@ -86,13 +90,31 @@ class ForcedCallTest {
         assertEquals("get_weather", ReplyParserTest.parser(ReplyFormat.HARMONY, null).parse(call, false).toolCalls().get(0).name());
     }
 
+    /** Each family's forced call, in the variant its template writes, is accepted and parses as the call. */
     @Test
-    void otherFamiliesAreRefused() {
-        for (ReplyFormat f : new ReplyFormat[] {ReplyFormat.DEEPSEEK, ReplyFormat.KIMI, ReplyFormat.MISTRAL, ReplyFormat.CONTENT_ONLY}) {
-            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> constraint(f, false, "\"required\""));
-            assertEquals("tool_choice", e.param());
-            assertFalse(e.getMessage().isEmpty());
+    void theOtherFamiliesCalls() {
+        String named = "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}";
+        Object[][] cases = {
+            {ReplyFormat.DEEPSEEK, "'<｜tool▁sep｜>' + tool_name + '\\n' + '```json'", "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function"
+                    + "<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Oslo\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"},
+            {ReplyFormat.DEEPSEEK, null, "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Oslo\"}"
+                    + "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"},
+            {ReplyFormat.KIMI, null, "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
+                    + "{\"city\": \"Oslo\"}<|tool_call_end|><|tool_calls_section_end|>"},
+            {ReplyFormat.MISTRAL, "[TOOL_CALLS]{{ name }}[ARGS]", "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}"},
+            {ReplyFormat.MISTRAL, "[TOOL_CALLS]", "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}]"},
+        };
+        for (Object[] c : cases) {
+            ReplyFormat f = (ReplyFormat) c[0];
+            String call = (String) c[2];
+            assertEquals("complete", walk(constraint(f, false, named, (String) c[1]), call), call);
+            assertTrue(walk(constraint(f, false, named, (String) c[1]), "Hello").startsWith("refused"), call);
+            AssistantReply parsed = ReplyParserTest.parser(f, null).parse(call, false);
+            assertEquals("{\"city\":\"Oslo\"}", parsed.toolCalls().get(0).arguments(), call);
         }
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> constraint(ReplyFormat.CONTENT_ONLY, false, "\"required\""));
+        assertEquals("tool_choice", e.param());
     }
 
     @Test

@@ -236,6 +236,8 @@ class ReplyParserTest {
         assertEquals(cut, parse(parser(ReplyFormat.HERMES, null), cut).content());
         String harmonyBad = "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":";
         assertEquals(harmonyBad, parse(parser(ReplyFormat.HARMONY, null), harmonyBad).content());
+        String kimiCut = "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"ci";
+        assertEquals(kimiCut, parse(parser(ReplyFormat.KIMI, null), kimiCut).content());
         String mistralCut = "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Pa";
         assertEquals(mistralCut, parse(parser(ReplyFormat.MISTRAL, null), mistralCut).content());
     }
