@@ -1,12 +1,6 @@
 package io.moeflow.api;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.moeflow.api.chat.ChatTemplateRenderer;
-import io.moeflow.api.chat.reply.ChatReply;
-import io.moeflow.api.chat.reply.ForcedCall;
-import io.moeflow.engine.grammar.Grammar;
-import io.moeflow.api.chat.reply.ReplyFormat;
-import io.moeflow.api.chat.reply.ReplyParser;
 import io.moeflow.api.chat.jinja.RenderLimits;
 import io.moeflow.api.kafka.TokenEventPublisher;
 import io.moeflow.api.kafka.TokenEventTail;
@@ -26,9 +20,6 @@ import io.smallrye.mutiny.Uni;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.LocalDateTime;
-import java.util.HashMap;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -86,7 +77,7 @@ public class GenerationService {
     private volatile boolean draining;
 
     public RequestParser parser() {
-        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings());
+        return new RequestParser(config.limits().maxPromptChars(), config.limits().maxStopStrings(), config.limits().maxChoices());
     }
 
     /** Throws ServiceUnavailableException unless the model is loaded. */
@@ -113,72 +104,13 @@ public class GenerationService {
         return request(id, spec, spec.chat() ? renderChat(spec) : spec.prompt(), defaultSeed);
     }
 
-    /** A prepared request and, for a chat request, how its reply is read (null for a completion). */
-    public record Prepared(GenerationRequest request, ChatReply reply) {}
-
-    /** Like {@link #prepare}, with the reader of a chat request's reply (its format, and the rendered prompt's end). */
-    public Prepared prepareWithReply(String id, PromptSpec spec, long defaultSeed) {
-        if (!spec.chat()) return new Prepared(prepare(id, spec, defaultSeed), null);
-        String prompt = renderChat(spec);
-        ChatOptions options = spec.chatOptions();
-        if (options.forcesCall() && spec.responseFormat().constrained()) {
-            throw new InvalidRequestException("tool_choice", "tool_choice \"required\" or a named function cannot be combined"
-                    + " with a response_format that constrains the output: the answer is either a tool call or JSON");
-        }
-        ChatReply reply = chatReply(id, options, prompt);
-        GenerationRequest request = request(id, spec, prompt, defaultSeed);
-        if (options.forcesCall()) {
-            ReplyParser.Settings s = reply.parser().settings();
-            Grammar.Expr call = ForcedCall.grammar(s.format(), s.think(), s.thinkingOpen(), options,
-                    runtime.chatTemplate().orElse(null));
-            request = request.withConstraint(constraint(new ResponseFormat("tool_call", call,
-                    "tool_call " + s.format() + " " + s.thinkingOpen() + " " + runtime.chatTemplate().orElse("").hashCode() + " "
-                            + options.forcedFunction() + " " + options.tools())));
-        }
-        return new Prepared(request, reply);
-    }
-
     /**
-     * The reader of a chat reply: the tool-call format of the model's chat template (see ReplyFormat), whether the
-     * prompt left a reasoning block open, and what the request asked (tools, tool_choice, parallel_tool_calls,
-     * reasoning_format).
+     * Like {@link #prepare} for a prompt already rendered ({@code text}, a chat request's rendered messages): the
+     * chat adapters read the rendered prompt themselves (api.chat.reply).
      */
-    public ChatReply chatReply(String id, ChatOptions options, String prompt) {
-        String template = runtime.chatTemplate().orElse(null);
-        ReplyFormat format = ReplyFormat.of(template);
-        ReplyFormat.ThinkTags think = ReplyFormat.thinkTags(template);
-        boolean open = think != null && prompt.stripTrailing().endsWith(think.open());
-        Map<String, JsonNode> parameters = new HashMap<>();
-        for (JsonNode tool : options.tools()) {
-            parameters.put(tool.path("function").path("name").asText(), tool.path("function").path("parameters"));
-        }
-        boolean parseTools = !options.tools().isEmpty() && options.toolChoice() != ChatOptions.ToolChoice.NONE;
-        ReplyParser parser = new ReplyParser(new ReplyParser.Settings(format, think, open, !options.reasoningInline(),
-                parseTools, options.parallelToolCalls(), parameters, id));
-        return new ChatReply(parser, markerTokens(format));
+    public GenerationRequest prepareRendered(String id, PromptSpec spec, String text, long defaultSeed) {
+        return request(id, spec, text, defaultSeed);
     }
-
-    /** Per format, the control tokens whose text is one of its markers (found once per model). */
-    private Map<Integer, String> markerTokens(ReplyFormat format) {
-        Tokenizer tokenizer = runtime.tokenizer();
-        MarkerTokens cached = markerTokens;
-        if (cached == null || cached.tokenizer != tokenizer) {
-            cached = new MarkerTokens(tokenizer, new ConcurrentHashMap<>());
-            markerTokens = cached;
-        }
-        return cached.byFormat.computeIfAbsent(format, f -> {
-            Map<Integer, String> ids = new HashMap<>();
-            String[] texts = tokenizer.vocabulary().tokens();
-            for (int id = 0; id < texts.length; id++) {
-                if (f.markers().contains(texts[id]) && tokenizer.isControl(id)) ids.put(id, texts[id]);
-            }
-            return Map.copyOf(ids);
-        });
-    }
-
-    private record MarkerTokens(Tokenizer tokenizer, Map<ReplyFormat, Map<Integer, String>> byFormat) {}
-
-    private volatile MarkerTokens markerTokens;
 
     private GenerationRequest request(String id, PromptSpec spec, String text, long defaultSeed) {
         int[] tokens = runtime.encode(text, true, true);
@@ -197,6 +129,7 @@ public class GenerationService {
                 spec.topP() != null ? spec.topP() : SamplingParams.DEFAULT_TOP_P,
                 spec.minP() != null ? spec.minP() : SamplingParams.DEFAULT_MIN_P,
                 spec.seed() != null ? spec.seed() : defaultSeed);
+        sampling = withOptions(sampling, spec.sampling());
         // End-of-generation tokens stop every request inside the engine (unless ignore_eos); no extra stop tokens.
         GenerationRequest request = new GenerationRequest(id, tokens, sampling, maxTokens, spec.stop(), null, spec.ignoreEos());
         return spec.responseFormat().constrained() ? request.withConstraint(constraint(spec.responseFormat())) : request;
@@ -207,7 +140,7 @@ public class GenerationService {
      * (its token masks are cached per grammar state), up to {@value #CACHED_CONSTRAINTS} formats, least recently
      * used dropped first.
      */
-    TokenConstraint constraint(ResponseFormat format) {
+    public TokenConstraint constraint(ResponseFormat format) {
         Tokenizer tokenizer = runtime.tokenizer();
         TokenTrie trie;
         synchronized (constraints) {
@@ -225,6 +158,50 @@ public class GenerationService {
             if (vocabularyTrie == trie) constraints.putIfAbsent(format.key(), built);
         }
         return built;
+    }
+
+    /**
+     * The requests of the {@code n} choices of {@code spec} ({@link #prepare} for choice 0): choice {@code i} has the
+     * id {@code id} for 0, {@code id + "." + i} after, and samples with the seed {@code seed + i} (the request's seed,
+     * or {@code defaultSeed}), so choice i of seed s is what a one-choice request with seed s + i generates. The
+     * prompt is rendered and tokenized once.
+     */
+    public java.util.List<GenerationRequest> prepareChoices(String id, PromptSpec spec, long defaultSeed) {
+        return choices(id, spec, prepare(id, spec, defaultSeed));
+    }
+
+    /** The requests of the n choices of {@code spec} whose choice 0 is {@code first} (see {@link #prepareChoices}). */
+    public java.util.List<GenerationRequest> choices(String id, PromptSpec spec, GenerationRequest first) {
+        java.util.List<GenerationRequest> choices = new java.util.ArrayList<>(spec.sampling().n());
+        choices.add(first);
+        for (int i = 1; i < spec.sampling().n(); i++) {
+            choices.add(new GenerationRequest(choiceId(id, i), first.promptTokens(), first.sampling().withSeed(first.sampling().seed() + i),
+                    first.maxTokens(), first.stopStrings(), first.stopTokens(), first.ignoreEos(), null, first.constraint()));
+        }
+        return choices;
+    }
+
+    /** The engine request id of choice {@code index} of request {@code id}. */
+    public static String choiceId(String id, int index) {
+        return index == 0 ? id : id + "." + index;
+    }
+
+    /** The penalties, logit bias and log-probabilities of {@code options} on {@code base}; ids outside the vocabulary are a 400. */
+    private SamplingParams withOptions(SamplingParams base, SamplingOptions options) {
+        int vocab = runtime.tokenizer().vocabSize();
+        for (int token : options.logitBias().keySet()) {
+            if (token >= vocab) {
+                throw new InvalidRequestException("logit_bias", "logit_bias names token " + token
+                        + ", outside the vocabulary (ids 0.." + (vocab - 1) + ")");
+            }
+        }
+        return base.withPenalties(
+                        options.presencePenalty() != null ? options.presencePenalty() : 0f,
+                        options.frequencyPenalty() != null ? options.frequencyPenalty() : 0f,
+                        options.repeatPenalty() != null ? options.repeatPenalty() : 1f,
+                        options.repeatLastN() != null ? options.repeatLastN() : SamplingParams.DEFAULT_REPEAT_LAST_N)
+                .withLogitBias(io.moeflow.engine.LogitBias.of(options.logitBias()))
+                .withLogprobs(options.logprobs() != null ? options.logprobs() : -1);
     }
 
     /** The prompt text of a chat request: the model's chat template applied as llama-server applies it. */

@@ -131,7 +131,8 @@ public class GgufModelRuntime implements ModelRuntime {
 
     /** The batch scheduler's settings from {@code moeflow.engine.*}. */
     public static SchedulerConfig schedulerConfig(MoeflowConfig.Engine engine) {
-        return new SchedulerConfig(engine.kvCacheBytes(), engine.maxBatchTokens(), engine.maxSequences(), engine.maxQueued());
+        return new SchedulerConfig(engine.kvCacheBytes(), engine.maxBatchTokens(), engine.maxSequences(), engine.maxQueued(),
+                engine.prefixCache());
     }
 
     /** The scheduler, for metrics; null until loaded. */

@@ -67,6 +67,14 @@ public interface MoeflowConfig {
         /** Most requests waiting for a free sequence; past it HTTP answers 429 and Kafka consumption pauses. */
         @WithDefault("64")
         int maxQueued();
+
+        /**
+         * Share the KV blocks of common token prefixes between requests (a system prompt, earlier turns of a chat):
+         * full blocks of 16 positions are kept by content and reused instead of prefilled again; idle ones are evicted
+         * least recently used first when the pool needs room.
+         */
+        @WithDefault("true")
+        boolean prefixCache();
     }
 
     /**
@@ -118,6 +126,10 @@ public interface MoeflowConfig {
         /** The Retry-After of a 429 answer. */
         @WithDefault("1")
         int retryAfterSeconds();
+
+        /** Largest {@code n} (choices per request); each choice is one sequence of the batch. */
+        @WithDefault("16")
+        int maxChoices();
     }
 
     /** Bounds of one chat-template render (the template is the model's; the values in it are the client's). */
@@ -273,6 +285,15 @@ public interface MoeflowConfig {
         /** How long a browser may cache a preflight answer. */
         @WithDefault("10m")
         Duration maxAge();
+    }
+
+    /** Which kernels compute (read by {@code KernelPathCheck} at start-up and handed to {@code Kernels.select}). */
+    Kernels kernels();
+
+    interface Kernels {
+        /** Force the scalar kernels (the path a native image without vector support takes); off: Vector API where it works. */
+        @WithDefault("false")
+        boolean scalar();
     }
 
     interface Shutdown {

@@ -49,12 +49,24 @@ public final class RequestParser {
 
     public static final float MAX_TEMPERATURE = 100f;
 
+    /** Largest repeat_penalty (llama.cpp sets none; beyond this every repeated logit is practically erased). */
+    public static final float MAX_REPEAT_PENALTY = 100f;
+    /** OpenAI's bound of the completions endpoint's integer logprobs. */
+    public static final int MAX_COMPLETION_LOGPROBS = 5;
+
     private final int maxPromptChars;
     private final int maxStopStrings;
+    private final int maxChoices;
 
     public RequestParser(int maxPromptChars, int maxStopStrings) {
+        this(maxPromptChars, maxStopStrings, 1);
+    }
+
+    /** {@code maxChoices}: the largest {@code n}. */
+    public RequestParser(int maxPromptChars, int maxStopStrings, int maxChoices) {
         this.maxPromptChars = maxPromptChars;
         this.maxStopStrings = maxStopStrings;
+        this.maxChoices = maxChoices;
     }
 
     /** Parses a JSON object; a syntax error or a non-object becomes an InvalidRequestException. */
@@ -169,12 +181,12 @@ public final class RequestParser {
 
     /** A completion: {@code prompt} (a string, or an array holding one string). */
     public PromptSpec completion(ObjectNode body) {
-        return common(body, prompt(body), null, null);
+        return common(body, prompt(body), null, null, false);
     }
 
     /** A chat completion: {@code messages}, and the fields that reach the chat template (ChatRequestReader). */
     public PromptSpec chat(ObjectNode body) {
-        return common(body, null, ChatRequestReader.messages(body.get("messages"), maxPromptChars), ChatRequestReader.options(body));
+        return common(body, null, ChatRequestReader.messages(body.get("messages"), maxPromptChars), ChatRequestReader.options(body), true);
     }
 
     /**
@@ -187,11 +199,16 @@ public final class RequestParser {
         if (hasPrompt && hasMessages) throw new InvalidRequestException("prompt", "give either \"prompt\" or \"messages\", not both");
         checkText(body);
         OpenAiFields.checkKafka(body, hasMessages ? OpenAiFields.Endpoint.CHAT : OpenAiFields.Endpoint.COMPLETIONS);
-        if (hasMessages) return chat(body);
-        return completion(body);
+        Integer n = intField(body, "n", 1, Integer.MAX_VALUE);
+        if (n != null && n > 1) {
+            // one record is one generation (its events, its resumption after a restart): choices are records
+            throw new InvalidRequestException("n", "n > 1 is not supported on Kafka prompts: send one record per choice"
+                    + " (each with its own id and seed)", "unsupported_parameter");
+        }
+        return hasMessages ? chat(body) : completion(body);
     }
 
-    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions) {
+    private PromptSpec common(ObjectNode body, String prompt, List<ChatMessage> messages, ChatOptions chatOptions, boolean chat) {
         Integer maxTokens = intField(body, "max_tokens", 1, Integer.MAX_VALUE);
         if (maxTokens == null) maxTokens = intField(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         Float temperature = floatField(body, "temperature", 0f, MAX_TEMPERATURE, true);
@@ -202,7 +219,63 @@ public final class RequestParser {
         JsonNode format = body.get("response_format");
         ResponseFormat responseFormat = format == null || format.isNull() ? ResponseFormat.TEXT : ResponseFormat.parse(format);
         return new PromptSpec(prompt, messages, maxTokens, temperature, topP, topK, minP, seed, stop(body.get("stop")),
-                booleanField(body, "ignore_eos"), chatOptions, responseFormat);
+                booleanField(body, "ignore_eos"), chatOptions, samplingOptions(body, chat), responseFormat);
+    }
+
+    /** Penalties, logit bias, log-probabilities (chat's or completions' form) and n. */
+    private SamplingOptions samplingOptions(ObjectNode body, boolean chat) {
+        float maxPenalty = io.moeflow.engine.SamplingParams.MAX_ABS_PENALTY;
+        Float presence = floatField(body, "presence_penalty", -maxPenalty, maxPenalty, true);
+        Float frequency = floatField(body, "frequency_penalty", -maxPenalty, maxPenalty, true);
+        Float repeat = floatField(body, "repeat_penalty", 0f, MAX_REPEAT_PENALTY, false);
+        Integer repeatLastN = intField(body, "repeat_last_n", -1, Integer.MAX_VALUE);
+        Integer logprobs;
+        if (chat) {
+            boolean wanted = booleanField(body, "logprobs");
+            Integer top = intField(body, "top_logprobs", 0, io.moeflow.engine.SamplingParams.MAX_LOGPROBS);
+            if (top != null && top > 0 && !wanted) {
+                throw new InvalidRequestException("top_logprobs", "top_logprobs requires \"logprobs\": true");
+            }
+            logprobs = wanted ? (top == null ? 0 : top) : null;
+        } else {
+            logprobs = intField(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS);
+        }
+        Integer n = intField(body, "n", 1, Integer.MAX_VALUE);
+        if (n != null && n > maxChoices) {
+            throw new InvalidRequestException("n", "n must be at most " + maxChoices + " (moeflow.limits.max-choices), got " + n);
+        }
+        return new SamplingOptions(presence, frequency, repeat, repeatLastN, logitBias(body.get("logit_bias")), logprobs,
+                n == null ? 1 : n);
+    }
+
+    /** {@code {"token id": bias}}: ids decimal integers >= 0 (the vocabulary is checked later), biases in [-100, 100]. */
+    static Map<Integer, Float> logitBias(JsonNode node) {
+        if (node == null || node.isNull()) return Map.of();
+        if (!node.isObject()) throw new InvalidRequestException("logit_bias", "logit_bias must be an object, got " + kind(node));
+        Map<Integer, Float> bias = new java.util.HashMap<>();
+        for (Map.Entry<String, JsonNode> e : node.properties()) {
+            String key = e.getKey();
+            int id;
+            try {
+                if (!key.matches("[0-9]{1,10}")) throw new NumberFormatException();
+                id = Integer.parseInt(key);
+            } catch (NumberFormatException ex) {
+                throw new InvalidRequestException("logit_bias", "logit_bias keys must be token ids (decimal integers >= 0), got \""
+                        + ClientText.forLog(key.length() > 40 ? key.substring(0, 40) + "..." : key) + "\"");
+            }
+            JsonNode v = e.getValue();
+            if (!v.isNumber() || !Double.isFinite(v.doubleValue())) {
+                throw new InvalidRequestException("logit_bias", "logit_bias[\"" + id + "\"] must be a number, got " + kind(v));
+            }
+            double b = v.doubleValue();
+            if (b < -io.moeflow.engine.LogitBias.MAX_ABS_BIAS || b > io.moeflow.engine.LogitBias.MAX_ABS_BIAS) {
+                throw new InvalidRequestException("logit_bias", "logit_bias[\"" + id + "\"] must be in [-100, 100], got " + v);
+            }
+            if (bias.put(id, (float) b) != null) {
+                throw new InvalidRequestException("logit_bias", "logit_bias names token " + id + " twice (as \"" + key + "\")");
+            }
+        }
+        return bias;
     }
 
     private String prompt(ObjectNode body) {

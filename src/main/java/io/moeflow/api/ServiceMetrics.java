@@ -104,6 +104,12 @@ public class ServiceMetrics {
         schedulerCounter("moeflow.generated.tokens", null, "Tokens generated (sampled)", SchedulerStats::generatedTokens);
         schedulerCounter("moeflow.prompt.tokens", null, "Prompt tokens fed, including recomputation after preemption",
                 SchedulerStats::prefillTokens);
+        schedulerCounter("moeflow.prefix.cache.queried.tokens", null, "Tokens of admitted sequences looked up in the prefix"
+                + " cache", SchedulerStats::prefixQueriedTokens);
+        schedulerCounter("moeflow.prefix.cache.hit.tokens", null, "Tokens whose KV was found in the prefix cache (not"
+                + " prefilled)", SchedulerStats::prefixHitTokens);
+        schedulerGauge("moeflow.kv.blocks.cached", "KV blocks registered in the prefix cache (in use or idle)",
+                SchedulerStats::kvCachedBlocks);
         schedulerCounter("moeflow.preemptions", null, "Sequences evicted from the KV pool to be recomputed later",
                 SchedulerStats::preemptions);
         Gauge.builder("moeflow.tokens.per.second", this, m -> m.recentTokens.perSecond(System.nanoTime()))

@@ -44,6 +44,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--concurrency", split = ",", description = "Run N requests at once through the batch scheduler, for each N listed (e.g. 1,2,4,8,16,32): aggregate and per-stream tokens/s, prefill tokens/s, time to first token, expert loads per token; with --expert-cache also each round's hit rate, bytes read per token, read bandwidth, I/O wait and prefetch accuracy.")
     int[] concurrency;
 
+    @Option(names = "--shared-prefix-tokens", defaultValue = "0", description = "With --concurrency: every prompt begins with the same N tokens (a shared system prompt) before its own --prompt-tokens; a warm-up request with it runs first. Default: ${DEFAULT-VALUE}.")
+    int sharedPrefixTokens;
+
+    @Option(names = "--cold-prefix", description = "With --shared-prefix-tokens: each round's shared prefix is new to the prefix cache (the warm-up does not see it).")
+    boolean coldPrefix;
+
+    @Option(names = "--prefix-cache", defaultValue = "true", negatable = true, fallbackValue = "true",
+            description = "With --concurrency: share the KV blocks of common prompt prefixes (moeflow.engine.prefix-cache). Default: ${DEFAULT-VALUE}.")
+    boolean prefixCache;
+
     @Mixin
     ExpertCacheOptions expertCache = new ExpertCacheOptions();
 
@@ -51,12 +61,17 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         if (promptTokens < 1 || genTokens < 1 || repeat < 1)
             throw new IllegalArgumentException("--prompt-tokens, --gen-tokens and --repeat must be >= 1");
+        if (sharedPrefixTokens < 0) throw new IllegalArgumentException("--shared-prefix-tokens must be >= 0");
+        if (sharedPrefixTokens > 0 && concurrency == null)
+            throw new IllegalArgumentException("--shared-prefix-tokens needs --concurrency (it shapes the scheduler's requests)");
+        if (coldPrefix && sharedPrefixTokens == 0) throw new IllegalArgumentException("--cold-prefix needs --shared-prefix-tokens");
         int nThreads = CliSupport.threads(threads);
         System.err.printf(Locale.ROOT, "bench: loading %s (%d threads, %s)%n", model, nThreads, Kernels.describe());
         try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(model, pool, expertCache.config())) {
             if (concurrency != null) {
-                var cfg = ConcurrencyBench.configFor(m, promptTokens, genTokens, concurrency);
-                var results = ConcurrencyBench.run(m, cfg, promptTokens, genTokens, concurrency, 42);
+                var cfg = ConcurrencyBench.configFor(m, sharedPrefixTokens + promptTokens, genTokens, concurrency)
+                        .withPrefixCache(prefixCache);
+                var results = ConcurrencyBench.run(m, cfg, sharedPrefixTokens, coldPrefix, promptTokens, genTokens, concurrency, 42);
                 System.out.print(json ? ConcurrencyBench.json(results) + "\n" : ConcurrencyBench.table(results));
                 System.err.printf(Locale.ROOT, "bench: RSS %.1f MiB%n", CliSupport.rssBytes() / 1048576.0);
                 return 0;

@@ -58,6 +58,22 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads; 0 = available processors.")
     int threads;
 
+    @Option(names = "--presence-penalty", defaultValue = "0", description = "-2..2, once per generated token (OpenAI's). Default: ${DEFAULT-VALUE}.")
+    float presencePenalty;
+
+    @Option(names = "--frequency-penalty", defaultValue = "0", description = "-2..2, times each generated token's count (OpenAI's). Default: ${DEFAULT-VALUE}.")
+    float frequencyPenalty;
+
+    @Option(names = "--repeat-penalty", defaultValue = "1", description = "llama.cpp's, over the last --repeat-last-n tokens; 1 disables. Default: ${DEFAULT-VALUE}.")
+    float repeatPenalty;
+
+    @Option(names = "--repeat-last-n", defaultValue = "" + SamplingParams.DEFAULT_REPEAT_LAST_N,
+            description = "Window of --repeat-penalty, prompt included; -1 = all, 0 = off. Default: ${DEFAULT-VALUE}.")
+    int repeatLastN;
+
+    @Option(names = "--logit-bias", description = "TOKEN_ID=BIAS (-100..100) added to that token's logit (repeatable).")
+    java.util.Map<Integer, Float> logitBias;
+
     @Mixin
     ExpertCacheOptions expertCache = new ExpertCacheOptions();
 
@@ -65,7 +81,9 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
         long s = seed == -1 ? System.nanoTime() : seed;
-        SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, s);
+        SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, s)
+                .withPenalties(presencePenalty, frequencyPenalty, repeatPenalty, repeatLastN)
+                .withLogitBias(logitBias == null ? io.moeflow.engine.LogitBias.NONE : io.moeflow.engine.LogitBias.of(logitBias));
         int nThreads = CliSupport.threads(threads);
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         GgufFile f = GgufFile.open(model);

@@ -10,6 +10,9 @@ import java.util.SplittableRandom;
  *
  * <p>Order, the same as llama.cpp's default chain:
  * <ol>
+ *   <li>logit bias, then repeat penalty, then frequency and presence penalties ({@link #adjustLogits}, called by
+ *       {@link Sequence#sample} before this; llama.cpp also puts its logit bias first, then its penalties sampler;
+ *       vLLM applies bias, then repetition, frequency, presence);</li>
  *   <li>greedy ({@link SamplingParams#greedy()}: temperature 0 or top-k 1): the argmax, ties to the lower id;</li>
  *   <li>top-k: keep the k largest logits;</li>
  *   <li>top-p: keep the smallest set of the largest logits whose softmax probability (over what top-k kept,
@@ -34,6 +37,10 @@ public final class Sampler {
     private final float[] weights;
     private final double[] bucketMass = new double[BUCKETS];
     private long pivotState;
+    /** The logits adjustLogits changed, with their earlier values, in the order they were changed. */
+    private int[] savedIds = new int[64];
+    private float[] savedValues = new float[64];
+    private int saved;
 
     public Sampler(int vocabSize) {
         if (vocabSize < 1) throw new IllegalArgumentException("vocabulary size must be >= 1, got " + vocabSize);
@@ -82,6 +89,110 @@ public final class Sampler {
         }
         if (p.topP() < 1f || p.minP() > 0f) n = keepTopPAndMinP(n, p.topP(), p.minP());
         return draw(n, p.temperature(), random);
+    }
+
+    /**
+     * Applies {@code p}'s logit bias and penalties to the row in place: bias added; then for each token with a
+     * count in {@code recent} (the last repeat_last_n tokens, prompt included) the logit divided by repeat_penalty
+     * when positive, multiplied when not; then for each token generated {@code c} times (in {@code generated})
+     * {@code c * frequency_penalty + presence_penalty} subtracted. The formulas are llama.cpp's
+     * (llama_sampler_penalties), in float. Costs the number of distinct counted tokens plus the bias entries, never
+     * the vocabulary. {@link #restoreLogits} puts every changed logit back. A count table may be null when its
+     * penalty is off.
+     */
+    public void adjustLogits(float[] logits, int offset, SamplingParams p, TokenCounts generated, TokenCounts recent) {
+        saved = 0;
+        LogitBias bias = p.logitBias();
+        if (bias.maxToken() >= vocab) {
+            throw new IllegalArgumentException("logit_bias names token " + bias.maxToken() + ", outside the vocabulary of " + vocab);
+        }
+        for (int i = 0; i < bias.tokens().length; i++) {
+            int t = bias.tokens()[i];
+            save(t, logits[offset + t]);
+            logits[offset + t] += bias.biases()[i];
+        }
+        if (p.penalizesRecent() && recent != null) {
+            float r = p.repeatPenalty();
+            for (int i = 0; i < recent.distinct(); i++) {
+                if (recent.countAt(i) == 0) continue;
+                int t = recent.id(i);
+                float v = logits[offset + t];
+                save(t, v);
+                logits[offset + t] = v <= 0 ? v * r : v / r;
+            }
+        }
+        if (p.penalizesGenerated() && generated != null) {
+            float freq = p.frequencyPenalty(), presence = p.presencePenalty();
+            for (int i = 0; i < generated.distinct(); i++) {
+                int c = generated.countAt(i);
+                if (c == 0) continue;
+                int t = generated.id(i);
+                float v = logits[offset + t];
+                save(t, v);
+                logits[offset + t] = v - ((float) c * freq + presence);
+            }
+        }
+    }
+
+    /** Undoes the last {@link #adjustLogits} on the same row: latest change first, so each logit gets its first value. */
+    public void restoreLogits(float[] logits, int offset) {
+        for (int i = saved - 1; i >= 0; i--) logits[offset + savedIds[i]] = savedValues[i];
+        saved = 0;
+    }
+
+    private void save(int token, float value) {
+        if (saved == savedIds.length) {
+            savedIds = java.util.Arrays.copyOf(savedIds, saved * 2);
+            savedValues = java.util.Arrays.copyOf(savedValues, saved * 2);
+        }
+        savedIds[saved] = token;
+        savedValues[saved++] = value;
+    }
+
+    /**
+     * The log-probability of {@code token} and of the {@code top} most likely tokens (largest logit first, ties to the
+     * lower id) under softmax of {@code logits[offset .. offset + n)} as given: log p_i = x_i - (m + log sum_j exp(x_j -
+     * m)), m the largest logit, the sum in double in id order, so the result is the same on every machine and vector
+     * width. NaN counts as -infinity. The caller passes the model's raw row (before bias, penalties, temperature).
+     */
+    public static TokenLogprobs logprobs(float[] logits, int offset, int n, int token, int top) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) {
+            float v = logits[offset + i];
+            if (v > max) max = v; // NaN compares false
+        }
+        if (max == Double.NEGATIVE_INFINITY) throw new IllegalStateException("every logit is NaN or -infinity");
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float v = logits[offset + i];
+            if (v > Float.NEGATIVE_INFINITY) sum += Math.exp(v - max);
+        }
+        double logZ = max + Math.log(sum);
+        top = Math.min(top, n);
+        int[] ids = new int[top];
+        double[] lps = new double[top];
+        float[] best = new float[top];
+        int have = 0;
+        for (int i = 0; i < n && top > 0; i++) {
+            float v = logits[offset + i];
+            if (Float.isNaN(v)) v = Float.NEGATIVE_INFINITY;
+            if (have == top && !(v > best[top - 1])) continue; // ties keep the lower id already in
+            int j = have < top ? have++ : top - 1;
+            while (j > 0 && v > best[j - 1]) {
+                best[j] = best[j - 1];
+                ids[j] = ids[j - 1];
+                j--;
+            }
+            best[j] = v;
+            ids[j] = i;
+        }
+        for (int i = 0; i < top; i++) lps[i] = logprobOf(best[i], logZ);
+        float chosen = logits[offset + token];
+        return new TokenLogprobs(token, logprobOf(Float.isNaN(chosen) ? Float.NEGATIVE_INFINITY : chosen, logZ), ids, lps);
+    }
+
+    private static double logprobOf(float logit, double logZ) {
+        return logit == Float.NEGATIVE_INFINITY ? Double.NEGATIVE_INFINITY : logit - logZ;
     }
 
     /** The index of the largest value, the lowest such index on ties (NaN never wins). */

@@ -12,7 +12,9 @@ import java.util.SplittableRandom;
  * <p>The tokens not yet in the cache ({@link #pending()}) are what the next steps feed: the whole prompt
  * (possibly in chunks) at first, then the one token sampled last. Logits are wanted once the last pending
  * token is fed; they give the next token. After a preemption ({@link #dropKv}) everything is pending again and
- * is recomputed the same way, with the generator state kept, so the output is unchanged. A request resumed
+ * is recomputed the same way, with the generator state kept, so the output is unchanged. With prefix caching the
+ * scheduler marks the leading tokens whose KV it shares from the cache as processed when it attaches the KV
+ * ({@link #advance}): they are never fed. A request resumed
  * after published tokens ({@link GenerationRequest#resumeTokens()}) starts in that state: its published tokens
  * are generated ones, replayed through the text stream and stop strings (their deltas were published already),
  * the generator is advanced past their draws, and all of them are pending.
@@ -49,6 +51,12 @@ public final class Sequence {
     private int kvSeq = -1;
     private FinishReason finish;
     private String delta = "";
+    /** Generated tokens by id, for presence/frequency penalties (null when they are off). */
+    private final TokenCounts generatedCounts;
+    /** The last repeat_last_n tokens (prompt included) by id, for repeat_penalty (null when it is off). */
+    private final TokenCounts recentCounts;
+    private TokenLogprobs lastLogprobs;
+    private boolean endedByStopToken;
 
     public Sequence(GenerationRequest request, Detokenizer detokenizer, int contextLength) {
         this.requestId = request.id();
@@ -71,6 +79,12 @@ public final class Sequence {
         // room for a typical generation; longer ones grow the array
         this.tokens = Arrays.copyOf(request.promptTokens(), promptLength + (maxTokens > 0 ? Math.min(maxTokens, 256) : 64));
         this.length = promptLength;
+        this.generatedCounts = sampling.penalizesGenerated() ? new TokenCounts() : null;
+        this.recentCounts = sampling.penalizesRecent() ? new TokenCounts() : null;
+        if (recentCounts != null) {
+            int window = sampling.repeatLastN() < 0 ? promptLength : Math.min(promptLength, sampling.repeatLastN());
+            for (int i = promptLength - window; i < promptLength; i++) recentCounts.add(tokens[i]);
+        }
         int[] resumed = request.resumeTokens();
         for (int i = 0; i < resumed.length; i++) {
             append(resumed[i]);
@@ -129,13 +143,39 @@ public final class Sequence {
         processed = 0;
     }
 
-    /** Samples the next token from a row of logits with this sequence's parameters and generator. */
+    /**
+     * Samples the next token from a row of logits with this sequence's parameters and generator: logit bias and
+     * penalties first ({@link Sampler#adjustLogits}; the row is given back unchanged), then the sampler's chain, then
+     * the log-probabilities when asked for (of the row as the model gave it).
+     */
     public int sample(Sampler sampler, float[] logits, int offset) {
+        // The grammar first: a masked token stays -inf whatever bias or penalty follows.
         if (constraint != null && constraint.mask(logits, offset, sampler.vocabSize()) == 0) {
             throw new TokenConstraint.DeadEndException("request " + requestId + ": no token of the vocabulary can continue"
                     + " the output inside its grammar (after " + generated() + " generated tokens)");
         }
-        return sampler.sample(logits, offset, sampling, random);
+        int token;
+        if (sampling.adjustsLogits()) {
+            sampler.adjustLogits(logits, offset, sampling, generatedCounts, recentCounts);
+            try {
+                token = sampler.sample(logits, offset, sampling, random);
+            } finally {
+                sampler.restoreLogits(logits, offset);
+            }
+        } else {
+            token = sampler.sample(logits, offset, sampling, random);
+        }
+        lastLogprobs = sampling.logprobs() >= 0
+                ? Sampler.logprobs(logits, offset, sampler.vocabSize(), token, sampling.logprobs()) : null;
+        return token;
+    }
+
+    /**
+     * The log-probabilities of the last accepted token (null unless asked for, and for a stop token, which is not
+     * part of the answer).
+     */
+    public TokenLogprobs logprobs() {
+        return endedByStopToken ? null : lastLogprobs;
     }
 
     /** Appends a sampled token, sets {@link #delta()} and, when it ends the generation, {@link #finish()}. */
@@ -149,7 +189,15 @@ public final class Sequence {
         if (length == tokens.length) tokens = Arrays.copyOf(tokens, tokens.length * 2);
         tokens[length++] = token;
         if (constraint != null) constraint.accept(token);
+        if (generatedCounts != null) generatedCounts.add(token);
+        if (recentCounts != null) {
+            recentCounts.add(token);
+            int n = sampling.repeatLastN();
+            if (n > 0 && length > n) recentCounts.remove(tokens[length - 1 - n]);
+        }
+        // under a grammar, any end-of-generation token ends it (the grammar allows them only once complete)
         if (isStopToken(token) || (constraint != null && detokenizer.isEndOfGeneration(token))) {
+            endedByStopToken = true;
             end(FinishReason.STOP);
             return;
         }

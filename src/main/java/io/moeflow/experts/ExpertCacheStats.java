@@ -4,8 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A snapshot of an {@link ExpertStore}'s counters since it opened (or its last {@link ExpertStore#resetStats}):
- * per MoE layer and in total. Hits and misses count demand acquisitions of one expert by one step; a hit on an
+ * A snapshot of an {@link ExpertStore}'s counters since it opened, per MoE layer and in total ({@link #since}
+ * gives a window between two snapshots). Hits and misses count demand acquisitions of one expert by one step; a hit on an
  * expert whose read is still in flight counts as a hit (it was not read for this step) and its wait shows in
  * {@code waitNanos}.
  */

@@ -7,10 +7,12 @@ import io.moeflow.kernels.QMatrix;
  * vectors (gpt-oss) and output scales. The model asks for them by expert id; where they live (the memory-mapped file,
  * or a RAM-budgeted cache) is this package's business.
  *
- * <p>Protocol of one step: the MoE block calls {@link #acquire} with the experts it is about to run (at most
- * {@link #maxAcquired()} at a time), reads their matrices, and calls {@link #release} with the same ids when
- * their results are computed. Between the two the matrices stay valid; outside, a cache may reuse their memory.
- * The memory-mapped implementation holds everything all the time, so both calls do nothing there.
+ * <p>Protocol of one step: the MoE block calls {@link #request} with the experts it is about to run (at most
+ * {@link #maxAcquired()} at a time, so a cache can start every read before anything waits), takes them with
+ * {@link #ready} as they become readable (those already in memory first), reads their matrices, and calls
+ * {@link #release} with the same ids when their results are computed, also when {@code ready} threw. Between
+ * {@code ready} and {@code release} the matrices stay valid; outside, a cache may reuse their memory. The
+ * memory-mapped implementation holds everything all the time, so the three calls cost nothing there.
  */
 public interface ExpertWeights {
     int count();
@@ -42,23 +44,17 @@ public interface ExpertWeights {
     /** Bytes of one expert's three matrices. */
     long bytesPerExpert();
 
-    /** The most experts that may be acquired together (the callers split larger sets into waves). */
+    /** The most experts that may be requested together (the callers split larger sets into waves). */
     default int maxAcquired() {
         return Integer.MAX_VALUE;
     }
 
     /**
-     * Makes experts {@code ids[from .. from+n)} readable until {@link #release}; may block on I/O and may reorder
-     * that range (as {@link #ready} does).
+     * Pins experts {@code ids[from .. from+n)} and starts the reads they need, without waiting for them (it waits
+     * only for a free slot). The caller then takes them with {@link #ready} and ends with {@link #release} (same
+     * arguments), also when {@code ready} throws.
      */
-    default void acquire(int[] ids, int from, int n) {}
-
-    /**
-     * Like {@link #acquire} without waiting: pins experts {@code ids[from .. from+n)} and starts the reads they
-     * need. The caller then takes them with {@link #ready} and ends with {@link #release} (same arguments),
-     * also when {@code ready} throws.
-     */
-    default void request(int[] ids, int from, int n) { acquire(ids, from, n); }
+    default void request(int[] ids, int from, int n) {}
 
     /**
      * Of the requested experts {@code ids[from .. from+n)}, moves those readable now to the front (reordering
@@ -67,6 +63,6 @@ public interface ExpertWeights {
      */
     default int ready(int[] ids, int from, int n) { return n; }
 
-    /** Ends the use of experts acquired with the same arguments. */
+    /** Ends the use of experts requested with the same arguments. */
     default void release(int[] ids, int from, int n) {}
 }

@@ -17,6 +17,16 @@ public interface Model extends AutoCloseable {
      */
     void forward(ForwardBatch batch, KvCache kv, float[] logits, StepStats stats);
 
+    /**
+     * Whether the keys and values this model writes at a position are a function of the token ids up to that position
+     * alone, so that sequences beginning with the same tokens can share KV blocks (prefix caching). True for every
+     * transformer here (sliding windows and latent attention included: what is stored is still a function of the
+     * prefix); a model that keeps other per-sequence state (a recurrent state, per-request adapters) must say false.
+     */
+    default boolean kvIsFunctionOfPrefix() {
+        return true;
+    }
+
     @Override
     void close();
 }

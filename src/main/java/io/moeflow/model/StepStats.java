@@ -11,6 +11,11 @@ public final class StepStats {
     public int[] expertInvocations = new int[0];
     public long expertBytes;
     public long attentionNanos, expertNanos, otherNanos;
+    /**
+     * Tokens routed to each expert, {@code [layer][expert]}; a layer's row exists once one of its MoE blocks ran
+     * (null for dense layers). Zeroed by {@link #reset}, kept allocated.
+     */
+    public int[][] routedTokens = new int[0][];
     /** Receives every token's expert choice when set (tests compare it with llama.cpp's router_topk). */
     public RoutingTrace routing;
 
@@ -23,12 +28,22 @@ public final class StepStats {
         default void ffnInput(int layer, float[] x, int n) {}
     }
 
+    /** The {@link #routedTokens} row of {@code layer}, allocated for {@code experts} experts at first use. */
+    public int[] routedTokens(int layer, int experts) {
+        if (layer >= routedTokens.length) routedTokens = java.util.Arrays.copyOf(routedTokens, layer + 1);
+        int[] row = routedTokens[layer];
+        if (row == null || row.length < experts) routedTokens[layer] = row = new int[experts];
+        return row;
+    }
+
     public void reset(int layers) {
         tokens = 0;
         if (distinctExperts.length != layers) {
             distinctExperts = new int[layers];
             expertInvocations = new int[layers];
+            routedTokens = new int[layers][];
         } else {
+            for (int[] row : routedTokens) if (row != null) java.util.Arrays.fill(row, 0);
             java.util.Arrays.fill(distinctExperts, 0);
             java.util.Arrays.fill(expertInvocations, 0);
         }

@@ -35,6 +35,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * output does not change; it is recomputed when blocks are free again. A sequence alone in the pool that still
  * cannot grow ends with LENGTH.
  *
+ * <p>Prefix caching ({@link SchedulerConfig#prefixCache()}, unless the model opts out with
+ * {@link Model#kvIsFunctionOfPrefix()}): every full block of 16 positions a sequence has computed (prompt or
+ * generated tokens) is kept in the pool under the key of its token prefix ({@link KvCache}); a sequence being
+ * admitted takes the longest cached run of full blocks its tokens begin with, shared with whoever else uses them,
+ * and prefill starts after it. At least its last token is always fed, so its first token has logits. Cached blocks
+ * nobody uses count as free: they are evicted, least recently released first, only when the free list is empty.
+ * A preempted sequence finds its own blocks again this way if they were not evicted meanwhile. The head of the queue
+ * waits while a running sequence is still feeding the next block of its prefix (see {@link #anotherIsComputing}),
+ * so requests arriving together with the same system prompt compute it once.
+ *
  * <p>Events are emitted on the step-loop thread, buffered until subscribed; subscribers must not block (move
  * slow work elsewhere with {@code emitOn}). Cancelling the subscription cancels the request. Errors in the
  * forward pass end the step's requests with an ERROR event; the loop goes on. An {@link ExpertReadException}
@@ -77,7 +87,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private final ArrayList<Request> stepEventRequests = new ArrayList<>();
 
     private final Totals totals;
-    private volatile int kvFreeBlocks;
+    private volatile int kvFreeBlocks, kvCachedBlocks;
     private volatile StepListener stepListener;
     private final Thread loop;
     /** The test-only logit perturbation, null unless {@value LogitNoise#PROPERTY} is set. */
@@ -97,6 +107,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         // more than every sequence at full context could use is never touched
         long useful = (long) config.maxSequences() * KvCache.blocksFor(info.contextLength() + 1);
         this.kv = model.newKvCache((int) Math.min(Math.min(blocks, useful), Integer.MAX_VALUE - 8));
+        if (config.prefixCache() && model.kvIsFunctionOfPrefix()) kv.enablePrefixCache();
+        else if (config.prefixCache()) {
+            LOG.log(System.Logger.Level.INFO, info.name() + " keeps per-sequence state beside its KV cache: prefix caching is off");
+        }
         this.headroomBlocks = Math.max(1, kv.totalBlocks() / 100);
         this.kvFreeBlocks = kv.freeBlocks();
         this.sampler = new Sampler(info.vocabSize());
@@ -123,7 +137,15 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         return kv.totalBlocks();
     }
 
-    /** Free KV blocks as of the last change; a request's blocks are back before its last event is emitted. */
+    /** Whether sequences share the KV blocks of common prefixes (configured, and the model allows it). */
+    public boolean prefixCacheEnabled() {
+        return kv.prefixCacheEnabled();
+    }
+
+    /**
+     * Free KV blocks as of the last change, cached blocks no sequence uses included (they are evicted on demand); a
+     * request's blocks are back before its last event is emitted.
+     */
     public int freeKvBlocks() {
         return kvFreeBlocks;
     }
@@ -143,6 +165,18 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         this.stepListener = listener;
     }
 
+    /** The longest window {@link #expertActivity} counts over. */
+    public static final int MAX_ACTIVITY_SECONDS = ExpertActivity.MAX_SECONDS;
+
+    /**
+     * Tokens routed to each expert, {@code [layer][expert]}, in the steps of the last {@code seconds} whole seconds
+     * (1 to {@value ExpertActivity#MAX_SECONDS}; the current second included); a row is null for a layer that never
+     * routed a token (a dense layer). Whoever has seen a step's events sees its counts here.
+     */
+    public long[][] expertActivity(int seconds) {
+        return totals.expertActivity(seconds);
+    }
+
     public SchedulerStats stats() {
         int runningNow, waitingNow;
         lock.lock();
@@ -152,7 +186,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         } finally {
             lock.unlock();
         }
-        return totals.snapshot(runningNow, waitingNow, kvFreeBlocks, kv.totalBlocks());
+        return totals.snapshot(runningNow, waitingNow, kvFreeBlocks, kv.totalBlocks(), kvCachedBlocks);
     }
 
     @Override
@@ -308,8 +342,11 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
     private void admit() {
         while (!waiting.isEmpty() && running.size() < config.maxSequences()) {
             Request r = waiting.peekFirst();
-            int need = KvCache.blocksFor(r.seq.length());
-            int free = kv.freeBlocks();
+            // the cached full blocks its tokens begin with, leaving at least the last token to feed (for its logits)
+            KvCache.Prefix prefix = kv.findPrefix(r.seq::token, r.seq.length() - 1);
+            if (kv.prefixCacheEnabled() && anotherIsComputing(r, prefix.tokens())) return; // soon cached: wait for it
+            int need = KvCache.blocksFor(r.seq.length()) - prefix.blocks().length;
+            int free = kv.freeBlocks() - kv.idleAmong(prefix);
             if (running.isEmpty() ? need > free : need + headroomBlocks > free) {
                 if (!running.isEmpty()) return;
                 // only a preempted sequence can outgrow the whole pool: it cannot run again
@@ -319,10 +356,13 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             }
             waiting.pollFirst();
             int seq = kv.newSequence();
+            if (prefix.tokens() > 0) kv.attachPrefix(seq, prefix);
             kv.ensureCapacity(seq, r.seq.length());
             r.seq.attachKv(seq);
+            r.seq.advance(prefix.tokens()); // in the cache already: not fed
+            if (kv.prefixCacheEnabled()) totals.addPrefixLookup(r.seq.length(), prefix.tokens());
             running.add(r);
-            kvFreeBlocks = kv.freeBlocks();
+            kvChanged();
             if (r.countedAsQueued) {
                 r.countedAsQueued = false;
                 lock.lock();
@@ -333,6 +373,25 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Whether a running sequence is about to write the next full block of r's tokens after its cached
+     * {@code cached} positions: same tokens from position 0 to that block's end, not all of them fed yet. Admitting
+     * r now would compute that block twice; a step later it is cached (requests sharing a system prompt that arrive
+     * together prefill it once). The wait is bounded: the running sequence feeds some of its prompt every step.
+     */
+    private boolean anotherIsComputing(Request r, int cached) {
+        int end = cached + KvCache.BLOCK;
+        if (end > r.seq.length() - 1) return false; // no further block could be shared
+        for (Request q : running) {
+            Sequence s = q.seq;
+            if (s.processed() >= end || s.length() < end) continue;
+            int i = 0;
+            while (i < end && s.token(i) == r.seq.token(i)) i++;
+            if (i == end) return true;
+        }
+        return false;
     }
 
     private void step(long start) {
@@ -414,6 +473,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         int generated = 0;
         for (Request r : stepRequests) {
             r.seq.advance(r.chunk);
+            kv.cacheFullBlocks(r.seq.kvSeq(), r.seq::token); // before release() below can free them
             if (r.logitRow < 0) continue;
             int token;
             try {
@@ -430,9 +490,10 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             FinishReason finish = r.seq.finish();
             if (finish != null) release(r);
             stepEvents.add(new TokenEvent(r.seq.requestId(), r.seq.generated() - 1, token, r.seq.delta(), finish,
-                    finish != null ? r.usage() : null, null, null));
+                    finish != null ? r.usage() : null, null, null, r.seq.logprobs()));
             stepEventRequests.add(r);
         }
+        kvChanged(); // the blocks the step filled are cached now
         // totals first, so whoever sees a step's events also sees the step in stats()
         totals.addStep(stepStats, batch.size - decodeTokens, decodeTokens, generated, forwardNanos,
                 System.nanoTime() - start - forwardNanos);
@@ -503,7 +564,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             preempt(newest);
             if (newest == r) return;
         }
-        kvFreeBlocks = kv.freeBlocks();
+        kvChanged();
     }
 
     private void preempt(Request r) {
@@ -511,8 +572,14 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         r.seq.dropKv();
         running.remove(r);
         waiting.addFirst(r);
-        kvFreeBlocks = kv.freeBlocks();
+        kvChanged();
         totals.addPreemption();
+    }
+
+    /** Publishes the pool's figures for {@link #freeKvBlocks()} and {@link #stats()} (other threads read them). */
+    private void kvChanged() {
+        kvFreeBlocks = kv.freeBlocks();
+        kvCachedBlocks = kv.cachedBlocks();
     }
 
     private void failRequest(Request r, Throwable e) {
@@ -534,7 +601,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         if (r.seq.kvSeq() >= 0) {
             kv.freeSequence(r.seq.kvSeq());
             r.seq.dropKv();
-            kvFreeBlocks = kv.freeBlocks();
+            kvChanged();
         }
         running.remove(r);
         waiting.remove(r);
@@ -624,11 +691,22 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         private double decodeExpertLoadsPerToken;
         private final long[] distinctExperts, expertInvocations;
         private long attentionNanos, expertNanos, otherNanos, forwardNanos, schedulingNanos;
-        private long preemptions, completed;
+        private long preemptions, completed, prefixQueriedTokens, prefixHitTokens;
+
+        private final ExpertActivity activity;
 
         Totals(int layers) {
             distinctExperts = new long[layers];
             expertInvocations = new long[layers];
+            activity = new ExpertActivity(layers);
+        }
+
+        private static long second() {
+            return Math.floorDiv(System.nanoTime(), 1_000_000_000L);
+        }
+
+        synchronized long[][] expertActivity(int seconds) {
+            return activity.window(seconds, second());
         }
 
         synchronized void addStep(StepStats s, int prefill, int decode, int generated, long forward, long scheduling) {
@@ -647,6 +725,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
                 decodeExpertLoadsPerToken += (double) loads / decode;
             }
             expertBytes += s.expertBytes;
+            activity.add(s.routedTokens, second());
             attentionNanos += s.attentionNanos;
             expertNanos += s.expertNanos;
             otherNanos += s.otherNanos;
@@ -664,15 +743,21 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             preemptions++;
         }
 
+        /** A sequence admitted with {@code tokens} tokens, the first {@code hit} of them found in the prefix cache. */
+        synchronized void addPrefixLookup(int tokens, int hit) {
+            prefixQueriedTokens += tokens;
+            prefixHitTokens += hit;
+        }
+
         synchronized void addCompleted() {
             completed++;
         }
 
-        synchronized SchedulerStats snapshot(int running, int waiting, int kvFree, int kvTotal) {
+        synchronized SchedulerStats snapshot(int running, int waiting, int kvFree, int kvTotal, int kvCached) {
             return new SchedulerStats(steps, prefillTokens, decodeTokens, generatedTokens, decodeSteps,
                     decodeExpertLoadsPerToken, distinctExperts.clone(), expertInvocations.clone(), expertBytes,
                     attentionNanos, expertNanos, otherNanos, forwardNanos, schedulingNanos, preemptions, completed,
-                    running, waiting, kvFree, kvTotal);
+                    running, waiting, kvFree, kvTotal, prefixQueriedTokens, prefixHitTokens, kvCached);
         }
     }
 }

@@ -31,6 +31,14 @@ import java.util.concurrent.TimeUnit;
  * {@code expert_lookups} = distinct experts run, summed over the steps and layers of the round. One untimed
  * request first warms up the JIT.
  *
+ * <p>With a shared prefix of S tokens, every prompt (the warm-up's too) is the same S random tokens followed by its
+ * own P: the case of requests sharing a system prompt. With prefix caching on, the warm-up leaves the prefix's full
+ * blocks in the cache (as earlier requests with the same system prompt would), so each round's requests prefill only
+ * what follows them; {@code prefix_hit_tokens} and {@code prefix_queried_tokens} are the round's prefix cache
+ * counters, and {@code prefill_tps} counts all c·(S+P) prompt tokens, cached or not. With {@code coldPrefix} each
+ * round has a shared prefix of its own that the cache has not seen (the first burst of requests with a new system
+ * prompt: one of them computes it, the others wait for its blocks and share them).
+ *
  * <p>With a budgeted expert store ({@link DecoderModel#expertStore()}), each round also reports the store's
  * counters over that round alone (snapshots before and after, subtracted; the warm-up is in no round): hit rate,
  * bytes read per token, read bandwidth, I/O wait and prefetch accuracy. Every lookup is a hit or a miss, so
@@ -45,7 +53,8 @@ public final class ConcurrencyBench {
      */
     public record Result(int concurrency, int promptTokens, int genTokens, double aggregateTps, double perStreamTps,
                          double prefillTps, double ttftMs, double expertLoadsPerToken, long steps, long preemptions,
-                         double wallTps, long expertLookups, ExpertCacheStats expertCache) {}
+                         double wallTps, long expertLookups, ExpertCacheStats expertCache, int sharedPrefixTokens,
+                         long prefixHitTokens, long prefixQueriedTokens) {}
 
     /**
      * Runs every concurrency in order on one scheduler over {@code model}.
@@ -55,17 +64,32 @@ public final class ConcurrencyBench {
      */
     public static List<Result> run(Model model, SchedulerConfig config, int promptTokens, int genTokens,
                                    int[] concurrencies, long seed) {
+        return run(model, config, 0, false, promptTokens, genTokens, concurrencies, seed);
+    }
+
+    /**
+     * As {@link #run(Model, SchedulerConfig, int, int, int[], long)}, every prompt after the same {@code sharedPrefix}
+     * tokens: seen by the warm-up, or with {@code coldPrefix} new in every round.
+     */
+    public static List<Result> run(Model model, SchedulerConfig config, int sharedPrefix, boolean coldPrefix, int promptTokens,
+                                   int genTokens, int[] concurrencies, long seed) {
         if (promptTokens < 1 || genTokens < 1) throw new IllegalArgumentException("prompt and generated tokens must be >= 1");
-        if (promptTokens + genTokens > model.info().contextLength() + 1) {
-            throw new IllegalArgumentException("prompt + generated tokens " + (promptTokens + genTokens)
+        if (sharedPrefix < 0) throw new IllegalArgumentException("shared prefix tokens must be >= 0, got " + sharedPrefix);
+        if (sharedPrefix + promptTokens + genTokens > model.info().contextLength() + 1) {
+            throw new IllegalArgumentException("shared prefix + prompt + generated tokens " + (sharedPrefix + promptTokens + genTokens)
                     + " exceed the context length " + model.info().contextLength());
         }
+        int vocab = model.info().vocabSize();
+        int[] prefix = new SplittableRandom(seed ^ 0x5eed).ints(sharedPrefix, 0, vocab).toArray();
         for (int c : concurrencies) if (c < 1) throw new IllegalArgumentException("concurrency must be >= 1, got " + c);
         List<Result> results = new ArrayList<>();
         ExpertStore store = model instanceof DecoderModel d ? d.expertStore() : null;
         try (BatchScheduler scheduler = new BatchScheduler(model, Detokenizer.NONE, config)) {
-            measure(scheduler, store, 1, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
-            for (int c : concurrencies) results.add(measure(scheduler, store, c, promptTokens, genTokens, seed + c));
+            measure(scheduler, store, 1, prefix, promptTokens, Math.min(genTokens, 8), seed - 1); // warm-up
+            for (int c : concurrencies) {
+                int[] shared = coldPrefix ? new SplittableRandom(seed ^ (0x5eed + c)).ints(sharedPrefix, 0, vocab).toArray() : prefix;
+                results.add(measure(scheduler, store, c, shared, promptTokens, genTokens, seed + c));
+            }
         }
         return results;
     }
@@ -74,12 +98,14 @@ public final class ConcurrencyBench {
     public static SchedulerConfig configFor(Model model, int promptTokens, int genTokens, int[] concurrencies) {
         int most = Arrays.stream(concurrencies).max().orElse(1);
         long bytesPerBlock = model.newKvCache(1).bytesPerToken() * KvCache.BLOCK;
+        // prompt here includes any shared prefix: without prefix caching every stream holds its own copy
         long blocks = (long) most * (KvCache.blocksFor(promptTokens + genTokens) + 1);
         return new SchedulerConfig(blocks * bytesPerBlock, SchedulerConfig.DEFAULT_MAX_BATCH_TOKENS,
                 Math.max(most, SchedulerConfig.DEFAULT_MAX_SEQUENCES), Math.max(most, SchedulerConfig.DEFAULT_MAX_QUEUED));
     }
 
-    private static Result measure(BatchScheduler scheduler, ExpertStore store, int c, int promptTokens, int genTokens, long seed) {
+    private static Result measure(BatchScheduler scheduler, ExpertStore store, int c, int[] prefix, int promptTokens,
+                                  int genTokens, long seed) {
         int vocab = scheduler.modelInfo().vocabSize();
         long[] first = new long[c], last = new long[c];
         int[] count = new int[c];
@@ -100,7 +126,9 @@ public final class ConcurrencyBench {
         ExpertCacheStats cacheBefore = store == null ? null : store.stats();
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = 0; i < c; i++) {
-            int[] prompt = new SplittableRandom(seed * 7919 + i).ints(promptTokens, 0, vocab).toArray();
+            int[] own = new SplittableRandom(seed * 7919 + i).ints(promptTokens, 0, vocab).toArray();
+            int[] prompt = Arrays.copyOf(prefix, prefix.length + promptTokens);
+            System.arraycopy(own, 0, prompt, prefix.length, promptTokens);
             requests.add(new GenerationRequest("bench-" + c + "-" + i, prompt, SamplingParams.GREEDY, genTokens, null,
                     null, true));
         }
@@ -139,7 +167,7 @@ public final class ConcurrencyBench {
             perStream[i] = genTokens > 1 ? (genTokens - 1) / ((last[i] - first[i]) / 1e9) : Double.NaN;
         }
         double aggregate = genTokens > 1 ? (double) c * (genTokens - 1) / ((end - allFirst) / 1e9) : Double.NaN;
-        double prefill = (double) c * promptTokens / ((allFirst - start) / 1e9);
+        double prefill = (double) c * (prefix.length + promptTokens) / ((allFirst - start) / 1e9);
         double wall = (double) c * genTokens / ((end - start) / 1e9);
         long decodeSteps = after.decodeSteps() - before.decodeSteps();
         double loads = decodeSteps == 0 ? Double.NaN
@@ -148,7 +176,9 @@ public final class ConcurrencyBench {
         for (int l = 0; l < after.distinctExpertsPerLayer().length; l++)
             lookups += after.distinctExpertsPerLayer()[l] - (l < before.distinctExpertsPerLayer().length ? before.distinctExpertsPerLayer()[l] : 0);
         return new Result(c, promptTokens, genTokens, aggregate, median(perStream), prefill, median(ttft), loads,
-                after.steps() - before.steps(), after.preemptions() - before.preemptions(), wall, lookups, cache);
+                after.steps() - before.steps(), after.preemptions() - before.preemptions(), wall, lookups, cache,
+                prefix.length, after.prefixHitTokens() - before.prefixHitTokens(),
+                after.prefixQueriedTokens() - before.prefixQueriedTokens());
     }
 
     private static double median(double[] v) {
@@ -167,12 +197,15 @@ public final class ConcurrencyBench {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "%11s %14s %14s %12s %9s %22s %10s", "concurrency", "aggregate t/s",
                 "per-stream t/s", "prefill t/s", "TTFT ms", "expert loads / token", "wall t/s"));
+        sb.append(String.format(Locale.ROOT, " %11s", "prefix hit"));
         if (cache) sb.append(String.format(Locale.ROOT, " %9s %13s %10s %11s %11s", "hit rate", "read MB/token",
                 "read MB/s", "I/O wait ms", "prefetch ok"));
         sb.append('\n');
         for (Result r : results) {
             sb.append(String.format(Locale.ROOT, "%11d %14.1f %14.1f %12.1f %9.1f %22.2f %10.1f", r.concurrency(),
                     r.aggregateTps(), r.perStreamTps(), r.prefillTps(), r.ttftMs(), r.expertLoadsPerToken(), r.wallTps()));
+            sb.append(r.prefixQueriedTokens() == 0 ? String.format(Locale.ROOT, " %11s", "-")
+                    : String.format(Locale.ROOT, " %10.1f%%", 100.0 * r.prefixHitTokens() / r.prefixQueriedTokens()));
             ExpertCacheStats e = r.expertCache();
             if (e != null) {
                 sb.append(String.format(Locale.ROOT, " %8.1f%% %13.3f %10.1f %11.1f %10.1f%%", 100 * e.total().hitRate(),
@@ -188,7 +221,8 @@ public final class ConcurrencyBench {
 
     /**
      * A JSON list of objects with concurrency, aggregate_tps, per_stream_tps, prefill_tps, ttft_ms,
-     * expert_loads_per_token, steps, preemptions, wall_tps, expert_lookups and expert_cache (null when resident,
+     * expert_loads_per_token, steps, preemptions, wall_tps, expert_lookups, shared_prefix_tokens, prefix_hit_tokens,
+     * prefix_queried_tokens (0 with prefix caching off) and expert_cache (null when resident,
      * else the round's hits, misses, hit_rate, bytes_read, bytes_per_token, read_bytes_per_second, io_wait_ms,
      * prefetch_issued, prefetch_useful, prefetch_accuracy, evictions, budget_bytes, slots).
      */
@@ -209,6 +243,9 @@ public final class ConcurrencyBench {
                     .append(", \"preemptions\": ").append(r.preemptions())
                     .append(", \"wall_tps\": ").append(number(r.wallTps()))
                     .append(", \"expert_lookups\": ").append(r.expertLookups())
+                    .append(", \"shared_prefix_tokens\": ").append(r.sharedPrefixTokens())
+                    .append(", \"prefix_hit_tokens\": ").append(r.prefixHitTokens())
+                    .append(", \"prefix_queried_tokens\": ").append(r.prefixQueriedTokens())
                     .append(", \"expert_cache\": ").append(expertCacheJson(r.expertCache()))
                     .append('}');
         }

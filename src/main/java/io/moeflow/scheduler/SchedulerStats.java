@@ -25,13 +25,35 @@ package io.moeflow.scheduler;
  * @param waiting                     requests waiting for admission now
  * @param kvFreeBlocks                free KV blocks now
  * @param kvTotalBlocks               KV blocks in the pool
+ * @param prefixQueriedTokens         tokens of the sequences admitted (prompt, plus generated tokens when
+ *                                    re-admitted after preemption) while prefix caching is on: what was looked up
+ * @param prefixHitTokens             of those, tokens found in the prefix cache (not fed: their KV was shared)
+ * @param kvCachedBlocks              KV blocks registered in the prefix cache now (in use or idle)
  */
 public record SchedulerStats(long steps, long prefillTokens, long decodeTokens, long generatedTokens,
                              long decodeSteps, double decodeExpertLoadsPerToken,
                              long[] distinctExpertsPerLayer, long[] expertInvocationsPerLayer, long expertBytes,
                              long attentionNanos, long expertNanos, long otherNanos, long forwardNanos,
                              long schedulingNanos, long preemptions, long completed, int running, int waiting,
-                             int kvFreeBlocks, int kvTotalBlocks) {
+                             int kvFreeBlocks, int kvTotalBlocks, long prefixQueriedTokens, long prefixHitTokens,
+                             int kvCachedBlocks) {
+
+    /** Without prefix-cache figures (all 0). */
+    public SchedulerStats(long steps, long prefillTokens, long decodeTokens, long generatedTokens,
+                          long decodeSteps, double decodeExpertLoadsPerToken,
+                          long[] distinctExpertsPerLayer, long[] expertInvocationsPerLayer, long expertBytes,
+                          long attentionNanos, long expertNanos, long otherNanos, long forwardNanos,
+                          long schedulingNanos, long preemptions, long completed, int running, int waiting,
+                          int kvFreeBlocks, int kvTotalBlocks) {
+        this(steps, prefillTokens, decodeTokens, generatedTokens, decodeSteps, decodeExpertLoadsPerToken,
+                distinctExpertsPerLayer, expertInvocationsPerLayer, expertBytes, attentionNanos, expertNanos, otherNanos,
+                forwardNanos, schedulingNanos, preemptions, completed, running, waiting, kvFreeBlocks, kvTotalBlocks, 0, 0, 0);
+    }
+
+    /** Prefix cache hit tokens ÷ queried tokens; NaN before any lookup (or with prefix caching off). */
+    public double prefixHitRate() {
+        return prefixQueriedTokens == 0 ? Double.NaN : (double) prefixHitTokens / prefixQueriedTokens;
+    }
 
     /** Mean over decode steps of the experts loaded per token (summed over MoE layers); NaN before any. */
     public double meanDecodeExpertLoadsPerToken() {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.moeflow.api.testing.BudgetedMoeProfile;
 import io.moeflow.api.testing.Ready;
 import io.moeflow.engine.Detokenizer;
 import io.moeflow.engine.SamplingParams;
@@ -24,13 +25,11 @@ import io.moeflow.testing.TinySynthMoe;
 import io.moeflow.tokenizer.Tokenizer;
 import io.moeflow.tokenizer.Vocabulary;
 import io.quarkus.test.junit.QuarkusTest;
-import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
 import io.restassured.http.ContentType;
 import io.restassured.path.json.JsonPath;
 import jakarta.inject.Inject;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -39,20 +38,8 @@ import org.junit.jupiter.api.Test;
  * experts (that the logits agree bit for bit is tested in io.moeflow.experts; here it is the wiring).
  */
 @QuarkusTest
-@TestProfile(BudgetedServiceTest.Profile.class)
+@TestProfile(BudgetedMoeProfile.class)
 class BudgetedServiceTest {
-    public static class Profile implements QuarkusTestProfile {
-        @Override
-        public Map<String, String> getConfigOverrides() {
-            return Map.of("moeflow.model.path", TinySynthMoe.path().toString(),
-                    "moeflow.experts.cache", "25%",
-                    "moeflow.experts.policy", "lru",
-                    "moeflow.experts.io-threads", "2",
-                    // a free port: other test JVMs on the machine may hold the default 8081
-                    "quarkus.http.test-port", "0");
-        }
-    }
-
     static final String PROMPT = "Once upon a time";
     static final int MAX_TOKENS = 12;
 

@@ -95,6 +95,31 @@ class KafkaPipelineTest extends KafkaServiceTest {
         assertEquals(http, text(events));
     }
 
+    /** The sampling options of a Kafka prompt do what they do over HTTP, and its events carry the log-probabilities. */
+    @Test
+    void samplingOptionsAndLogprobsMatchTheSameRequestOverHttp() throws Exception {
+        String id = id("options");
+        String options = "\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0.9,\"seed\":8,"
+                + "\"frequency_penalty\":1.2,\"presence_penalty\":0.3,\"repeat_penalty\":1.3,\"logit_bias\":{\"383\":-100},\"logprobs\":2";
+        kafka.produce(prompts(), id, "{\"id\":\"" + id + "\"," + options + "}");
+        List<TokenEvent> events = kafka.tokenEvents(tokens(), Set.of(id)).get(id);
+        String http = given().contentType(ContentType.JSON).body("{" + options + "}")
+                .post("/v1/completions").then().statusCode(200).extract().asString();
+        com.fasterxml.jackson.databind.JsonNode answer = RequestParser.JSON.readTree(http);
+        assertEquals(answer.at("/choices/0/text").asText(), text(events));
+        var httpLogprobs = answer.at("/choices/0/logprobs/token_logprobs");
+        int withLogprobs = 0;
+        for (TokenEvent e : events) {
+            if (e.logprobs() == null) continue;
+            assertEquals(e.token(), e.logprobs().token());
+            assertEquals(2, e.logprobs().topTokens().length);
+            assertEquals(httpLogprobs.get(withLogprobs).asDouble(), e.logprobs().logprob(), 1e-12);
+            withLogprobs++;
+        }
+        assertEquals(httpLogprobs.size(), withLogprobs);
+        assertTrue(withLogprobs > 0);
+    }
+
     @Test
     void twentyConcurrentPromptsAllComplete() {
         List<String> ids = IntStream.range(0, 20).mapToObj(i -> id("many" + i)).toList();

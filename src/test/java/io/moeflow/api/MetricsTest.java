@@ -95,6 +95,28 @@ class MetricsTest {
         after.value("moeflow_inter_token_latency_seconds_bucket", "api", "http", "le", "30.0");
     }
 
+    /** A prompt of more than two KV blocks, sent twice: the second prefills only what follows its cached blocks. */
+    @Test
+    void aRepeatedPromptIsCountedAsPrefixCacheHits() throws Exception {
+        String text = "Once upon a time there was a little girl named Lily who liked to play in the park with her"
+                + " friends and her dog every day " + UUID.randomUUID().toString().replace('-', ' ');
+        String body = "{\"prompt\":\"" + text + "\",\"max_tokens\":1,\"temperature\":0}";
+        int prompt = RequestParser.JSON.readTree(given().contentType(ContentType.JSON).body(body).post("/v1/completions")
+                .then().statusCode(200).extract().asString()).at("/usage/prompt_tokens").asInt();
+        assertTrue(prompt > 32, "the prompt covers two full blocks: " + prompt);
+        PrometheusText before = awaitMetrics(m -> m.value("moeflow_sequences_running") == 0);
+        given().contentType(ContentType.JSON).body(body).post("/v1/completions").then().statusCode(200);
+        PrometheusText after = awaitMetrics(m -> m.value("moeflow_prefix_cache_queried_tokens_total")
+                > before.value("moeflow_prefix_cache_queried_tokens_total"));
+        double hit = after.value("moeflow_prefix_cache_hit_tokens_total") - before.value("moeflow_prefix_cache_hit_tokens_total");
+        assertEquals(prompt, after.value("moeflow_prefix_cache_queried_tokens_total")
+                - before.value("moeflow_prefix_cache_queried_tokens_total"), "the whole prompt was looked up");
+        assertEquals((prompt - 1) / 16 * 16, hit, "every full block before the last token was found");
+        assertEquals(prompt - hit, after.value("moeflow_prompt_tokens_total") - before.value("moeflow_prompt_tokens_total"),
+                "only the rest was prefilled");
+        assertTrue(after.value("moeflow_kv_blocks_cached") >= hit / 16);
+    }
+
     @Test
     void engineGaugesDescribeAnIdleEngineWithResidentExperts() throws Exception {
         PrometheusText m = awaitMetrics(s -> s.value("moeflow_sequences_running") == 0);

@@ -166,7 +166,9 @@ class RequestParserTest {
 
     @Test
     void kafkaPromptsRefuseWhatIsNotDoneAndIgnoreUnknownFields() {
-        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"logit_bias\":{\"383\":-100}}", "logit_bias", "not supported");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"logit_bias\":{\"383\":-101}}", "logit_bias", "[-100, 100]");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"logit_bias\":{\"a\":1}}", "logit_bias", "token ids");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", "top_logprobs", "requires");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"presence_penalty\":\"x\"}", "presence_penalty", "must be a number");
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
@@ -177,6 +179,13 @@ class RequestParserTest {
         PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
                 "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
         assertEquals("x", spec.prompt());
+        PromptSpec sampled = parser.promptOrMessages(RequestParser.parseObject("{\"id\":\"a\",\"prompt\":\"x\","
+                + "\"logit_bias\":{\"383\":-100,\"7\":2.5},\"presence_penalty\":0.5,\"frequency_penalty\":-1,"
+                + "\"repeat_penalty\":1.1,\"repeat_last_n\":-1,\"logprobs\":3}"));
+        assertEquals(new SamplingOptions(0.5f, -1f, 1.1f, -1, java.util.Map.of(383, -100f, 7, 2.5f), 3, 1), sampled.sampling());
+        PromptSpec chat = parser.promptOrMessages(RequestParser.parseObject("{\"id\":\"a\",\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":4}"));
+        assertEquals(4, chat.sampling().logprobs());
     }
 
     @Test

@@ -55,13 +55,14 @@ class ExpertCachePolicyMeasurement {
             ForwardBatch b = new ForwardBatch(streams);
             float[] logits = new float[streams * vocab];
             ExpertStore store = m.expertStore();
+            ExpertCacheStats warm = null;
             for (int step = 0; step < steps; step++) {
-                if (step == WARMUP_STEPS) store.resetStats();
+                if (step == WARMUP_STEPS) warm = store.stats();
                 b.clear();
                 for (int s = 0; s < streams; s++) b.add(rnd.nextInt(vocab), step, seq[s], true);
                 m.forward(b, kv, logits, null);
             }
-            ExpertCacheStats st = store.stats();
+            ExpertCacheStats st = store.stats().since(warm);
             if (System.getProperty("moeflow.experts.only") != null) for (var l : st.layers()) System.out.println("| " + l);
             System.out.printf(Locale.ROOT, "| %s | %d | %s (%d slots) | %s | %s | %.1f %% | %.2f | %d / %d |%n", file.getFileName(), streams,
                     budget, st.slots(), policy, prefetch ? "on" : "off", 100 * st.total().hitRate(), st.bytesPerToken() / 1e6,

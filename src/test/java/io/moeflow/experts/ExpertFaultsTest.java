@@ -218,7 +218,7 @@ class ExpertFaultsTest {
             readers.failAt = p -> broken.test(p) || alsoBroken.test(p);
             ExpertWeights w = m.expertStore().layer(layer);
             int[] ids = {expert, healthyOne, other};
-            var e = assertThrows(ExpertReadException.class, () -> w.acquire(ids, 0, 3));
+            var e = assertThrows(ExpertReadException.class, () -> StoreSteps.hold(w, ids, 0, 3));
             assertEquals(List.of(expert, other), Arrays.stream(e.experts()).boxed().toList());
             assertNull(e.rows(), "the store does not know the tokens");
             assertTrue(e.getMessage().contains("experts " + expert + ", " + other + " of layer " + layer), e.getMessage());
@@ -238,7 +238,7 @@ class ExpertFaultsTest {
 
             // repaired: the same acquisition reads them again and holds the file's bytes
             readers.failAt = p -> false;
-            w.acquire(ids, 0, 3);
+            StoreSteps.hold(w, ids, 0, 3);
             for (int x : ids) ExpertStoreTest.assertSameBytes(m.file().tensor("blk." + layer + ".ffn_gate_exps.weight").expert(x), w.gate(x));
             w.release(ids, 0, 3);
         }

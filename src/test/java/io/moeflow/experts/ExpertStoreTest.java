@@ -56,8 +56,13 @@ class ExpertStoreTest {
     }
 
     static ExpertStore store(String budget, EvictionPolicy policy, TestReaders readers) {
-        var cfg = new ExpertStoreConfig(ExpertStoreConfig.Mode.BUDGETED, budget, policy, false, 4, readers);
-        return new ExpertStore(specs, null, cfg);
+        return store(specs, budget, policy, readers, null);
+    }
+
+    /** A store over {@code layers} that prefetches what {@code routing} (nullable: no prefetch) chooses. */
+    static ExpertStore store(List<ExpertStore.LayerSpec> layers, String budget, EvictionPolicy policy, TestReaders readers, ExpertRouting routing) {
+        var cfg = new ExpertStoreConfig(ExpertStoreConfig.Mode.BUDGETED, budget, policy, routing != null, 4, readers);
+        return new ExpertStore(layers, routing, cfg);
     }
 
     static String slots(int n) {
@@ -93,7 +98,7 @@ class ExpertStoreTest {
             ExpertWeights w = s.layer(1);
             assertEquals(3, w.maxAcquired());
             int[] ids = {7, 2, 15};
-            w.acquire(ids, 0, 3);
+            StoreSteps.hold(w, ids, 0, 3);
             for (int e : ids) assertHolds(w, 1, e);
             w.release(ids, 0, 3);
             // not acquired: a clear error, not stale bytes
@@ -109,24 +114,27 @@ class ExpertStoreTest {
         TestReaders readers = new TestReaders(false);
         AtomicBoolean released = new AtomicBoolean();
         AtomicReference<String> violation = new AtomicReference<>();
-        try (ExpertStore s = store(slots(2), EvictionPolicy.LRU, readers)) {
+        var routing = new StoreSteps.ScriptedRouting();
+        try (ExpertStore s = store(specs, slots(2), EvictionPolicy.LRU, readers, routing)) {
             ExpertWeights l0 = s.layer(0), l1 = s.layer(1);
             int[] pinned = {0, 1};
-            l0.acquire(pinned, 0, 2);
+            routing.next(8, 9);
+            s.ffnInput(0, new float[256], 1); // layer 1's prefetch, issued after layer 0's own misses
+            StoreSteps.hold(l0, pinned, 0, 2);
+            // so the prefetch found no victim
+            assertEquals(0, s.stats().total().prefetchIssued());
+            assertEquals(0, readers.readsAt(position(1, "gate", 8)));
 
             // more than the cache holds at once: a clear error, and the pins stay
-            var tooMany = assertThrows(IllegalStateException.class, () -> l1.acquire(new int[] {3, 4, 5}, 0, 3));
+            var tooMany = assertThrows(IllegalStateException.class, () -> StoreSteps.hold(l1, new int[] {3, 4, 5}, 0, 3));
             assertTrue(tooMany.getMessage().contains("cannot hold"), tooMany.getMessage());
-            // a prefetch finds no victim
-            s.prefetch(1, new int[] {8, 9}, 2);
-            assertEquals(0, s.stats().total().prefetchIssued());
 
             // another caller's miss must wait for our release: its read happens only after it
             readers.duringRead = () -> {
                 if (!released.get()) violation.set("an expert was read into the cache while all slots were pinned");
             };
             Thread other = new Thread(() -> {
-                l1.acquire(new int[] {5}, 0, 1);
+                StoreSteps.hold(l1, new int[] {5}, 0, 1);
                 l1.release(new int[] {5}, 0, 1);
             });
             other.start();
@@ -146,7 +154,7 @@ class ExpertStoreTest {
         try (ExpertStore s = store(slots(4), EvictionPolicy.LFU, readers)) {
             ExpertWeights w = s.layer(0);
             int[] warm = {9};
-            w.acquire(warm, 0, 1);
+            StoreSteps.hold(w, warm, 0, 1);
             w.release(warm, 0, 1);
             readers.gate = new CountDownLatch(1); // the misses below stay in flight until the gate opens
             int[] ids = {3, 9, 12};
@@ -191,7 +199,7 @@ class ExpertStoreTest {
             }
             readers.failAt = p -> false; // a transient fault: the released failed slot is read again next time
             int[] again = {5};
-            w.acquire(again, 0, 1);
+            StoreSteps.hold(w, again, 0, 1);
             assertHolds(w, 0, 5);
             w.release(again, 0, 1);
         }
@@ -209,7 +217,7 @@ class ExpertStoreTest {
                 Thread t = new Thread(() -> {
                     try {
                         int[] ids = {4, 6};
-                        w.acquire(ids, 0, 2);
+                        StoreSteps.hold(w, ids, 0, 2);
                         assertHolds(w, 0, 4);
                         assertHolds(w, 0, 6);
                         w.release(ids, 0, 2);
@@ -237,11 +245,12 @@ class ExpertStoreTest {
     void aPrefetchInFlightServesTheMissWithoutASecondRead() throws Exception {
         TestReaders readers = new TestReaders(false);
         readers.gate = new CountDownLatch(1);
-        try (ExpertStore s = store(slots(4), EvictionPolicy.LRU, readers)) {
-            s.prefetch(1, new int[] {9, 10}, 2);
+        // a store of layer 1 alone: layer 0's FFN input issues layer 1's prefetch at once
+        try (ExpertStore s = store(specs.subList(1, 2), slots(4), EvictionPolicy.LRU, readers, new StoreSteps.ScriptedRouting().next(9, 10))) {
+            s.ffnInput(0, new float[256], 1);
             ExpertWeights w = s.layer(1);
             Thread t = new Thread(() -> {
-                w.acquire(new int[] {9}, 0, 1);
+                StoreSteps.hold(w, new int[] {9}, 0, 1);
                 w.release(new int[] {9}, 0, 1);
             });
             t.start();
@@ -249,7 +258,8 @@ class ExpertStoreTest {
             readers.gate.countDown();
             t.join();
             assertEquals(1, readers.readsAt(position(1, "gate", 9)));
-            ExpertCacheStats.Layer l = s.stats().layers().get(1);
+            ExpertCacheStats.Layer l = s.stats().layers().get(0);
+            assertEquals(1, l.layer());
             assertEquals(2, l.prefetchIssued());
             assertEquals(1, l.prefetchUseful());
             assertEquals(1, l.hits());
@@ -274,10 +284,10 @@ class ExpertStoreTest {
             s.ffnInput(0, hidden, 2);
             assertEquals(List.of("layer 1, 2 tokens, the residual stream"), calls);
             int[] own = {0};
-            s.layer(0).acquire(own, 0, 1); // layer 0's own misses go first, then the prefetch of layer 1
+            StoreSteps.hold(s.layer(0), own, 0, 1); // layer 0's own misses go first, then the prefetch of layer 1
             s.layer(0).release(own, 0, 1);
             int[] next = {3, 9, 12};
-            s.layer(1).acquire(next, 0, 3);
+            StoreSteps.hold(s.layer(1), next, 0, 3);
             s.layer(1).release(next, 0, 3);
             ExpertCacheStats.Layer l = s.stats().layers().get(1);
             assertEquals(3, l.prefetchIssued(), "one read per chosen expert, the shared one once");
@@ -300,7 +310,8 @@ class ExpertStoreTest {
                 violation.set(st.summary());
         };
         String budget = String.valueOf(5 * slotBytes + slotBytes / 2);
-        try (ExpertStore s = store(budget, EvictionPolicy.LFU, readers)) {
+        var routing = new StoreSteps.ScriptedRouting();
+        try (ExpertStore s = store(specs, budget, EvictionPolicy.LFU, readers, routing)) {
             holder.set(s);
             assertEquals(5, s.slots());
             assertEquals(5 * slotBytes, s.allocatedBytes());
@@ -308,9 +319,11 @@ class ExpertStoreTest {
             for (int step = 0; step < 60; step++) {
                 int layer = step % 2;
                 int[] ids = rnd.ints(0, 16).distinct().limit(4).toArray();
-                s.prefetch(1 - layer, new int[] {rnd.nextInt(16)}, 1);
+                int guess = rnd.nextInt(16);
+                routing.next(guess);
+                if (layer == 0) s.ffnInput(0, new float[256], 1); // a prefetch of layer 1, issued after layer 0's misses
                 ExpertWeights w = s.layer(layer);
-                w.acquire(ids, 0, 4);
+                StoreSteps.hold(w, ids, 0, 4);
                 for (int e : ids) assertHolds(w, layer, e);
                 w.release(ids, 0, 4);
             }
@@ -343,7 +356,7 @@ class ExpertStoreTest {
         ExpertWeights w = s.layer(0);
         for (int[] ids : steps) {
             for (int e : ids) { // one expert at a time, as a step of waves of 1 would
-                w.acquire(new int[] {e}, 0, 1);
+                StoreSteps.hold(w, new int[] {e}, 0, 1);
                 w.release(new int[] {e}, 0, 1);
             }
         }
@@ -358,7 +371,7 @@ class ExpertStoreTest {
         try (ExpertStore s = store(slots(4), EvictionPolicy.LRU, readers)) {
             ExpertWeights w = s.layer(1);
             int[] ids = {2, 3};
-            var e = assertThrows(ExpertReadException.class, () -> w.acquire(ids, 0, 2));
+            var e = assertThrows(ExpertReadException.class, () -> StoreSteps.hold(w, ids, 0, 2));
             assertEquals(1, e.layer());
             assertEquals(3, e.expert());
             assertTrue(e.getMessage().contains("expert 3 of layer 1") && e.getMessage().contains(file.path().toString())
@@ -366,13 +379,13 @@ class ExpertStoreTest {
             // nothing stays pinned: all four slots are usable, and a healthy read brings expert 3
             readers.failAt = p -> false;
             int[] four = {3, 5, 6, 7};
-            w.acquire(four, 0, 4);
+            StoreSteps.hold(w, four, 0, 4);
             for (int x : four) assertHolds(w, 1, x);
             w.release(four, 0, 4);
             assertEquals(2, readers.readsAt(bad));
 
             readers.shortAt = p -> p == position(1, "down", 11);
-            var shortRead = assertThrows(ExpertReadException.class, () -> w.acquire(new int[] {11}, 0, 1));
+            var shortRead = assertThrows(ExpertReadException.class, () -> StoreSteps.hold(w, new int[] {11}, 0, 1));
             assertTrue(shortRead.getMessage().contains("short read of blk.1.ffn_down_exps"), shortRead.getMessage());
         }
     }
@@ -382,7 +395,7 @@ class ExpertStoreTest {
         ExpertStore s = store(slots(2), EvictionPolicy.LRU, new TestReaders(false));
         ExpertWeights w = s.layer(0);
         s.close();
-        var e = assertThrows(IllegalStateException.class, () -> w.acquire(new int[] {1}, 0, 1));
+        var e = assertThrows(IllegalStateException.class, () -> StoreSteps.hold(w, new int[] {1}, 0, 1));
         assertTrue(e.getMessage().contains("closed"), e.getMessage());
         assertFalse(e.getMessage().isBlank());
     }

@@ -45,6 +45,28 @@ class ConcurrencyBenchTest {
     }
 
     @Test
+    void aSharedPrefixIsServedFromThePrefixCacheAfterTheWarmUpAndRecomputedWithoutIt() throws Exception {
+        HistoryModel model = new HistoryModel(64, 256);
+        int shared = 40, prompt = 8, gen = 4;
+        int[] concurrencies = {3};
+        SchedulerConfig cfg = ConcurrencyBench.configFor(model, shared + prompt, gen, concurrencies);
+        ConcurrencyBench.Result on = ConcurrencyBench.run(model, cfg, shared, false, prompt, gen, concurrencies, 42).getFirst();
+        ConcurrencyBench.Result off = ConcurrencyBench.run(model, cfg.withPrefixCache(false), shared, false, prompt, gen,
+                concurrencies, 42).getFirst();
+        ConcurrencyBench.Result cold = ConcurrencyBench.run(model, cfg, shared, true, prompt, gen, concurrencies, 42).getFirst();
+        assertEquals(2L * 32, cold.prefixHitTokens(), "a new prefix: the first computes it, the other two share it");
+        assertEquals(3L * (shared + prompt), on.prefixQueriedTokens());
+        assertEquals(3L * 32, on.prefixHitTokens(), "the prefix's two full blocks, cached by the warm-up");
+        assertEquals(0, off.prefixQueriedTokens());
+        assertEquals(0, off.prefixHitTokens());
+        JsonNode json = new ObjectMapper().readTree(ConcurrencyBench.json(List.of(on)));
+        assertEquals(shared, json.get(0).get("shared_prefix_tokens").asInt());
+        assertEquals(96, json.get(0).get("prefix_hit_tokens").asLong());
+        assertEquals(144, json.get(0).get("prefix_queried_tokens").asLong());
+        assertTrue(ConcurrencyBench.table(List.of(on)).contains("66.7%"), ConcurrencyBench.table(List.of(on)));
+    }
+
+    @Test
     void aBudgetedModelReportsEachRoundsExpertCacheCounters() throws Exception {
         int prompt = 8, gen = 4;
         int[] concurrencies = {1, 3};

@@ -40,6 +40,7 @@ final class HistoryModel implements Model {
     private volatile IntPredicate poison = t -> false;
     private volatile java.util.function.Function<Step, int[]> failRows = st -> null;
     private long reportedDistinctExperts;
+    private volatile boolean kvIsFunctionOfPrefix = true;
 
     HistoryModel(int vocab, int contextLength) {
         info = new ModelInfo("test", "history", vocab, contextLength, LAYERS, 8, EXPERTS, 2);
@@ -58,6 +59,16 @@ final class HistoryModel implements Model {
     /** Bytes of KV memory for {@code blocks} blocks. */
     long bytesFor(int blocks) {
         return blocks * KvCache.blockBytes(LAYERS, 1, 1);
+    }
+
+    /** Makes the model say its KV is not a function of the token prefix (as a model with per-sequence state would). */
+    void withPerSequenceState() {
+        kvIsFunctionOfPrefix = false;
+    }
+
+    @Override
+    public boolean kvIsFunctionOfPrefix() {
+        return kvIsFunctionOfPrefix;
     }
 
     /** From now on each step waits for a permit from {@link #allow}. */

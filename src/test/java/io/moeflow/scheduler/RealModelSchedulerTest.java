@@ -51,8 +51,7 @@ class RealModelSchedulerTest {
         int[] maxTokens = {24, 16, 30, 8, 20};
         List<GenerationRequest> out = new ArrayList<>();
         for (int i = 0; i < prompts.length; i++) {
-            SamplingParams p = sampling.greedy() ? sampling
-                    : new SamplingParams(sampling.temperature(), sampling.topK(), sampling.topP(), sampling.minP(), 7 * i + 1);
+            SamplingParams p = sampling.greedy() ? sampling : sampling.withSeed(7 * i + 1);
             List<String> stops = i == 2 ? List.of(stopString) : null;
             int[] stopTokens = i == 1 ? new int[] {stopToken} : null;
             out.add(new GenerationRequest("m" + i, prompts[i], p, maxTokens[i], stops, stopTokens, i == 4));
@@ -77,7 +76,11 @@ class RealModelSchedulerTest {
                 stopToken = collect(s.submit(request("probe1", prefix(1, 20), 16))).tokens().get(5);
                 stopString = "|" + collect(s.submit(request("probe2", prefix(9, 8), 30))).tokens().get(7) + "|";
             }
-            for (SamplingParams sampling : List.of(SamplingParams.GREEDY, new SamplingParams(0.8f, 40, 0.95f, 0.05f, 0))) {
+            // with penalties and a bias too: their per-sequence counts must not leak between the sequences of a batch
+            SamplingParams penalized = new SamplingParams(0.8f, 40, 0.95f, 0.05f, 0).withPenalties(0.4f, 0.6f, 1.3f, 16)
+                    .withLogitBias(io.moeflow.engine.LogitBias.of(java.util.Map.of(383, -100f, 261, 2f)));
+            for (SamplingParams sampling : List.of(SamplingParams.GREEDY, new SamplingParams(0.8f, 40, 0.95f, 0.05f, 0),
+                    penalized, SamplingParams.GREEDY.withPenalties(0.5f, 0.8f, 1.5f, -1))) {
                 List<GenerationRequest> requests = requests(sampling, stopToken, stopString);
                 List<Outcome> reference = new ArrayList<>();
                 for (GenerationRequest r : requests) {
@@ -86,7 +89,7 @@ class RealModelSchedulerTest {
                         assertAllKvFree(s);
                     }
                 }
-                if (sampling.greedy()) assertTrue(reference.stream().map(Outcome::finish).distinct().count() >= 2,
+                if (sampling == SamplingParams.GREEDY) assertTrue(reference.stream().map(Outcome::finish).distinct().count() >= 2,
                         name + ": the stop conditions should end requests differently, got "
                                 + reference.stream().map(Outcome::finish).toList());
                 for (SchedulerConfig cfg : List.of(roomy, tight)) {

@@ -23,10 +23,16 @@ public final class TinySynthMoe {
     public static final SynthShape SHAPE = new SynthShape("tiny-moe-wiring", "qwen3moe", 2, 256, 4, 2, 64, 0, 8, 2, 256,
             512, 256, 1e6f, 1e-6f);
 
-    private static Path file;
+    private static final java.util.EnumMap<SynthFileType, Path> files = new java.util.EnumMap<>(SynthFileType.class);
 
-    /** The model file (a temporary file deleted when the JVM exits). */
-    public static synchronized Path path() {
+    /** The model file in Q8_0 (a temporary file deleted when the JVM exits). */
+    public static Path path() {
+        return path(SynthFileType.Q8_0);
+    }
+
+    /** The same weights in another file type (a temporary file deleted when the JVM exits). */
+    public static synchronized Path path(SynthFileType type) {
+        Path file = files.get(type);
         if (file != null) return file;
         try {
             Map<String, GgufValue> tokenizer;
@@ -35,9 +41,9 @@ public final class TinySynthMoe {
             }
             Path out = Files.createTempFile("tiny-moe-wiring-", ".gguf");
             out.toFile().deleteOnExit();
-            new SyntheticModel(SHAPE, SynthFileType.Q8_0, 11, null, tokenizer).write(out, 1, null);
-            file = out;
-            return file;
+            new SyntheticModel(SHAPE, type, 11, null, tokenizer).write(out, 1, null);
+            files.put(type, out);
+            return out;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -21,7 +21,7 @@ abstract class BlockFormat implements TensorFormat {
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     /** Float lanes per vector: the preferred width, capped at 16 so a 32-value block is a whole number of vectors. */
-    static final int L = Math.min(16, FloatVector.SPECIES_PREFERRED.length());
+    static final int L = Math.min(16, Kernels.LANES);
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.length() == L
             ? FloatVector.SPECIES_PREFERRED : FloatVector.SPECIES_512;
     static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED.length() == L

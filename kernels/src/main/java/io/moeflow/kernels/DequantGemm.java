@@ -19,14 +19,6 @@ public final class DequantGemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ThreadLocal<float[]> TILES = ThreadLocal.withInitial(() -> new float[0]);
 
-    /**
-     * Types whose exact decode is vectorized (so decoding a tile costs less than re-decoding per vector group).
-     * K-quants have their own decode-a-row-once kernels and F32 needs no decode.
-     */
-    static boolean fastDecode(GgmlType t) {
-        return t == GgmlType.Q8_0 && BlockFormat.VECTOR_SHAPES_OK;
-    }
-
     public static void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride) {
         TensorFormat f = Formats.of(w.type());
         int cols = w.cols();
@@ -37,8 +29,7 @@ public final class DequantGemm {
         }
         for (int r = r0; r < r1; r += TILE) {
             int rows = Math.min(TILE, r1 - r);
-            if (fastDecode(w.type())) Q8_0Format.decode(w.data(), w.rowOffset(r), tile, 0, rows * cols);
-            else f.dequantize(w.data(), w.rowOffset(r), tile, 0, rows * cols);
+            f.decode(w.data(), w.rowOffset(r), tile, 0, rows * cols);
             if (rows == TILE) tile4(tile, cols, r, x, xStride, nVec, out, outStride);
             else for (int i = 0; i < rows; i++) row1(tile, i * cols, cols, r + i, x, xStride, nVec, out, outStride);
         }

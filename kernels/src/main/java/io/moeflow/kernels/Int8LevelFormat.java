@@ -35,7 +35,7 @@ abstract class Int8LevelFormat implements TensorFormat {
      * Eight float lanes (256-bit vectors), also where 512 bits exist: measured on AVX-512, sixteen lanes gained ~10 %
      * for one vector and lost ~25 % for eight (twice the cache-line-split activation loads).
      */
-    static final boolean VECTOR_OK = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256;
+    static final boolean VECTOR_OK = Kernels.LANES >= 8;
     private static final int L = 8;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     /** L levels, widened lane for lane to L floats. */

@@ -26,7 +26,7 @@ final class KQuants {
 
     static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     /** Float lanes per vector: 4 (128-bit), 8 (AVX2) or 16 (AVX-512); other widths take the scalar decoders. */
-    static final int LANES = FS.length();
+    static final int LANES = Kernels.LANES;
     static final boolean VECTOR_SHAPES_OK = LANES >= 4 && LANES <= 16;
     /** Quant bytes per vector load: one per float lane, but at least 8 (the narrowest byte vector). */
     static final int STEP = Math.max(LANES, 8);

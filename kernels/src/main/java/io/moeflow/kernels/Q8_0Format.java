@@ -27,7 +27,17 @@ final class Q8_0Format extends BlockFormat {
      * The same values as {@link #dequantize} with vector code (one exact multiply per value, so bit-identical):
      * the decode step of the tiled GEMM.
      */
-    static void decode(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+    @Override
+    public boolean decodesInVectors() {
+        return vectorShapesOk();
+    }
+
+    @Override
+    public void decode(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        if (!vectorShapesOk()) {
+            dequantize(src, offset, dst, dstOff, n);
+            return;
+        }
         for (int b = 0; b < n / QK; b++) {
             long o = offset + (long) b * BYTES;
             float d = Float.float16ToFloat(src.get(I16, o));

@@ -24,7 +24,22 @@ public interface TensorFormat {
         return true;
     }
 
-    /** Vector API kernel. */
+    /**
+     * True where {@link #decode} is vector code, so decoding a tile once costs less than re-decoding the weights
+     * per vector group ({@link Kernels#path} then takes the tiled GEMM for many vectors). K-quants have their own
+     * decode-a-row-once kernels and F32 needs no decode.
+     */
+    default boolean decodesInVectors() {
+        return false;
+    }
+
+    /** The values of {@link #dequantize} bit for bit, by the fastest code this format has (vector code where
+     * {@link #decodesInVectors}); no range checks beyond the caller's. */
+    default void decode(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        dequantize(src, offset, dst, dstOff, n);
+    }
+
+    /** Vector API kernel (where the format's vector shapes do not fit {@link Kernels#LANES}, its fallback). */
     void matmul(QMatrix w, int r0, int r1, float[] x, int xStride, int nVec, float[] out, int outStride);
 
     /** Scalar kernel with the same contract (the path a native image or a CPU without vectors takes). */

@@ -134,7 +134,9 @@ public class HttpErrors {
             ctx.response().putHeader("Retry-After", Integer.toString(config.limits().retryAfterSeconds()));
             send(ctx, 429, "the server is busy: " + full.getMessage() + "; retry later", "rate_limit_error", null, "rate_limit_exceeded");
         } else if (e instanceof ServiceUnavailableException unavailable) {
-            send(ctx, 503, unavailable.getMessage(), "unavailable_error", null, null);
+            // loading (seconds to minutes) or draining: a client may come back, as llama-server's clients do
+            ctx.response().putHeader("Retry-After", Integer.toString(config.limits().retryAfterSeconds()));
+            send(ctx, 503, unavailable.getMessage(), "unavailable_error", null, "service_unavailable");
         } else if (e instanceof IllegalArgumentException refused) {
             // the engine refuses a request it cannot serve (e.g. a prompt longer than its context)
             send(ctx, 400, refused.getMessage(), "invalid_request_error", null, null);

@@ -68,6 +68,56 @@ public class LiveStats {
         return json(runtime.modelName(), state(), scheduler, figures, store == null ? null : store.stats());
     }
 
+    /** The window of GET /v1/stats/experts when the request names none. */
+    static final int EXPERT_WINDOW_SECONDS = 10;
+
+    /**
+     * The body of GET /v1/stats/experts: tokens routed to each expert of each layer over the last {@code seconds},
+     * and (budgeted store) the experts held in memory now. Takes the expert store's lock: off the event loop.
+     */
+    ObjectNode experts(int seconds) {
+        ObjectNode root = RequestParser.JSON.createObjectNode();
+        root.put("object", "moeflow.expert_stats");
+        root.put("model", runtime.modelName());
+        root.put("state", state());
+        root.put("window_seconds", seconds);
+        BatchScheduler scheduler = runtime.state() == ModelRuntime.State.READY ? loaded.scheduler() : null;
+        if (scheduler == null) {
+            for (String field : new String[] {"layers", "experts", "counts", "expert_mode", "resident"}) root.putNull(field);
+            return root;
+        }
+        long[][] counts = scheduler.expertActivity(seconds);
+        ExpertStore store = loaded.model() == null ? null : loaded.model().expertStore();
+        root.put("layers", counts.length);
+        root.put("experts", scheduler.modelInfo().expertCount());
+        var rows = root.putArray("counts");
+        for (long[] row : counts) {
+            if (row == null) {
+                rows.addNull();
+            } else {
+                var r = rows.addArray();
+                for (long c : row) r.add(c);
+            }
+        }
+        root.put("expert_mode", store == null ? "resident" : "budgeted");
+        if (store == null) {
+            root.putNull("resident");
+        } else {
+            int[][] resident = store.residentExperts();
+            var layers = root.putArray("resident");
+            for (int l = 0; l < counts.length; l++) {
+                int[] row = l < resident.length ? resident[l] : null;
+                if (row == null) {
+                    layers.addNull();
+                } else {
+                    var r = layers.addArray();
+                    for (int e : row) r.add(e);
+                }
+            }
+        }
+        return root;
+    }
+
     private String state() {
         if (service.draining()) return "draining";
         return runtime.state().name().toLowerCase(Locale.ROOT);
@@ -81,7 +131,8 @@ public class LiveStats {
         root.put("state", state);
         if (s == null) {
             for (String field : new String[] {"running", "waiting", "last_batch_size", "mean_batch_size",
-                    "tokens_per_second", "window_seconds", "generated_tokens", "kv_free_blocks", "kv_total_blocks"}) {
+                    "tokens_per_second", "window_seconds", "generated_tokens", "kv_free_blocks", "kv_total_blocks",
+                    "kv_cached_blocks", "prefix_cache_queried_tokens", "prefix_cache_hit_tokens", "prefix_cache_hit_rate"}) {
                 root.putNull(field);
             }
         } else {
@@ -94,6 +145,11 @@ public class LiveStats {
             root.put("generated_tokens", s.generatedTokens());
             root.put("kv_free_blocks", s.kvFreeBlocks());
             root.put("kv_total_blocks", s.kvTotalBlocks());
+            root.put("kv_cached_blocks", s.kvCachedBlocks());
+            root.put("prefix_cache_queried_tokens", s.prefixQueriedTokens());
+            root.put("prefix_cache_hit_tokens", s.prefixHitTokens());
+            if (s.prefixQueriedTokens() == 0) root.putNull("prefix_cache_hit_rate");
+            else root.put("prefix_cache_hit_rate", s.prefixHitRate());
         }
         if (experts == null) {
             root.putNull("expert_cache");

@@ -4,20 +4,24 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.GenerationService;
+import io.moeflow.api.InvalidRequestException;
 import io.moeflow.api.ModelRuntime;
 import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.chat.reply.AssistantReply;
+import io.moeflow.api.chat.reply.ChatReplies;
 import io.moeflow.api.chat.reply.ChatReply;
 import io.moeflow.api.chat.reply.ReplyStream;
 import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.kafka.EventsCache;
+import io.moeflow.api.kafka.KafkaSetup;
 import io.moeflow.api.kafka.TokenEventJson;
 import io.moeflow.api.kafka.TokenEventTail;
 import io.moeflow.api.kafka.TokenOrigin;
 import io.moeflow.scheduler.FinishReason;
+import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.subscription.Cancellable;
@@ -30,6 +34,7 @@ import io.vertx.ext.web.handler.BodyHandler;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,6 +57,8 @@ public class OpenAiRoutes {
     @Inject
     GenerationService service;
     @Inject
+    ChatReplies replies;
+    @Inject
     ModelRuntime runtime;
     @Inject
     MoeflowConfig config;
@@ -63,6 +70,8 @@ public class OpenAiRoutes {
     ServiceMetrics metrics;
     @Inject
     HttpErrors errors;
+    @Inject
+    KafkaSetup kafkaSetup;
 
     private final SecureRandom seeds = new SecureRandom();
 
@@ -74,6 +83,7 @@ public class OpenAiRoutes {
         router.get("/v1/models/:id").handler(this::model);
         router.get("/v1/requests/:id/events").handler(this::requestEvents);
         router.get("/v1/stats").handler(this::stats);
+        router.get("/v1/stats/experts").handler(this::expertStats);
         router.get("/health").handler(this::health);
         router.get("/metrics").handler(ctx -> ctx.reroute("/q/metrics"));
     }
@@ -99,145 +109,201 @@ public class OpenAiRoutes {
             return;
         }
         long seed = seeds.nextLong();
+        boolean logprobs = spec.sampling().logprobs() != null;
         // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
-        ctx.vertx().<GenerationService.Prepared>executeBlocking(() -> service.prepareWithReply(id, spec, seed), false)
+        ctx.vertx().<ChatReplies.Prepared>executeBlocking(() -> chat ? replies.prepare(id, spec, seed)
+                        : new ChatReplies.Prepared(service.prepareChoices(id, spec, seed), null), false)
                 .onFailure(e -> refuse(ctx, e))
                 .onSuccess(prepared -> {
-                    GenerationService.Generation generation;
+                    List<GenerationRequest> requests = prepared.requests();
                     ChatReply reply = prepared.reply();
+                    List<GenerationService.Generation> generations = new ArrayList<>(requests.size());
                     try {
-                        generation = service.start(prepared.request(), config.kafka().publishHttpEvents()
-                                ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE,
-                                TokenOrigin.http(ctx.request().getHeader("traceparent")));
+                        for (GenerationRequest request : requests) {
+                            generations.add(service.start(request, config.kafka().publishHttpEvents()
+                                    ? GenerationService.Publish.ASYNC : GenerationService.Publish.NONE,
+                                    TokenOrigin.http(ctx.request().getHeader("traceparent"))));
+                        }
                     } catch (RuntimeException e) {
+                        // the choices already started go too: a request is answered whole or not at all
+                        for (GenerationService.Generation g : generations) g.events().subscribe().with(x -> {}).cancel();
                         refuse(ctx, e);
                         return;
                     }
-                    if (stream && reply != null) {
-                        streamChat(ctx, generation, reply, includeUsage);
-                    } else if (stream) {
-                        stream(ctx, chat, generation, includeUsage);
+                    if (stream) {
+                        stream(ctx, chat, generations, includeUsage, logprobs, reply);
                     } else {
-                        whole(ctx, chat, generation, reply);
+                        whole(ctx, chat, generations, logprobs, reply);
                     }
                 });
     }
 
-    private void whole(RoutingContext ctx, boolean chat, GenerationService.Generation generation, ChatReply reply) {
+    /**
+     * The answer of n choices once all of them ended: choice i is the i-th generation; usage counts every choice. A
+     * chat answer's text is read by {@code reply} (message.content, reasoning_content, tool_calls).
+     */
+    private void whole(RoutingContext ctx, boolean chat, List<GenerationService.Generation> generations, boolean logprobs,
+                       ChatReply reply) {
         long created = System.currentTimeMillis() / 1000;
-        StringBuilder text = new StringBuilder();
-        TokenEvent[] last = new TokenEvent[1];
-        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
-                event -> {
-                    if (reply != null) text.append(reply.text(event));
-                    else if (event.text() != null) text.append(event.text());
-                    if (event.last()) last[0] = event;
-                },
-                failure -> sendError(ctx, failure),
-                () -> {
-                    TokenEvent end = last[0];
-                    if (end != null && end.finish() == FinishReason.ERROR) {
-                        sendJson(ctx, 500, OpenAiJson.error(end.errorMessage(), "server_error", null, end.errorCode()));
-                        return;
-                    }
-                    String reason = end == null ? FinishReason.STOP.wire() : end.finish().wire();
-                    if (reply != null) {
-                        AssistantReply message = reply.parse(text.toString());
-                        if (!message.toolCalls().isEmpty() && FinishReason.STOP.wire().equals(reason)) reason = TOOL_CALLS;
-                        sendJson(ctx, 200, OpenAiJson.chatResponse(generation.id(), created, runtime.modelName(), message,
-                                reason, end == null ? null : end.usage()));
-                        return;
-                    }
-                    sendJson(ctx, 200, OpenAiJson.response(chat, generation.id(), created, runtime.modelName(),
-                            text.toString(), reason, end == null ? null : end.usage()));
-                });
-        cancelOnClose(ctx, subscription);
+        int n = generations.size();
+        StringBuilder[] texts = new StringBuilder[n];
+        TokenEvent[] last = new TokenEvent[n];
+        LogprobsJson[] probs = new LogprobsJson[n];
+        int[] done = {0};
+        boolean[] failed = {false};
+        List<Cancellable> subscriptions = new ArrayList<>(n);
+        for (int c = 0; c < n; c++) {
+            int choice = c;
+            texts[c] = new StringBuilder();
+            probs[c] = logprobs ? new LogprobsJson(chat, runtime.tokenizer()) : null;
+            subscriptions.add(onContext(ctx, generations.get(c).events()).subscribe().with(
+                    event -> {
+                        if (reply != null) texts[choice].append(reply.text(event));
+                        else if (event.text() != null) texts[choice].append(event.text());
+                        if (probs[choice] != null) probs[choice].add(event);
+                        if (event.last()) last[choice] = event;
+                    },
+                    failure -> {
+                        if (failed[0]) return;
+                        failed[0] = true;
+                        subscriptions.forEach(Cancellable::cancel);
+                        sendError(ctx, failure);
+                    },
+                    () -> {
+                        if (++done[0] < n || failed[0]) return;
+                        for (TokenEvent end : last) {
+                            if (end != null && end.finish() == FinishReason.ERROR) {
+                                sendJson(ctx, 500, OpenAiJson.error(end.errorMessage(), "server_error", null, end.errorCode()));
+                                return;
+                            }
+                        }
+                        ObjectNode root = null;
+                        ArrayNode choices = null;
+                        int completionTokens = 0;
+                        for (int i = 0; i < n; i++) {
+                            TokenEvent end = last[i];
+                            String reason = end == null ? FinishReason.STOP.wire() : end.finish().wire();
+                            ObjectNode answer;
+                            if (reply != null) {
+                                AssistantReply message = reply.forChoice(i).parse(texts[i].toString());
+                                if (!message.toolCalls().isEmpty() && FinishReason.STOP.wire().equals(reason)) reason = TOOL_CALLS;
+                                answer = OpenAiJson.chatResponse(generations.getFirst().id(), created, runtime.modelName(), message,
+                                        reason, end == null ? null : end.usage());
+                            } else {
+                                answer = OpenAiJson.response(chat, generations.getFirst().id(), created, runtime.modelName(),
+                                        texts[i].toString(), reason, end == null ? null : end.usage());
+                            }
+                            ObjectNode choiceNode = (ObjectNode) answer.get("choices").get(0);
+                            choiceNode.put("index", i);
+                            if (probs[i] != null) choiceNode.set("logprobs", probs[i].take());
+                            if (end != null && end.usage() != null) completionTokens += end.usage().completionTokens();
+                            if (root == null) {
+                                root = answer;
+                                choices = (ArrayNode) answer.get("choices");
+                            } else {
+                                choices.add(choiceNode);
+                            }
+                        }
+                        if (n > 1) {
+                            root.set("usage", OpenAiJson.usage(new TokenEvent.Usage(generations.getFirst().promptTokens(), completionTokens)));
+                        }
+                        sendJson(ctx, 200, root);
+                    }));
+        }
+        cancelOnClose(ctx, subscriptions);
     }
 
-    private void stream(RoutingContext ctx, boolean chat, GenerationService.Generation generation, boolean includeUsage) {
+    /**
+     * The chunks of n choices as their tokens come (each chunk names its choice's index), then the usage chunk of
+     * all of them and [DONE] once every choice ended. Log-probabilities ride on the chunk that carries their text: a
+     * token whose text is held back (an incomplete UTF-8 character) has its entry in the next chunk sent.
+     */
+    private void stream(RoutingContext ctx, boolean chat, List<GenerationService.Generation> generations, boolean includeUsage,
+                        boolean logprobs, ChatReply reply) {
         long created = System.currentTimeMillis() / 1000;
         String model = runtime.modelName();
-        String id = generation.id();
+        String id = generations.getFirst().id();
+        int n = generations.size();
         HttpServerResponse response = startEventStream(ctx);
-        if (chat) writeEvent(response, OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage));
-        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
-                event -> {
-                    if (response.closed()) return;
-                    if (event.finish() == FinishReason.ERROR) {
-                        writeEvent(response, OpenAiJson.error(event.errorMessage(), "server_error", null, event.errorCode()));
-                        return;
-                    }
-                    String reason = event.finish() == null ? null : event.finish().wire();
-                    if (event.last() && chat && event.text() != null && !event.text().isEmpty()) {
-                        // OpenAI's last chat chunk has an empty delta: send the final text first.
-                        writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, event.text(), null, includeUsage));
-                        writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage));
-                    } else if (!event.last() && (event.text() == null || event.text().isEmpty())) {
-                        return; // an incomplete UTF-8 character: nothing to show yet
-                    } else {
-                        writeEvent(response, OpenAiJson.chunk(chat, id, created, model, null,
-                                event.last() && chat ? null : event.text(), reason, includeUsage));
-                    }
-                    if (event.last() && includeUsage) {
-                        writeEvent(response, OpenAiJson.usageChunk(chat, id, created, model, event.usage()));
-                    }
-                },
-                failure -> streamFailed(response, id, failure),
-                () -> {
-                    if (!response.closed()) response.end("data: [DONE]\n\n");
-                });
-        cancelOnClose(ctx, subscription);
-    }
-
-    /** An engine failure in the middle of a stream: an error event, then the end of the stream. */
-    private static void streamFailed(HttpServerResponse response, String id, Throwable failure) {
-        LOG.errorf(failure, "stream %s failed", id);
-        if (!response.closed()) {
-            writeEvent(response, OpenAiJson.error(String.valueOf(failure.getMessage()), "server_error", null, null));
-            response.end("data: [DONE]\n\n");
+        int[] done = {0};
+        int[] completionTokens = {0};
+        TokenEvent.Usage[] firstUsage = {null};
+        List<Cancellable> subscriptions = new ArrayList<>(n);
+        for (int c = 0; c < n; c++) {
+            int choice = c;
+            LogprobsJson probs = logprobs ? new LogprobsJson(chat, runtime.tokenizer()) : null;
+            if (chat) writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage), choice, null));
+            ReplyStream parsed = reply == null ? null : reply.forChoice(c).stream();
+            boolean[] calls = {false};
+            subscriptions.add(onContext(ctx, generations.get(c).events()).subscribe().with(
+                    event -> {
+                        if (response.closed()) return;
+                        if (event.finish() == FinishReason.ERROR) {
+                            writeEvent(response, OpenAiJson.error(event.errorMessage(), "server_error", null, event.errorCode()));
+                            return;
+                        }
+                        if (probs != null) probs.add(event);
+                        String reason = event.finish() == null ? null : event.finish().wire();
+                        if (parsed != null) {
+                            // the reply's deltas as the parser releases them; log-probabilities ride on the next chunk sent
+                            List<ReplyStream.Delta> deltas = new ArrayList<>(parsed.push(reply.text(event)));
+                            if (event.last()) deltas.addAll(parsed.finish());
+                            for (ReplyStream.Delta d : deltas) {
+                                if (d.kind() == ReplyStream.Delta.Kind.CALL_START) calls[0] = true;
+                                writeEvent(response, indexed(OpenAiJson.deltaChunk(id, created, model, OpenAiJson.delta(d), null,
+                                        includeUsage), choice, probs));
+                            }
+                            if (event.last()) {
+                                if (calls[0] && event.finish() == FinishReason.STOP) reason = TOOL_CALLS;
+                                writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage),
+                                        choice, probs));
+                            }
+                        } else if (event.last() && chat && event.text() != null && !event.text().isEmpty()) {
+                            // OpenAI's last chat chunk has an empty delta: send the final text first.
+                            writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, event.text(), null, includeUsage),
+                                    choice, probs));
+                            writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage),
+                                    choice, null));
+                        } else if (!event.last() && (event.text() == null || event.text().isEmpty())) {
+                            return; // an incomplete UTF-8 character: nothing to show yet
+                        } else {
+                            writeEvent(response, indexed(OpenAiJson.chunk(chat, id, created, model, null,
+                                    event.last() && chat ? null : event.text(), reason, includeUsage), choice, probs));
+                        }
+                        if (event.last() && event.usage() != null) {
+                            completionTokens[0] += event.usage().completionTokens();
+                            if (firstUsage[0] == null) firstUsage[0] = event.usage();
+                        }
+                    },
+                    failure -> {
+                        LOG.errorf(failure, "stream %s failed", id);
+                        subscriptions.forEach(Cancellable::cancel);
+                        if (!response.closed() && !response.ended()) {
+                            writeEvent(response, OpenAiJson.error(String.valueOf(failure.getMessage()), "server_error", null, null));
+                            response.end("data: [DONE]\n\n");
+                        }
+                    },
+                    () -> {
+                        if (++done[0] < n || response.closed() || response.ended()) return;
+                        if (includeUsage && firstUsage[0] != null) {
+                            writeEvent(response, OpenAiJson.usageChunk(chat, id, created, model,
+                                    new TokenEvent.Usage(firstUsage[0].promptTokens(), completionTokens[0])));
+                        }
+                        response.end("data: [DONE]\n\n");
+                    }));
         }
+        cancelOnClose(ctx, subscriptions);
     }
 
     /** OpenAI's finish_reason of an answer that ends with tool calls. */
     private static final String TOOL_CALLS = "tool_calls";
 
-    /**
-     * A streamed chat answer: the generated text goes through the reply's parser, which sends reasoning_content and
-     * content deltas as they come (holding back what may be the start of a tool-call marker) and each tool call
-     * once complete; the last chunk has the finish reason ("tool_calls" when the answer made calls).
-     */
-    private void streamChat(RoutingContext ctx, GenerationService.Generation generation, ChatReply reply, boolean includeUsage) {
-        long created = System.currentTimeMillis() / 1000;
-        String model = runtime.modelName();
-        String id = generation.id();
-        ReplyStream parsed = reply.stream();
-        boolean[] calls = new boolean[1];
-        HttpServerResponse response = startEventStream(ctx);
-        writeEvent(response, OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage));
-        Cancellable subscription = onContext(ctx, generation.events()).subscribe().with(
-                event -> {
-                    if (response.closed()) return;
-                    if (event.finish() == FinishReason.ERROR) {
-                        writeEvent(response, OpenAiJson.error(event.errorMessage(), "server_error", null, event.errorCode()));
-                        return;
-                    }
-                    List<ReplyStream.Delta> deltas = new ArrayList<>(parsed.push(reply.text(event)));
-                    if (event.last()) deltas.addAll(parsed.finish());
-                    for (ReplyStream.Delta d : deltas) {
-                        if (d.kind() == ReplyStream.Delta.Kind.CALL_START) calls[0] = true;
-                        writeEvent(response, OpenAiJson.deltaChunk(id, created, model, OpenAiJson.delta(d), null, includeUsage));
-                    }
-                    if (!event.last()) return;
-                    String reason = event.finish().wire();
-                    if (calls[0] && event.finish() == FinishReason.STOP) reason = TOOL_CALLS;
-                    writeEvent(response, OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage));
-                    if (includeUsage) writeEvent(response, OpenAiJson.usageChunk(true, id, created, model, event.usage()));
-                },
-                failure -> streamFailed(response, id, failure),
-                () -> {
-                    if (!response.closed()) response.end("data: [DONE]\n\n");
-                });
-        cancelOnClose(ctx, subscription);
+    /** A chunk of choice {@code index}, with what {@code probs} gathered since its last chunk (when there is any). */
+    private static ObjectNode indexed(ObjectNode chunk, int index, LogprobsJson probs) {
+        ObjectNode choice = (ObjectNode) chunk.get("choices").get(0);
+        choice.put("index", index);
+        if (probs != null && !probs.isEmpty()) choice.set("logprobs", probs.take());
+        return chunk;
     }
 
     private void requestEvents(RoutingContext ctx) {
@@ -324,24 +390,66 @@ public class OpenAiRoutes {
                 .onFailure(e -> sendError(ctx, e));
     }
 
+    /** GET /v1/stats/experts[?window=S]: the playground's expert map ({@link LiveStats#experts}). */
+    private void expertStats(RoutingContext ctx) {
+        int seconds;
+        try {
+            seconds = windowSeconds(ctx.queryParam("window"));
+        } catch (InvalidRequestException e) {
+            sendError(ctx, e);
+            return;
+        }
+        ctx.vertx().executeBlocking(() -> liveStats.experts(seconds), false)
+                .onSuccess(body -> sendJson(ctx, 200, body))
+                .onFailure(e -> sendError(ctx, e));
+    }
+
+    static int windowSeconds(java.util.List<String> values) {
+        if (values.isEmpty()) return LiveStats.EXPERT_WINDOW_SECONDS;
+        int max = io.moeflow.scheduler.BatchScheduler.MAX_ACTIVITY_SECONDS;
+        String raw = values.getFirst();
+        try {
+            int s = Integer.parseInt(raw.strip());
+            if (s >= 1 && s <= max && values.size() == 1) return s;
+        } catch (NumberFormatException e) {
+            // answered below
+        }
+        throw new InvalidRequestException("window", "window must be one whole number of seconds from 1 to " + max);
+    }
+
     private static final long STARTED = System.currentTimeMillis() / 1000;
 
-    /** Like llama-server: 200 {"status":"ok"} when the model is loaded, 503 while it loads. */
+    /**
+     * Like llama-server: 200 {"status":"ok"} once the model is loaded and Kafka is set up (the embedded broker up, the
+     * topics applied); before, 503 with llama-server's error object and what is still starting, per component.
+     */
     private void health(RoutingContext ctx) {
         ModelRuntime.State state = runtime.state();
-        if (state == ModelRuntime.State.READY) {
+        KafkaSetup.Phase kafka = kafkaSetup.phase();
+        if (state == ModelRuntime.State.READY && kafka == KafkaSetup.Phase.READY) {
             ObjectNode ok = RequestParser.JSON.createObjectNode();
             ok.put("status", "ok");
             sendJson(ctx, 200, ok);
             return;
         }
-        String message = state == ModelRuntime.State.LOADING ? "Loading model"
-                : "Model failed to load: " + runtime.failure().orElse("unknown error");
+        String model = switch (state) {
+            case READY -> "ready";
+            case LOADING -> "loading";
+            case FAILED -> "failed: " + runtime.failure().orElse("unknown error");
+        };
+        java.util.List<String> waiting = new java.util.ArrayList<>();
+        if (state == ModelRuntime.State.LOADING) waiting.add("Loading model");
+        if (state == ModelRuntime.State.FAILED) waiting.add("Model failed to load: " + runtime.failure().orElse("unknown error"));
+        if (kafka != KafkaSetup.Phase.READY) waiting.add("Kafka: " + kafkaSetup.describe());
         ObjectNode root = RequestParser.JSON.createObjectNode();
         ObjectNode error = root.putObject("error");
         error.put("code", 503);
-        error.put("message", message);
+        error.put("message", String.join("; ", waiting));
         error.put("type", "unavailable_error");
+        ObjectNode starting = root.putObject("components");
+        starting.put("model", model);
+        starting.put("kafka", kafkaSetup.describe());
+        ctx.response().putHeader("Retry-After", "1");
         sendJson(ctx, 503, root);
     }
 
@@ -384,9 +492,9 @@ public class OpenAiRoutes {
         return events.emitOn(executor);
     }
 
-    /** A client that goes away cancels its generation: the sequence leaves the batch at the next step. */
-    private static void cancelOnClose(RoutingContext ctx, Cancellable subscription) {
-        ctx.response().closeHandler(v -> subscription.cancel());
+    /** A client that goes away cancels its generations: the sequences leave the batch at the next step. */
+    private static void cancelOnClose(RoutingContext ctx, List<Cancellable> subscriptions) {
+        ctx.response().closeHandler(v -> subscriptions.forEach(Cancellable::cancel));
     }
 
 }

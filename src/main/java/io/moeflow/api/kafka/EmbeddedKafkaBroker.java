@@ -66,8 +66,7 @@ public final class EmbeddedKafkaBroker implements BrokerSupervisor.Broker {
 
     /** Formats (once) and starts the broker, returning when it answers a metadata request. */
     public static EmbeddedKafkaBroker start(int port, int controllerPort, Path dataDir, String heap, Duration timeout) {
-        requireFree(port, "moeflow.kafka.port");
-        requireFree(controllerPort, "moeflow.kafka.controller-port");
+        requirePortsFree(port, controllerPort);
         try {
             Files.createDirectories(dataDir);
             Path logDir = dataDir.resolve("log");
@@ -217,6 +216,12 @@ public final class EmbeddedKafkaBroker implements BrokerSupervisor.Broker {
             LOG.debugf("cannot locate %s from %s: %s", resource, s, e.getMessage());
         }
         return null;
+    }
+
+    /** Fails at once, naming the option, when a port the broker needs is taken (before a slow start in the background). */
+    public static void requirePortsFree(int port, int controllerPort) {
+        requireFree(port, "moeflow.kafka.port");
+        requireFree(controllerPort, "moeflow.kafka.controller-port");
     }
 
     private static void requireFree(int port, String option) {

@@ -34,6 +34,8 @@ public class KafkaHealth {
 
     @ConfigProperty(name = "kafka.bootstrap.servers")
     String bootstrapServers;
+    @Inject
+    KafkaSetup setup;
     private volatile boolean reachable = true;
     private volatile Instant unreachableSince;
     private volatile String lastError;
@@ -85,12 +87,19 @@ public class KafkaHealth {
     }
 
     private void changed(boolean ok, String error) {
-        if (ok && !reachable) {
+        if (setup.phase() == KafkaSetup.Phase.STARTING) {
+            // the broker is still starting (or the topics being created): not a loss, /health and readiness say so
+            reachable = ok;
+            lastError = error;
+            return;
+        }
+        // a loss is counted from the first failed probe after the setup (unreachableSince), not from the start
+        if (ok && unreachableSince != null) {
             LOG.infof("Kafka: %s answers again (it was unreachable for %d s)", bootstrapServers,
                     Duration.between(unreachableSince, Instant.now()).toSeconds());
             stillLost.reset();
             unreachableSince = null;
-        } else if (!ok && reachable) {
+        } else if (!ok && unreachableSince == null) {
             unreachableSince = Instant.now();
             // the first line of the rate-limited kind, so that "still" follows a minute later at the earliest
             stillLost.log("Kafka: " + bootstrapServers + " does not answer (" + error + "); clients keep reconnecting, readiness is DOWN meanwhile");
@@ -104,7 +113,7 @@ public class KafkaHealth {
 
     /** Not private: the checks call it through the bean's client proxy, which only forwards non-private methods. */
     HealthCheckResponseBuilder describe(HealthCheckResponseBuilder b) {
-        b.withData("bootstrap_servers", bootstrapServers).withData("reachable", reachable);
+        b.withData("bootstrap_servers", bootstrapServers).withData("reachable", reachable).withData("setup", setup.describe());
         if (unreachableSince != null) b.withData("unreachable_since", unreachableSince.toString());
         if (lastError != null && !reachable) b.withData("error", lastError);
         KafkaSetup.embeddedBroker().ifPresent(s -> {
@@ -115,11 +124,11 @@ public class KafkaHealth {
     }
 
     boolean ready() {
-        return reachable && KafkaSetup.embeddedBroker().map(s -> s.state() == BrokerSupervisor.State.UP).orElse(true);
+        return setup.phase() == KafkaSetup.Phase.READY && reachable && KafkaSetup.embeddedBroker().map(s -> s.state() == BrokerSupervisor.State.UP).orElse(true);
     }
 
     boolean alive() {
-        return KafkaSetup.embeddedBroker().map(s -> s.state() != BrokerSupervisor.State.FAILED).orElse(true);
+        return setup.phase() != KafkaSetup.Phase.FAILED && KafkaSetup.embeddedBroker().map(s -> s.state() != BrokerSupervisor.State.FAILED).orElse(true);
     }
 
     @Readiness

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.RequestParser;
+import io.moeflow.engine.TokenLogprobs;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.TokenEvent;
 import java.io.UncheckedIOException;
@@ -40,6 +41,14 @@ public final class TokenEventJson {
             usage.put("completion_tokens", e.usage().completionTokens());
         }
         if (fullText != null) node.put("full_text", fullText);
+        if (e.logprobs() != null) {
+            ObjectNode lp = node.putObject("logprobs");
+            lp.put("logprob", wire(e.logprobs().logprob()));
+            var top = lp.putArray("top_logprobs");
+            for (int i = 0; i < e.logprobs().topTokens().length; i++) {
+                top.addObject().put("token", e.logprobs().topTokens()[i]).put("logprob", wire(e.logprobs().topLogprobs()[i]));
+            }
+        }
         if (e.finish() == FinishReason.ERROR || e.errorMessage() != null) {
             ObjectNode error = node.putObject("error");
             error.put("code", e.errorCode() == null ? "error" : e.errorCode());
@@ -81,6 +90,24 @@ public final class TokenEventJson {
         return new TokenEvent(node.get("id").asText(), node.get("index").asInt(), node.path("token").asInt(-1),
                 node.path("text").asText(""), reason, u,
                 error == null ? null : error.path("code").asText(null),
-                error == null ? null : error.path("message").asText(null));
+                error == null ? null : error.path("message").asText(null),
+                logprobs(node.path("token").asInt(-1), node.get("logprobs")));
+    }
+
+    /** -infinity has no JSON number: -9999.0, as vLLM writes it. */
+    private static double wire(double logprob) {
+        return logprob == Double.NEGATIVE_INFINITY ? -9999.0 : logprob;
+    }
+
+    private static TokenLogprobs logprobs(int token, JsonNode lp) {
+        if (lp == null || !lp.isObject() || token < 0) return null;
+        JsonNode top = lp.path("top_logprobs");
+        int[] ids = new int[top.size()];
+        double[] values = new double[top.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = top.get(i).path("token").asInt();
+            values[i] = top.get(i).path("logprob").asDouble();
+        }
+        return new TokenLogprobs(token, lp.path("logprob").asDouble(), ids, values);
     }
 }

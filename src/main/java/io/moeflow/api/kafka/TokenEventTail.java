@@ -49,6 +49,8 @@ public class TokenEventTail {
     private static final Duration POLL = Duration.ofMillis(100);
 
     @Inject
+    KafkaSetup setup;
+    @Inject
     MoeflowConfig config;
 
     @ConfigProperty(name = "kafka.bootstrap.servers")
@@ -152,6 +154,8 @@ public class TokenEventTail {
     }
 
     private void run() {
+        // Not before the topics exist: asking for a missing topic's partitions could auto-create it with the broker's defaults.
+        while (!stopping && setup.phase() == KafkaSetup.Phase.STARTING) pause(Duration.ofMillis(100));
         while (!stopping) {
             try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProperties("moeflow-token-tail"))) {
                 consumer = c;

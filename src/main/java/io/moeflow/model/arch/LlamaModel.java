@@ -33,7 +33,7 @@ public final class LlamaModel extends DecoderModel {
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < layers.length; l++) {
             FeedForward ffn = has(l, "ffn_gate_inp")
-                    ? new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, true), c.expertUsedCount(), MoeFfn.Gating.SOFTMAX, true, 1f, null)
+                    ? new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, true), c.expertUsedCount(), MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, true, 1f), null)
                     : new SwiGlu(t(l, "ffn_gate").matrix(), t(l, "ffn_up").matrix(), t(l, "ffn_down").matrix(),
                             scale(l, "ffn_gate"), scale(l, "ffn_up"), scale(l, "ffn_down"));
             layers[l] = new Layer(norm(l, "attn_norm"), attention(l, Attention.Options.NONE, rope, Qkv.LLAMA_CPP, true), norm(l, "ffn_norm"), ffn);

@@ -22,7 +22,7 @@ public final class Qwen3MoeModel extends DecoderModel {
             Attention.Options qkNorm = Attention.Options.NONE
                     .withQkNorm(norm(l, "attn_q_norm"), norm(l, "attn_k_norm"), Attention.NormScope.PER_HEAD);
             MoeFfn ffn = new MoeFfn(t(l, "ffn_gate_inp").matrix(), routedExperts(l, false, true), c.expertUsedCount(),
-                    MoeFfn.Gating.SOFTMAX, true, 1f, null);
+                    MoeFfn.Options.of(MoeFfn.Gating.SOFTMAX, true, 1f), null);
             layers[l] = new Layer(norm(l, "attn_norm"), attention(l, qkNorm, rope, Qkv.LLAMA_CPP, false), norm(l, "ffn_norm"), ffn);
         }
         setLayers(layers);

@@ -75,18 +75,13 @@ public final class MoeFfn implements FeedForward {
     private final FeedForward shared;
     private final ExpertTask task = new ExpertTask();
 
-    public MoeFfn(QMatrix router, ExpertWeights experts, int nUsed, Gating gating, boolean normalize,
-                  float weightScale, FeedForward shared) {
-        this(router, experts, nUsed, Options.of(gating, normalize, weightScale), shared);
-    }
-
     public MoeFfn(QMatrix router, ExpertWeights experts, int nUsed, Options options, FeedForward shared) {
         this.router = router;
         this.experts = experts;
         this.nExpert = experts.count();
         this.nUsed = nUsed;
         this.opt = options;
-        this.ffnLength = experts.gate(0).rows(); // read once: a budgeted store holds expert 0 only while acquired
+        this.ffnLength = experts.gate(0).rows(); // read once: a budgeted store holds expert 0 only while requested
         this.shared = shared;
         if (router.rows() != nExpert)
             throw new IllegalArgumentException("router has " + router.rows() + " outputs for " + nExpert + " experts");
@@ -206,6 +201,8 @@ public final class MoeFfn implements FeedForward {
         }
 
         if (stats != null) {
+            int[] routed = stats.routedTokens(layer, nExpert);
+            for (int a = 0; a < active; a++) routed[m.active[a]] += m.count[m.active[a]];
             stats.distinctExperts[layer] += active;
             stats.expertInvocations[layer] += task.invocations.getAndSet(0);
             stats.expertBytes += active * experts.bytesPerExpert();

@@ -49,13 +49,15 @@ class OpenAiFieldsTest {
             Map.entry("safety_identifier", new Sample("\"s\"", null, "5", "")),
             Map.entry("prompt_cache_key", new Sample("\"k\"", null, "5", "")),
             Map.entry("parallel_tool_calls", new Sample("true", null, "\"yes\"", "")),
-            Map.entry("n", new Sample("1", "2", "\"1\"", "")),
-            Map.entry("frequency_penalty", new Sample("0", "0.5", "\"x\"", "")),
-            Map.entry("presence_penalty", new Sample("0", "99", "\"x\"", "")),
-            Map.entry("logit_bias", new Sample("{}", "{\"383\":-100}", "[1]", "")),
-            Map.entry("logprobs/chat", new Sample("false", "true", "\"yes\"", "")),
-            Map.entry("logprobs/completions", new Sample("null", "2", "\"x\"", "")),
-            Map.entry("top_logprobs", new Sample("0", "5", "\"x\"", "")),
+            Map.entry("n", new Sample("2", null, "\"1\"", "")),
+            Map.entry("frequency_penalty", new Sample("0.5", null, "\"x\"", "")),
+            Map.entry("presence_penalty", new Sample("-1.5", null, "\"x\"", "")),
+            Map.entry("logit_bias", new Sample("{\"383\":-100}", null, "[1]", "")),
+            Map.entry("logprobs/chat", new Sample("true", null, "\"yes\"", "")),
+            Map.entry("logprobs/completions", new Sample("2", null, "\"x\"", "")),
+            Map.entry("top_logprobs", new Sample("5", null, "\"x\"", ",\"logprobs\":true")),
+            Map.entry("repeat_penalty", new Sample("1.3", null, "\"x\"", "")),
+            Map.entry("repeat_last_n", new Sample("-1", null, "\"x\"", "")),
             Map.entry("tools", new Sample("[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", null, "{}", "")),
             Map.entry("tool_choice", new Sample("\"none\"", null, "5", "")),
             Map.entry("reasoning_format", new Sample("\"none\"", null, "5", "")),
@@ -132,6 +134,29 @@ class OpenAiFieldsTest {
         String param = wrong.jsonPath().getString("error.param");
         assertEquals(400, wrong.statusCode(), c + " with " + c.sample().wrongType() + ": " + wrong.asString());
         assertTrue(param != null && param.startsWith(name), c + " with " + c.sample().wrongType() + ": " + wrong.asString());
+    }
+
+    /** Out-of-range values of the sampling options: a 400 naming the field, never clamped. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', value = {
+            "CHAT|presence_penalty|2.5|",
+            "COMPLETIONS|frequency_penalty|-2.01|",
+            "CHAT|repeat_penalty|0|",
+            "COMPLETIONS|repeat_last_n|-2|",
+            "CHAT|logit_bias|{\"x\":1}|",
+            "CHAT|logit_bias|{\"-3\":1}|",
+            "COMPLETIONS|logit_bias|{\"5\":100.5}|",
+            "COMPLETIONS|logit_bias|{\"5\":\"1\"}|",
+            "CHAT|logit_bias|{\"100000\":-100}|",
+            "CHAT|top_logprobs|21|,\"logprobs\":true",
+            "CHAT|top_logprobs|2|",
+            "COMPLETIONS|logprobs|6|",
+            "COMPLETIONS|logprobs|true|",
+            "CHAT|n|0|",
+            "COMPLETIONS|n|17|"})
+    void outOfRangeSamplingOptionsAreRefusedNamingTheField(Endpoint endpoint, String field, String value, String extra) {
+        Response r = send(endpoint, field, value, extra == null ? "" : extra);
+        assertRefused(r, field, endpoint + " " + field + "=" + value);
     }
 
     @Test

@@ -75,7 +75,8 @@ class StatsEndpointTest {
         ObjectNode json = LiveStats.json("m", "loading", null, null, null);
         assertEquals("loading", json.get("state").asText());
         for (String field : List.of("running", "waiting", "last_batch_size", "mean_batch_size", "tokens_per_second",
-                "generated_tokens", "kv_free_blocks", "kv_total_blocks", "expert_cache")) {
+                "generated_tokens", "kv_free_blocks", "kv_total_blocks", "expert_cache", "kv_cached_blocks",
+                "prefix_cache_queried_tokens", "prefix_cache_hit_tokens", "prefix_cache_hit_rate")) {
             assertTrue(json.has(field) && json.get(field).isNull(), field + ": " + json);
         }
     }
@@ -98,5 +99,17 @@ class StatsEndpointTest {
         assertTrue(json.get("last_batch_size").isNull());
         assertEquals(50, json.get("kv_free_blocks").asInt());
         assertEquals(64, json.get("kv_total_blocks").asInt());
+        assertTrue(json.get("prefix_cache_hit_rate").isNull(), "nothing looked up yet");
+    }
+
+    @Test
+    void thePrefixCacheFiguresAreTheSchedulers() {
+        var scheduler = new SchedulerStats(9, 20, 16, 18, 7, 0, new long[0], new long[0], 0, 0, 0, 0, 0, 0, 0, 2, 3, 1,
+                50, 64, 400, 96, 7);
+        ObjectNode json = LiveStats.json("m", "ready", scheduler, new StatsWindow.Figures(5, 3.5, 4.0, null), null);
+        assertEquals(7, json.get("kv_cached_blocks").asInt());
+        assertEquals(400, json.get("prefix_cache_queried_tokens").asLong());
+        assertEquals(96, json.get("prefix_cache_hit_tokens").asLong());
+        assertEquals(0.24, json.get("prefix_cache_hit_rate").asDouble(), 1e-12);
     }
 }

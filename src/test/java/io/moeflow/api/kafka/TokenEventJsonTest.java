@@ -18,6 +18,8 @@ class TokenEventJsonTest {
     private static final List<TokenEvent> EVENTS = List.of(
             new TokenEvent("a", 0, 17, "Once", null, null, null, null),
             new TokenEvent("a", 1, 2, "", FinishReason.STOP, new TokenEvent.Usage(4, 2), null, null),
+            new TokenEvent("c", 0, 7, " the", null, null, null, null,
+                    new io.moeflow.engine.TokenLogprobs(7, -0.25, new int[] {7, 3}, new double[] {-0.25, -1.5})),
             new TokenEvent("b", 0, -1, "", FinishReason.ERROR, new TokenEvent.Usage(0, 0), "invalid_request", "prompt is empty"));
 
     @Test

@@ -133,6 +133,21 @@ public final class KafkaClient implements AutoCloseable {
         return found;
     }
 
+    /** How many records of {@code topic} have key {@code key} now (read from the start to the end offsets). */
+    public int countNow(String topic, String key) {
+        int n = 0;
+        try (KafkaConsumer<String, byte[]> consumer = consumer(ByteArrayDeserializer.class)) {
+            assignFromStart(consumer, topic);
+            Map<TopicPartition, Long> ends = consumer.endOffsets(consumer.assignment());
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (ends.entrySet().stream().anyMatch(e -> consumer.position(e.getKey()) < e.getValue())) {
+                if (System.nanoTime() > deadline) throw new AssertionError("cannot read " + topic + " to its end");
+                for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) if (key.equals(r.key())) n++;
+            }
+        }
+        return n;
+    }
+
     private <V> KafkaConsumer<String, V> consumer(Class<?> valueDeserializer) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);

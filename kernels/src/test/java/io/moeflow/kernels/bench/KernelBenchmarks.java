@@ -56,7 +56,7 @@ public class KernelBenchmarks extends BenchmarkSettings {
     @Setup(Level.Trial)
     public void setup() {
         // WIDTH=scalar (bench.sh) sets moeflow.kernels.scalar on purpose; otherwise a scalar run is a setup mistake
-        if (!Kernels.vectorEnabled() && !Boolean.getBoolean("moeflow.kernels.scalar"))
+        if (!Kernels.vectorEnabled() && !Kernels.forcedScalar())
             throw new IllegalStateException("benchmarking the scalar kernels: " + Kernels.describe());
         GgmlType t = GgmlType.valueOf(type);
         long matrixBytes = t.bytesFor(COLS) * ROWS;

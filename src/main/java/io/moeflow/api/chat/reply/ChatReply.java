@@ -36,4 +36,12 @@ public final class ChatReply {
     public ReplyParser parser() {
         return parser;
     }
+
+    /** The reader of choice {@code index} of an n-choice request (choice 0 is this one): its own call ids. */
+    public ChatReply forChoice(int index) {
+        if (index == 0) return this;
+        ReplyParser.Settings s = parser.settings();
+        return new ChatReply(new ReplyParser(new ReplyParser.Settings(s.format(), s.think(), s.thinkingOpen(), s.extractReasoning(),
+                s.parseTools(), s.parallelToolCalls(), s.toolParameters(), s.idSeed() + "." + index)), markerTokens);
+    }
 }
