@@ -173,6 +173,9 @@ class RequestParserTest {
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "not supported");
+        // the tokens topic carries the raw text: the fields that say how a reply is read are HTTP-only
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_format\":\"none\"}", "reasoning_format", "Kafka");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"parallel_tool_calls\":false}", "parallel_tool_calls", "Kafka");
         PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
                 "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
         assertEquals("x", spec.prompt());
