@@ -50,7 +50,7 @@ public final class JsonSchemaGrammar {
             "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor", "discriminator");
     private static final Set<String> OBJECT_KEYWORDS = Set.of("properties", "required", "additionalProperties");
     private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "prefixItems", "minItems", "maxItems", "uniqueItems");
-    private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength");
+    private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength", "format");
     private static final Set<String> INTEGER_KEYWORDS = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
     /** The largest magnitude the integer grammar writes (16 digits, as llama.cpp's). */
     static final long MAX_INTEGER = 9_999_999_999_999_999L;
@@ -531,11 +531,45 @@ public final class JsonSchemaGrammar {
     }
 
     private Expr string(JsonNode schema, String path) {
+        if (schema.has("format")) return formatted(schema, path);
         int min = bound(schema, "minLength", path, 0);
         int max = bound(schema, "maxLength", path, Grammar.UNBOUNDED);
         if (max != Grammar.UNBOUNDED && max < min) throw refuse(path, "maxLength is below minLength: nothing matches");
         if (min == 0 && max == Grammar.UNBOUNDED) return anyString;
         return seq(literal("\""), repeat(character, min, max), literal("\""), space);
+    }
+
+    /**
+     * The formats moeflow can enforce exactly, as subsets of RFC 3339 and RFC 4122: {@code date} (days 01-28 only,
+     * so that every month and year is right), {@code time} and {@code date-time} (seconds 00-59, an optional
+     * fraction, Z or an offset below 18 hours), {@code uuid}. Others are refused.
+     */
+    private Expr formatted(JsonNode schema, String path) {
+        for (String k : List.of("minLength", "maxLength")) {
+            if (schema.has(k)) throw refuse(path, "'" + k + "' beside 'format' is not supported");
+        }
+        JsonNode f = schema.get("format");
+        String name = f.isTextual() ? f.textValue() : "";
+        Expr d = range('0', '9');
+        Expr date = seq(repeat(d, 4, 4), literal("-"), alt(seq(literal("0"), range('1', '9')), seq(literal("1"), range('0', '2'))),
+                literal("-"), alt(seq(literal("0"), range('1', '9')), seq(literal("1"), d), seq(literal("2"), range('0', '8'))));
+        Expr hour = alt(seq(range('0', '1'), d), seq(literal("2"), range('0', '3')));
+        Expr minute = seq(range('0', '5'), d);
+        // offsets below 18 hours: what RFC 3339 writes and every reader (java.time among them) takes
+        Expr offsetHour = alt(seq(literal("0"), d), seq(literal("1"), range('0', '7')));
+        Expr time = seq(hour, literal(":"), minute, literal(":"), minute, opt(seq(literal("."), repeat(d, 1, 9))),
+                alt(anyOf("Zz"), seq(anyOf("+-"), offsetHour, literal(":"), minute)));
+        Expr hex = union(range('0', '9'), range('a', 'f'), range('A', 'F'));
+        Expr body = switch (name) {
+            case "date" -> date;
+            case "time" -> time;
+            case "date-time" -> seq(date, anyOf("Tt"), time);
+            case "uuid" -> seq(repeat(hex, 8, 8), literal("-"), repeat(hex, 4, 4), literal("-"), repeat(hex, 4, 4), literal("-"),
+                    repeat(hex, 4, 4), literal("-"), repeat(hex, 12, 12));
+            default -> throw refuse(path + "/format", "the format " + ClientText.forLog(String.valueOf(f)) + " cannot be enforced"
+                    + " by moeflow's constrained sampling (supported: date, time, date-time, uuid)");
+        };
+        return seq(literal("\""), body, literal("\""), space);
     }
 
     /** The integers in the schema's bounds (minimum, maximum, exclusive ones), within the grammar's 16 digits. */

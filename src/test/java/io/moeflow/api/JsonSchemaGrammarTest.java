@@ -63,6 +63,9 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"boolean\"}}",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"number\"}, \"c\": {}}}",
             "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}",
+            "{\"type\": \"object\", \"properties\": {\"when\": {\"type\": \"string\", \"format\": \"date-time\"}, \"id\": {\"type\": \"string\","
+                    + " \"format\": \"uuid\"}, \"day\": {\"type\": \"string\", \"format\": \"date\"}}, \"required\": [\"when\", \"id\"],"
+                    + " \"additionalProperties\": false}",
             "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"integer\"}, {\"enum\": [\"x\", \"y\"]}], \"items\": {\"type\": \"boolean\"},"
                     + " \"minItems\": 3, \"maxItems\": 5}",
             "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"null\"}, {\"type\": \"integer\"}], \"items\": false}",
@@ -238,7 +241,8 @@ class JsonSchemaGrammarTest {
     @ParameterizedTest
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "{\"type\": \"string\", \"pattern\": \"^a$\"}|'pattern'",
-            "{\"type\": \"string\", \"format\": \"date\"}|'format'",
+            "{\"type\": \"string\", \"format\": \"email\"}|the format \"email\" cannot be enforced",
+            "{\"type\": \"string\", \"format\": \"date\", \"maxLength\": 3}|beside 'format'",
             "{\"type\": \"number\", \"minimum\": 0}|enforced for integers only",
             "{\"minimum\": 0}|say the type",
             "{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMaximum\": 5}|nothing matches",
@@ -310,5 +314,31 @@ class JsonSchemaGrammarTest {
         InvalidRequestException e = assertThrows(InvalidRequestException.class,
                 () -> grammar("{\"type\":\"object\",\"properties\":{" + props + ",\"one_more\":{}}}"));
         assertTrue(e.getMessage().contains("more than 512 properties"), e.getMessage());
+    }
+
+    /** Every sentence of the format grammars parses with java.time / java.util.UUID (an independent reading of the RFCs). */
+    @Test
+    void formatsGiveWhatJavaParses() throws Exception {
+        SplittableRandom r = new SplittableRandom(9);
+        for (String format : List.of("date", "time", "date-time", "uuid")) {
+            CompiledGrammar g = grammar("{\"type\": \"string\", \"format\": \"" + format + "\"}");
+            for (int i = 0; i < 300; i++) {
+                byte[] sentence = randomSentence(g, r);
+                String value = STRICT.readTree(sentence).textValue();
+                switch (format) {
+                    case "date" -> java.time.LocalDate.parse(value);
+                    case "time" -> java.time.OffsetTime.parse(value.toUpperCase(java.util.Locale.ROOT));
+                    case "date-time" -> java.time.OffsetDateTime.parse(value.toUpperCase(java.util.Locale.ROOT));
+                    default -> assertEquals(value.toLowerCase(java.util.Locale.ROOT), java.util.UUID.fromString(value).toString());
+                }
+            }
+        }
+        CompiledGrammar date = grammar("{\"type\": \"string\", \"format\": \"date\"}");
+        assertTrue(date.matches("\"2024-12-28\"".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(date.matches("\"2024-13-01\"".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(date.matches("\"2024-02-30\"".getBytes(StandardCharsets.UTF_8)));
+        CompiledGrammar dateTime = grammar("{\"type\": \"string\", \"format\": \"date-time\"}");
+        assertTrue(dateTime.matches("\"2024-01-05T23:59:59.123+05:30\"".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(dateTime.matches("\"2024-01-05T24:00:00Z\"".getBytes(StandardCharsets.UTF_8)));
     }
 }
