@@ -60,7 +60,7 @@ public class GenerationService {
     ServiceMetrics metrics;
 
     private volatile ChatTemplateRenderer chatTemplates;
-    private static final int CACHED_CONSTRAINTS = 32;
+    private static final int CACHED_CONSTRAINTS = 16;
     /** Compiled response formats by key; guards itself and the trie fields. */
     private final java.util.LinkedHashMap<String, TokenConstraint> constraints = new java.util.LinkedHashMap<>(16, 0.75f, true) {
         @Override

@@ -89,6 +89,10 @@ final class GenerateCommand implements Callable<Integer> {
         GgufFile f = GgufFile.open(model);
         try (WorkerPool pool = new WorkerPool(nThreads); DecoderModel m = Models.load(f, pool, expertCache.config())) {
             Tokenizer tok = Tokenizer.of(Vocabulary.fromGguf(f));
+            if (sampling.logitBias().maxToken() >= tok.vocabSize()) {
+                throw new IllegalArgumentException("--logit-bias names token " + sampling.logitBias().maxToken()
+                        + ", outside the vocabulary (ids 0.." + (tok.vocabSize() - 1) + ")");
+            }
             int[] ids = tok.encode(prompt, true, true);
             int ctx = m.info().contextLength();
             if (ids.length >= ctx)

@@ -287,6 +287,15 @@ class SamplingOptionsHttpTest {
             completion += single.at("/usage/completion_tokens").asInt();
         }
         assertEquals(3, texts.size(), "three distinct texts: " + texts);
+        // each choice's log-probabilities are its own tokens
+        JsonNode withLogprobs = post("/v1/completions", body.formatted(",\"logprobs\":1"));
+        for (int i = 0; i < 3; i++) {
+            JsonNode c = withLogprobs.get("choices").get(i);
+            assertEquals(choices.get(i).get("text").asText(), c.get("text").asText());
+            StringBuilder joined = new StringBuilder();
+            c.at("/logprobs/tokens").forEach(t -> joined.append(t.asText()));
+            assertEquals(c.get("text").asText(), joined.toString(), "choice " + i);
+        }
         assertEquals(completion, a.at("/usage/completion_tokens").asInt());
         assertEquals(prompt().length, a.at("/usage/prompt_tokens").asInt(), "the prompt counts once");
         assertEquals(a.get("choices"), post("/v1/completions", body.formatted("")).get("choices"), "same seed, same choices");
@@ -303,6 +312,19 @@ class SamplingOptionsHttpTest {
         }
         for (int i = 0; i < 3; i++) assertEquals(choices.get(i).get("text").asText(), streamed[i].toString());
         assertEquals(completion, RequestParser.JSON.readTree(data.get(data.size() - 2)).at("/usage/completion_tokens").asInt());
+    }
+
+    /** Every choice keeps the request's response_format constraint. */
+    @Test
+    void nChoicesAllKeepTheResponseFormat() throws Exception {
+        JsonNode r = post("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
+                + "\"max_tokens\":40,\"seed\":3,\"n\":4,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                + "{\"name\":\"b\",\"schema\":{\"type\":\"boolean\"}}}}");
+        assertEquals(4, r.get("choices").size());
+        for (JsonNode c : r.get("choices")) {
+            String text = c.at("/message/content").asText();
+            assertTrue(RequestParser.JSON.readTree(text).isBoolean(), "choice " + c.get("index") + ": " + text);
+        }
     }
 
     @Test
