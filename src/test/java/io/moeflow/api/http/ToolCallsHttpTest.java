@@ -254,6 +254,20 @@ class ToolCallsHttpTest {
     }
 
     @Test
+    void eachOfNChoicesIsReadWithItsOwnCallIds() throws IOException {
+        model.template(template("Qwen-Qwen3-0.6B.jinja"));
+        model.generate("<|im_end|>", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
+        JsonNode choices = post("{" + ASK + ",\"tools\":" + TOOLS + ",\"n\":2}").get("choices");
+        assertEquals(2, choices.size());
+        for (JsonNode c : choices) {
+            assertEquals("tool_calls", c.get("finish_reason").asText());
+            assertEquals(WEATHER, c.path("message").path("tool_calls").path(0).path("function").get("arguments").asText());
+        }
+        assertFalse(choices.get(0).path("message").path("tool_calls").path(0).get("id").asText()
+                .equals(choices.get(1).path("message").path("tool_calls").path(0).get("id").asText()), choices.toString());
+    }
+
+    @Test
     void parallelToolCallsFalseKeepsTheFirstCall() throws IOException {
         model.template(template("Qwen-Qwen3-0.6B.jinja"));
         model.generate("<|im_end|>", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
