@@ -45,6 +45,18 @@ public class GenerationService {
         CONFIRM_LAST
     }
 
+    /**
+     * Reads a chat generation's reply for its last event on the tokens topic (api.chat.reply implements it, so that
+     * the reply is parsed as the HTTP chat answer is). Per-token events stay the raw generated text.
+     */
+    public interface ReplyReader {
+        /** The text {@code event} adds to what is parsed (control tokens of the call syntax written out). */
+        String text(TokenEvent event);
+
+        /** The reply's fields for the last event ({@code last}) of the generation whose parsed text is {@code text}. */
+        com.fasterxml.jackson.databind.node.ObjectNode fields(String text, TokenEvent last);
+    }
+
     /** A running generation. Subscribe to {@code events} once; cancelling the subscription cancels the generation. */
     public record Generation(String id, int promptTokens, Multi<TokenEvent> events) {}
 
@@ -237,7 +249,7 @@ public class GenerationService {
     public Generation start(GenerationRequest request, Publish publish, TokenOrigin origin) {
         GenerationEngine engine = engine();
         long submitted = System.nanoTime();
-        return track(engine.submit(request), request, publish, origin, "", submitted);
+        return track(engine.submit(request), request, publish, origin, "", submitted, null, "");
     }
 
     /**
@@ -246,11 +258,21 @@ public class GenerationService {
      */
     public Generation startWhenFree(GenerationRequest request, Publish publish, TokenOrigin origin, String publishedText)
             throws InterruptedException {
+        return startWhenFree(request, publish, origin, publishedText, null, "");
+    }
+
+    /**
+     * Like {@link #startWhenFree(GenerationRequest, Publish, TokenOrigin, String)}, the last event written to Kafka
+     * with the reply {@code reader} parses (null: none); {@code publishedReplyText} is what the reader read from the
+     * events already published for a resumed request.
+     */
+    public Generation startWhenFree(GenerationRequest request, Publish publish, TokenOrigin origin, String publishedText,
+                                    ReplyReader reader, String publishedReplyText) throws InterruptedException {
         GenerationEngine engine = engine();
         long submitted = System.nanoTime(); // waiting for room counts towards the time to first token
         while (true) {
             try {
-                return track(engine.submit(request), request, publish, origin, publishedText, submitted);
+                return track(engine.submit(request), request, publish, origin, publishedText, submitted, reader, publishedReplyText);
             } catch (GenerationEngine.QueueFullException full) {
                 if (draining) throw new ServiceUnavailableException("shutting down");
                 synchronized (slotFreed) {
@@ -283,13 +305,14 @@ public class GenerationService {
     }
 
     private Generation track(GenerationEngine.Handle handle, GenerationRequest request, Publish publish, TokenOrigin origin,
-                             String publishedText, long submitted) {
+                             String publishedText, long submitted, ReplyReader reader, String publishedReplyText) {
         running.incrementAndGet();
         int promptTokens = request.promptTokens().length;
         AtomicInteger nextIndex = new AtomicInteger(request.resumeTokens().length);
         AtomicReference<FinishReason> lastSeen = new AtomicReference<>();
         AtomicReference<Throwable> writeFailure = new AtomicReference<>();
         StringBuilder fullText = new StringBuilder(publishedText);
+        StringBuilder replyText = reader == null ? null : new StringBuilder(publishedReplyText);
         AtomicBoolean released = new AtomicBoolean();
         // Kafka prompts are the ones whose last event waits for Kafka; HTTP requests publish without waiting.
         ServiceMetrics.RequestClock clock = metrics.clock(
@@ -319,12 +342,15 @@ public class GenerationService {
                     nextIndex.set(event.index() + 1);
                     if (event.token() >= 0) clock.token();
                     if (event.text() != null) fullText.append(event.text());
+                    if (replyText != null) replyText.append(reader.text(event));
                     if (event.last()) lastSeen.set(event.finish());
                     if (publish == Publish.NONE) {
                         tail.cache().add(event); // this replica's watchers only
                         return Uni.createFrom().item(event);
                     }
-                    var written = publisher.publish(event, origin, fullText.toString());
+                    var written = replyText != null && event.last() && event.finish() != FinishReason.ERROR
+                            ? publisher.publish(event, origin, fullText.toString(), reader.fields(replyText.toString(), event))
+                            : publisher.publish(event, origin, fullText.toString());
                     if (publish == Publish.CONFIRM_LAST && event.last()) {
                         return Uni.createFrom().completionStage(written).replaceWith(event);
                     }

@@ -147,23 +147,19 @@ public final class OpenAiFields {
         for (Field field : FIELDS) {
             if (field.decision() != Decision.IMPLEMENTED && field.endpoints().contains(endpoint)) field.apply(body);
         }
-        // The tokens topic carries the generated text as it is: nothing there reads the reply.
-        JsonNode toolChoice = body.get("tool_choice");
-        if (toolChoice != null && !toolChoice.isNull() && !("auto".equals(toolChoice.textValue()) || "none".equals(toolChoice.textValue()))) {
-            throw new InvalidRequestException("tool_choice", "tool_choice other than \"auto\" or \"none\" is not supported in"
-                    + " Kafka prompts: forced tool calls are made for HTTP chat completions only", "unsupported_parameter");
-        }
-        for (String name : HTTP_ONLY) {
-            if (RequestParser.present(body, name)) {
-                throw new InvalidRequestException(name, name + " is not supported in Kafka prompts: token events carry the"
-                        + " generated text as it is (tool calls and reasoning are parsed for HTTP chat completions only)",
-                        "unsupported_parameter");
+        // The reply is read from a chat prompt's generation only (its last event carries it, see TokenEventJson).
+        if (endpoint == Endpoint.COMPLETIONS) {
+            for (String name : CHAT_REPLY) {
+                if (RequestParser.present(body, name)) {
+                    throw new InvalidRequestException(name, name + " is read from a chat reply: it needs \"messages\", not"
+                            + " \"prompt\"", "unsupported_parameter");
+                }
             }
         }
     }
 
-    /** Fields about reading the reply, which Kafka prompts do not do. */
-    static final List<String> HTTP_ONLY = List.of("parallel_tool_calls", "reasoning_format");
+    /** Fields about reading the reply, which a Kafka prompt with "prompt" (no chat reply) would ignore. */
+    static final List<String> CHAT_REPLY = List.of("tool_choice", "parallel_tool_calls", "reasoning_format");
 
     public static Field field(String name, Endpoint endpoint) {
         for (Field f : FIELDS) {

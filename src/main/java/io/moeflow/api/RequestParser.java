@@ -202,8 +202,9 @@ public final class RequestParser {
         Integer n = intField(body, "n", 1, Integer.MAX_VALUE);
         if (n != null && n > 1) {
             // one record is one generation (its events, its resumption after a restart): choices are records
-            throw new InvalidRequestException("n", "n > 1 is not supported on Kafka prompts: send one record per choice"
-                    + " (each with its own id and seed)", "unsupported_parameter");
+            throw new InvalidRequestException("n", "n > 1 is not supported on Kafka prompts: exactly-once de-duplication"
+                    + " and resumption after a restart are per request id, so one record is one generation; send one record"
+                    + " per choice, each with its own id and seed", "unsupported_parameter");
         }
         return hasMessages ? chat(body) : completion(body);
     }

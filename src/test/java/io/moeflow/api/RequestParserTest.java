@@ -1,6 +1,7 @@
 package io.moeflow.api;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -171,11 +172,17 @@ class RequestParserTest {
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", "top_logprobs", "requires");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"presence_penalty\":\"x\"}", "presence_penalty", "must be a number");
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
-        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
-        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "not supported");
-        // the tokens topic carries the raw text: the fields that say how a reply is read are HTTP-only
-        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_format\":\"none\"}", "reasoning_format", "Kafka");
-        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"parallel_tool_calls\":false}", "parallel_tool_calls", "Kafka");
+        // tool_choice is read as over HTTP (here: "required" without tools is the HTTP 400's message)
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "needs tools");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "de-duplication");
+        // the fields that say how a reply is read need a chat reply: with messages they are taken, with prompt refused
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"reasoning_format\":\"none\"}", "reasoning_format", "\"messages\"");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"parallel_tool_calls\":false}", "parallel_tool_calls", "\"messages\"");
+        rejects("{\"id\":\"a\",\"prompt\":\"x\",\"tool_choice\":\"none\"}", "tool_choice", "\"messages\"");
+        ChatOptions read = parser.promptOrMessages(RequestParser.parseObject("{\"id\":\"a\",\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"x\"}],\"reasoning_format\":\"none\",\"parallel_tool_calls\":false}")).chatOptions();
+        assertTrue(read.reasoningInline(), "reasoning_format none");
+        assertFalse(read.parallelToolCalls(), "parallel_tool_calls false");
         PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
                 "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
         assertEquals("x", spec.prompt());

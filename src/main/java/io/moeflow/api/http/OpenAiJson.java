@@ -1,8 +1,6 @@
 package io.moeflow.api.http;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.moeflow.api.ChatMessage;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.chat.reply.AssistantReply;
 import io.moeflow.api.chat.reply.ReplyStream;
@@ -71,20 +69,7 @@ final class OpenAiJson {
         choice.put("index", 0);
         ObjectNode message = choice.putObject("message");
         message.put("role", "assistant");
-        if (reply.content().isEmpty() && !reply.toolCalls().isEmpty()) message.putNull("content");
-        else message.put("content", reply.content());
-        if (!reply.reasoning().isEmpty()) message.put("reasoning_content", reply.reasoning());
-        if (!reply.toolCalls().isEmpty()) {
-            ArrayNode calls = message.putArray("tool_calls");
-            for (ChatMessage.ToolCall call : reply.toolCalls()) {
-                ObjectNode c = calls.addObject();
-                c.put("id", call.id());
-                c.put("type", "function");
-                ObjectNode f = c.putObject("function");
-                f.put("name", call.name());
-                f.put("arguments", call.arguments());
-            }
-        }
+        reply.writeTo(message);
         choice.putNull("logprobs");
         choice.put("finish_reason", finishReason);
         root.set("usage", usage(usage));

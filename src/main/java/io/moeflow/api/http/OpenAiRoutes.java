@@ -186,7 +186,7 @@ public class OpenAiRoutes {
                             ObjectNode answer;
                             if (reply != null) {
                                 AssistantReply message = reply.forChoice(i).parse(texts[i].toString());
-                                if (!message.toolCalls().isEmpty() && FinishReason.STOP.wire().equals(reason)) reason = TOOL_CALLS;
+                                reason = message.finishReason(reason);
                                 answer = OpenAiJson.chatResponse(generations.getFirst().id(), created, runtime.modelName(), message,
                                         reason, end == null ? null : end.usage());
                             } else {
@@ -254,7 +254,7 @@ public class OpenAiRoutes {
                                         includeUsage), choice, probs));
                             }
                             if (event.last()) {
-                                if (calls[0] && event.finish() == FinishReason.STOP) reason = TOOL_CALLS;
+                                if (calls[0] && event.finish() == FinishReason.STOP) reason = AssistantReply.TOOL_CALLS;
                                 writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage),
                                         choice, probs));
                             }
@@ -294,9 +294,6 @@ public class OpenAiRoutes {
         }
         cancelOnClose(ctx, subscriptions);
     }
-
-    /** OpenAI's finish_reason of an answer that ends with tool calls. */
-    private static final String TOOL_CALLS = "tool_calls";
 
     /** A chunk of choice {@code index}, with what {@code probs} gathered since its last chunk (when there is any). */
     private static ObjectNode indexed(ObjectNode chunk, int index, LogprobsJson probs) {

@@ -9,6 +9,7 @@ import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.ServiceUnavailableException;
+import io.moeflow.api.chat.reply.ChatReplies;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.common.annotation.Blocking;
@@ -98,6 +99,8 @@ public class PromptConsumer {
     ServiceMetrics metrics;
     @Inject
     KafkaHealth kafka;
+    @Inject
+    ChatReplies replies;
 
     private RequestParser parser;
     private Semaphore slots;
@@ -171,9 +174,13 @@ public class PromptConsumer {
     }
 
     /** The events 0..n-1 a resumed generation continues after. */
-    private record Published(int[] tokens, String text) {
-        static final Published NONE = new Published(new int[0], "");
+    /** {@code events}: the published events 0..n-1 themselves (a chat reply reads their text again). */
+    private record Published(int[] tokens, String text, List<TokenEvent> events) {
+        static final Published NONE = new Published(new int[0], "", List.of());
     }
+
+    /** A prepared record: its engine request and, for a chat prompt, the reader of its reply (else null). */
+    private record Prepared(GenerationRequest request, ChatReplyReader reader) {}
 
     @PostConstruct
     void init() {
@@ -247,10 +254,11 @@ public class PromptConsumer {
                 }
                 published = published(events);
             }
-            GenerationRequest request = prepareInTime(a, published.tokens().length);
-            if (request == null) return;
+            Prepared prepared = prepareInTime(a, published.tokens().length);
+            if (prepared == null) return;
+            GenerationRequest request = prepared.request();
             if (published.tokens().length > 0) request = request.resumedAfter(published.tokens());
-            start(a, request, published);
+            start(a, request, published, prepared.reader());
         } catch (ServiceUnavailableException e) {
             if (!service.draining()) retryLater(a, e);
         } catch (TimeoutException | ExecutionException | KafkaException e) {
@@ -294,11 +302,13 @@ public class PromptConsumer {
         for (TokenEventTail.StoredEvent s : events) byIndex.putIfAbsent(s.event().index(), s.event());
         List<Integer> tokens = new ArrayList<>();
         StringBuilder text = new StringBuilder();
+        List<TokenEvent> taken = new ArrayList<>();
         for (int i = 0; byIndex.containsKey(i) && byIndex.get(i).token() >= 0; i++) {
             tokens.add(byIndex.get(i).token());
             text.append(byIndex.get(i).text());
+            taken.add(byIndex.get(i));
         }
-        return new Published(tokens.stream().mapToInt(Integer::intValue).toArray(), text.toString());
+        return new Published(tokens.stream().mapToInt(Integer::intValue).toArray(), text.toString(), List.copyOf(taken));
     }
 
     /** A record whose id has a last event: acknowledged when that event answered this record, else replayed. */
@@ -337,7 +347,7 @@ public class PromptConsumer {
      * Parses, renders and tokenizes the record within {@code moeflow.kafka.prepare-timeout}. Null when it was
      * answered otherwise: an error event for a bad value, the dead letter topic when it took too long.
      */
-    private GenerationRequest prepareInTime(Attempt a, int index) {
+    private Prepared prepareInTime(Attempt a, int index) {
         Duration limit = config.kafka().prepareTimeout();
         AtomicBoolean decided = new AtomicBoolean();
         Thread preparer = Thread.currentThread();
@@ -355,8 +365,15 @@ public class PromptConsumer {
                         + " bytes, more than the limit of " + config.limits().maxRequestBytes());
             }
             PromptSpec spec = parser.promptOrMessages(record.body());
-            GenerationRequest request = service.prepare(record.id(), spec, record.defaultSeed());
-            return decided.compareAndSet(false, true) ? request : null;
+            // a chat prompt is prepared as the HTTP chat endpoint prepares it (forced calls constrained, reply reader)
+            Prepared prepared;
+            if (spec.chat()) {
+                ChatReplies.Prepared chat = replies.prepare(record.id(), spec, record.defaultSeed());
+                prepared = new Prepared(chat.requests().getFirst(), new ChatReplyReader(chat.reply()));
+            } else {
+                prepared = new Prepared(service.prepare(record.id(), spec, record.defaultSeed()), null);
+            }
+            return decided.compareAndSet(false, true) ? prepared : null;
         } catch (InvalidRequestException | IllegalArgumentException e) {
             if (decided.compareAndSet(false, true)) reject(a, index, e.getMessage());
             return null;
@@ -365,11 +382,14 @@ public class PromptConsumer {
         }
     }
 
-    private void start(Attempt a, GenerationRequest request, Published published) throws InterruptedException {
+    private void start(Attempt a, GenerationRequest request, Published published, ChatReplyReader reader) throws InterruptedException {
         GenerationService.Generation generation;
         if (abandoned(a)) return;
+        StringBuilder publishedReply = new StringBuilder();
+        if (reader != null) for (TokenEvent e : published.events()) publishedReply.append(reader.text(e));
         try {
-            generation = service.startWhenFree(request, GenerationService.Publish.CONFIRM_LAST, a.origin, published.text());
+            generation = service.startWhenFree(request, GenerationService.Publish.CONFIRM_LAST, a.origin, published.text(),
+                    reader, publishedReply.toString());
         } catch (IllegalArgumentException e) {
             reject(a, published.tokens().length, e.getMessage()); // the engine refuses it (or its published tokens)
             return;

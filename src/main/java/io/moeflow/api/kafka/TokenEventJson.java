@@ -3,18 +3,24 @@ package io.moeflow.api.kafka;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.ChatMessage;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.chat.reply.AssistantReply;
 import io.moeflow.engine.TokenLogprobs;
 import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.TokenEvent;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
  * The value of a moeflow.tokens record (kafka-topics/schemas/token-event.schema.json):
  * {@code {"id","index","text","token","finish_reason", "usage"?, "full_text"?, "error"?}}; finish_reason is always
  * present (null until the last event), usage, full_text (the whole generated text, so a batch consumer need not
- * reassemble it) and error only on the last event.
+ * reassemble it) and error only on the last event. The last event of a chat prompt (one with messages) also carries
+ * its reply parsed as the HTTP chat answer's message is ({@link AssistantReply#writeTo}: content, reasoning_content,
+ * tool_calls), and finish_reason "tool_calls" when it stopped after calls; per-token events stay the raw text.
  */
 public final class TokenEventJson {
     private TokenEventJson() {}
@@ -25,6 +31,11 @@ public final class TokenEventJson {
 
     /** With {@code fullText} (null: none) as "full_text", for a last event. */
     public static ObjectNode toJson(TokenEvent e, String fullText) {
+        return toJson(e, fullText, null);
+    }
+
+    /** Like {@link #toJson(TokenEvent, String)}, with a chat reply's fields ({@link #replyFields}; null: none). */
+    public static ObjectNode toJson(TokenEvent e, String fullText, ObjectNode replyFields) {
         ObjectNode node = RequestParser.JSON.createObjectNode();
         node.put("id", e.requestId());
         node.put("index", e.index());
@@ -54,7 +65,44 @@ public final class TokenEventJson {
             error.put("code", e.errorCode() == null ? "error" : e.errorCode());
             error.put("message", e.errorMessage() == null ? "" : e.errorMessage());
         }
+        if (replyFields != null) node.setAll(replyFields);
         return node;
+    }
+
+    /**
+     * The fields a chat prompt's last event adds: its parsed {@code reply} as the HTTP answer's message writes it, and
+     * finish_reason as the HTTP answer's ("tool_calls" when the generation stopped after calls).
+     */
+    public static ObjectNode replyFields(AssistantReply reply, FinishReason finish) {
+        ObjectNode fields = RequestParser.JSON.createObjectNode();
+        fields.put("finish_reason", reply.finishReason(finish.wire()));
+        reply.writeTo(fields);
+        return fields;
+    }
+
+    /** The parsed chat reply a last event carries (see {@link #replyFields}), or null when it has none. */
+    public static AssistantReply reply(String json) {
+        JsonNode node;
+        try {
+            node = RequestParser.JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("token event is not JSON: " + e.getOriginalMessage());
+        }
+        if (node == null || !node.has("content")) return null;
+        List<ChatMessage.ToolCall> calls = new ArrayList<>();
+        for (JsonNode call : node.path("tool_calls")) {
+            JsonNode f = call.path("function");
+            calls.add(new ChatMessage.ToolCall(call.path("id").asText(), f.path("name").asText(), f.path("arguments").asText()));
+        }
+        return new AssistantReply(node.path("reasoning_content").asText(""), node.path("content").asText(""), calls);
+    }
+
+    public static String toString(TokenEvent e, String fullText, ObjectNode replyFields) {
+        try {
+            return RequestParser.JSON.writeValueAsString(toJson(e, fullText, replyFields));
+        } catch (JsonProcessingException ex) {
+            throw new UncheckedIOException(ex);
+        }
     }
 
     public static String toString(TokenEvent e) {
@@ -62,11 +110,7 @@ public final class TokenEventJson {
     }
 
     public static String toString(TokenEvent e, String fullText) {
-        try {
-            return RequestParser.JSON.writeValueAsString(toJson(e, fullText));
-        } catch (JsonProcessingException ex) {
-            throw new UncheckedIOException(ex);
-        }
+        return toString(e, fullText, null);
     }
 
     /** Parses a record written by {@link #toString}; throws IllegalArgumentException for anything else. */
@@ -81,7 +125,9 @@ public final class TokenEventJson {
             throw new IllegalArgumentException("not a token event: " + json);
         }
         JsonNode finish = node.get("finish_reason");
+        // "tool_calls" is a chat reply's reading of the engine's "stop"
         FinishReason reason = finish == null || finish.isNull() ? null
+                : AssistantReply.TOOL_CALLS.equals(finish.asText()) ? FinishReason.STOP
                 : FinishReason.valueOf(finish.asText().toUpperCase(Locale.ROOT));
         JsonNode usage = node.get("usage");
         TokenEvent.Usage u = usage == null || usage.isNull() ? null

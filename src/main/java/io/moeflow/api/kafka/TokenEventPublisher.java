@@ -1,5 +1,6 @@
 package io.moeflow.api.kafka;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.scheduler.TokenEvent;
 import io.smallrye.reactive.messaging.OutgoingMessageMetadata;
 import io.smallrye.reactive.messaging.kafka.api.OutgoingKafkaRecordMetadata;
@@ -48,6 +49,12 @@ public class TokenEventPublisher {
      */
     public CompletionStage<Void> publish(TokenEvent event, TokenOrigin origin, String fullText) {
         return send(event, TokenEventJson.toString(event, event.last() ? fullText : null), origin);
+    }
+
+    /** Like {@link #publish(TokenEvent, TokenOrigin, String)}, a last event with the parsed reply's {@code replyFields}. */
+    public CompletionStage<Void> publish(TokenEvent event, TokenOrigin origin, String fullText, ObjectNode replyFields) {
+        if (!event.last()) return publish(event, origin, fullText);
+        return send(event, TokenEventJson.toString(event, fullText, replyFields), origin);
     }
 
     /** Sends an event read back from the topic again, its value unchanged (a replay). */
