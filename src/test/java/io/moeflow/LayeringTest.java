@@ -72,8 +72,8 @@ class LayeringTest {
 
     static final List<Path> ROOTS = List.of(Path.of("src/main/java"), Path.of("kernels/src/main/java"));
     private static final Pattern PACKAGE = Pattern.compile("^package\\s+([\\w.]+)\\s*;", Pattern.MULTILINE);
-    /** A reference to a type of another moeflow package: lower-case package segments, then a capitalised name. */
-    private static final Pattern REFERENCE = Pattern.compile("\\b(io\\.moeflow(?:\\.[a-z]\\w*)+)\\.[A-Z]\\w*");
+    /** A reference to a type of another moeflow package: lower-case package segments, then a capitalised name (or a wildcard import). */
+    private static final Pattern REFERENCE = Pattern.compile("\\b(io\\.moeflow(?:\\.[a-z]\\w*)+)\\.(?:[A-Z]\\w*|\\*)");
 
     /** Source class -> the moeflow packages it refers to (other than its own). */
     static Map<String, Set<String>> references;
@@ -232,6 +232,8 @@ class LayeringTest {
         Map<String, Set<String>> cyclic = Map.of("a", Set.of("b"), "b", Set.of("c"), "c", Set.of("a"), "d", Set.of("a"));
         assertEquals(List.of(Set.of("a", "b", "c")), stronglyConnected(cyclic).stream().filter(c -> c.size() > 1).toList());
         assertTrue(code("String s = \"io.moeflow.api.X\"; // io.moeflow.api.Y\n/* io.moeflow.api.Z */ int x;").indexOf("io.moeflow") < 0);
+        Matcher m = REFERENCE.matcher("import io.moeflow.scheduler.*; io.moeflow.model.blocks.MoeFfn.Options o;");
+        assertTrue(m.find() && m.group(1).equals("io.moeflow.scheduler") && m.find() && m.group(1).equals("io.moeflow.model.blocks"));
     }
 
     /** The node of a package in the cycle check: sub-packages of model are model. */

@@ -12,7 +12,8 @@ import java.util.Set;
  * Renders a kustomization the way {@code kubectl kustomize} does, for the subset of kustomize the manifests in
  * k8s/ use: resources (files and directories), namespace, patches (strategic merge, by kind and name), images,
  * secretGenerator literals without a hash suffix. Any other field fails the render, so a manifest that starts
- * using more of kustomize must extend this renderer (and its checks) too.
+ * using more of kustomize must extend this renderer (and its checks) too. {@code KustomizeAgreesWithKubectlTest}
+ * compares its output with the real kustomize's wherever kubectl is installed.
  */
 final class Kustomize {
     private static final Set<String> SUPPORTED = Set.of("apiVersion", "kind", "resources", "namespace", "patches",
@@ -109,15 +110,26 @@ final class Kustomize {
         };
     }
 
+    /**
+     * Items of the patch merge into the target's item of the same key (or are new); as kustomize orders them, the
+     * patch's items come first, in the patch's order, then the target's other items in theirs.
+     */
     @SuppressWarnings("unchecked")
     private static void mergeList(List<Object> target, List<Object> patch, String key) {
+        List<Object> merged = new ArrayList<>();
         for (Object item : patch) {
             Object id = ((Map<String, Object>) item).get(key);
             Map<String, Object> match = null;
             for (Object t : target) if (id != null && id.equals(((Map<String, Object>) t).get(key))) match = (Map<String, Object>) t;
-            if (match != null) merge(match, (Map<String, Object>) item, true);
-            else target.add(item);
+            if (match != null) {
+                merge(match, (Map<String, Object>) item, true);
+                target.remove(match);
+                merged.add(match);
+            } else merged.add(item);
         }
+        merged.addAll(target);
+        target.clear();
+        target.addAll(merged);
     }
 
     /** "registry:5000/moeflow:jvm" -> "registry:5000/moeflow": kustomize matches images by name, whatever their tag. */

@@ -6,16 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.DecoderModel;
 import io.moeflow.model.Logits;
 import io.moeflow.model.Models;
 import io.moeflow.testing.SameLogits;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -41,17 +39,12 @@ class BudgetedLogitsTest {
         pool.close();
     }
 
-    static int[] tokens(Path dir, String name) throws IOException {
-        var om = new ObjectMapper();
-        return om.treeToValue(om.readTree(dir.resolve(name + ".json").toFile()).get("token_ids"), int[].class);
-    }
-
     @ParameterizedTest
     @ValueSource(strings = {"qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M", "mixtral-tiny-F32", "deepseek2-lite-tiny-F32", "gptoss-tiny-F32"})
     void budgetedLogitsEqualResidentBitForBit(String name) throws IOException {
-        Path dir = SharedFiles.require("golden/" + name);
-        Path gguf = dir.resolve(name + ".gguf");
-        int[] tokens = tokens(dir, name);
+        Golden g = Golden.of(name);
+        Path gguf = g.gguf();
+        int[] tokens = g.tokens();
         try (DecoderModel resident = Models.load(gguf, pool)) {
             int used = resident.config().expertUsedCount();
             long slot;

@@ -21,7 +21,7 @@ import io.moeflow.scheduler.FinishReason;
 import io.moeflow.scheduler.GenerationRequest;
 import io.moeflow.scheduler.SchedulerConfig;
 import io.moeflow.scheduler.TokenEvent;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -46,9 +46,9 @@ class BudgetedModelTest {
 
     @BeforeAll
     static void open() throws IOException {
-        Path dir = SharedFiles.require("golden/" + NAME);
-        gguf = dir.resolve(NAME + ".gguf");
-        tokens = BudgetedLogitsTest.tokens(dir, NAME);
+        Golden g = Golden.of(NAME);
+        gguf = g.gguf();
+        tokens = g.tokens();
         pool = new WorkerPool(2);
         resident = Models.load(gguf, pool);
     }

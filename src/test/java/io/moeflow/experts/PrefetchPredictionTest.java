@@ -12,9 +12,8 @@ import io.moeflow.model.DecoderModel;
 import io.moeflow.model.Logits;
 import io.moeflow.model.Models;
 import io.moeflow.model.StepStats;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -49,10 +48,10 @@ class PrefetchPredictionTest {
     @ValueSource(strings = {"mixtral-tiny-F32", "qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M",
             "deepseek2-lite-tiny-F32", "deepseek2-v3-tiny-F32", "gptoss-tiny-F32"})
     void predictionGivenTheTrueInputIsTheRoutedSet(String name) throws IOException {
-        Path dir = SharedFiles.require("golden/" + name);
-        JsonNode meta = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile());
-        int[] tokens = new ObjectMapper().treeToValue(meta.get("token_ids"), int[].class);
-        try (DecoderModel m = Models.load(dir.resolve(name + ".gguf"), pool, ExpertStoreConfig.budgeted("100%"))) {
+        Golden g = Golden.of(name);
+        JsonNode meta = g.meta();
+        int[] tokens = g.tokens();
+        try (DecoderModel m = Models.load(g.gguf(), pool, ExpertStoreConfig.budgeted("100%"))) {
             assertTrue(m.expertStore() != null, name + " is served from a store, which predicts with the model");
             Map<Integer, float[]> ffnInput = new HashMap<>();
             Map<Integer, List<int[]>> routed = new HashMap<>();

@@ -3,12 +3,12 @@ package io.moeflow.model;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.testing.GgufRewrite;
+import io.moeflow.testing.Golden;
 import io.moeflow.testing.SharedFiles;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,9 +41,8 @@ class FusedTensorsTest {
         pool.close();
     }
 
-    static int[] tokens(String name) throws IOException {
-        Path d = SharedFiles.require("golden/" + name);
-        return new ObjectMapper().treeToValue(new ObjectMapper().readTree(d.resolve(name + ".json").toFile()).get("token_ids"), int[].class);
+    static int[] tokens(String name) {
+        return Golden.of(name).tokens();
     }
 
     static float[] concat(float[]... parts) {
@@ -81,12 +80,12 @@ class FusedTensorsTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama-dense-F32", "mixtral-tiny-F32", "qwen3moe-tiny-F32", "gptoss-tiny-F32"})
     void fusedQkvGivesTheGoldenLogits(String name) throws IOException {
-        Path d = SharedFiles.require("golden/" + name);
+        Golden g = Golden.of(name);
         Path fused;
-        try (GgufFile f = GgufFile.open(d.resolve(name + ".gguf"))) {
+        try (GgufFile f = GgufFile.open(g.gguf())) {
             fused = fuseQkv(f, dir.resolve(name + "-qkv.gguf"));
         }
-        float[] reference = GoldenLogitsTest.readF32(d.resolve(name + ".logits.f32"));
+        float[] reference = g.logits();
         int[] tokens = tokens(name);
         try (GgufFile f = GgufFile.open(fused)) {
             assertTrue(f.findTensor("blk.0.attn_qkv.weight").isPresent() && f.findTensor("blk.0.attn_q.weight").isEmpty());
@@ -147,16 +146,16 @@ class FusedTensorsTest {
     @ParameterizedTest
     @ValueSource(strings = {"deepseek2-v3-tiny-F32", "deepseek2-lite-tiny-F32"})
     void fusedGateUpExpsGivesTheGoldenLogits(String name) throws IOException {
-        Path d = SharedFiles.require("golden/" + name);
+        Golden g = Golden.of(name);
         Path fused;
-        try (GgufFile f = GgufFile.open(d.resolve(name + ".gguf"))) {
+        try (GgufFile f = GgufFile.open(g.gguf())) {
             fused = fuseGateUp(f, dir.resolve(name + "-gate-up.gguf"));
         }
         try (GgufFile f = GgufFile.open(fused)) {
             assertTrue(f.findTensor("blk.1.ffn_gate_up_exps.weight").isPresent() && f.findTensor("blk.1.ffn_gate_exps.weight").isEmpty());
         }
-        float[] reference = GoldenLogitsTest.readF32(d.resolve(name + ".logits.f32"));
-        int[] tokens = tokens(name);
+        float[] reference = g.logits();
+        int[] tokens = g.tokens();
         try (DecoderModel m = Models.load(fused, pool)) {
             GoldenLogitsTest.assertClose(reference, Logits.compute(m, tokens, false, null), name + " fused gate_up batch");
             GoldenLogitsTest.assertClose(reference, Logits.compute(m, tokens, true, null), name + " fused gate_up decode");

@@ -5,14 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.kernels.WorkerPool;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -44,14 +39,14 @@ class GoldenLogitsTest {
             "qwen3moe-tiny-F32", "qwen3moe-tiny-Q8_0", "qwen3moe-tiny-Q4_K_M",
             "deepseek2-lite-tiny-F32", "deepseek2-v3-tiny-F32", "gptoss-tiny-F32"})
     void matchesLlamaCpp(String name) throws IOException {
-        Path dir = SharedFiles.require("golden/" + name);
-        JsonNode meta = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile());
-        int[] tokens = ints(meta.get("token_ids"));
-        boolean quantized = !name.endsWith("F32");
-        float[] expected = readF32(dir.resolve(name + (quantized ? ".logits-dequant-ref.f32" : ".logits.f32")));
+        Golden g = Golden.of(name);
+        JsonNode meta = g.meta();
+        int[] tokens = g.tokens();
+        boolean quantized = g.quantized();
+        float[] expected = g.referenceLogits();
 
         List<int[]>[] routes = routeLists(meta);
-        try (DecoderModel m = Models.load(dir.resolve(name + ".gguf"), pool)) {
+        try (DecoderModel m = Models.load(g.gguf(), pool)) {
             assertEquals(meta.get("n_vocab").asInt(), m.info().vocabSize());
             StepStats stats = new StepStats();
             stats.routing = (layer, token, experts, from, k) -> {
@@ -69,7 +64,7 @@ class GoldenLogitsTest {
                     JsonNode perPos = e.getValue();
                     assertEquals(perPos.size(), routes[layer].size(), "routed tokens in layer " + layer);
                     for (int p = 0; p < perPos.size(); p++)
-                        assertArrayEquals(ints(perPos.get(p)), routes[layer].get(p), name + " layer " + layer + " position " + p);
+                        assertArrayEquals(Golden.ints(perPos.get(p)), routes[layer].get(p), name + " layer " + layer + " position " + p);
                 }
             }
         }
@@ -97,18 +92,5 @@ class GoldenLogitsTest {
         final float worst = max;
         final int where = at;
         assertTrue(worst <= TOLERANCE, () -> what + ": max |diff| " + worst + " at index " + where + " > " + TOLERANCE);
-    }
-
-    static int[] ints(JsonNode arr) {
-        int[] a = new int[arr.size()];
-        for (int i = 0; i < a.length; i++) a[i] = arr.get(i).asInt();
-        return a;
-    }
-
-    static float[] readF32(Path p) throws IOException {
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(p)).order(ByteOrder.LITTLE_ENDIAN);
-        float[] f = new float[b.remaining() / 4];
-        b.asFloatBuffer().get(f);
-        return f;
     }
 }

@@ -5,7 +5,7 @@ import io.moeflow.gguf.GgufTensor;
 import io.moeflow.gguf.GgufWriter;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.WorkerPool;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -22,7 +22,8 @@ class GptOssMxfp4Test {
 
     @Test
     void mxfp4ExpertsMatchTheirExactDequantization() throws IOException {
-        Path golden = SharedFiles.require("golden/gptoss-tiny-F32/gptoss-tiny-F32.gguf");
+        Golden g = Golden.of("gptoss-tiny-F32");
+        Path golden = g.gguf();
         Path mxfp4 = dir.resolve("gptoss-mxfp4.gguf"), dequant = dir.resolve("gptoss-dequant.gguf");
         try (GgufFile f = GgufFile.open(golden)) {
             copy(f, mxfp4, null);
@@ -30,10 +31,8 @@ class GptOssMxfp4Test {
         try (GgufFile q = GgufFile.open(mxfp4)) {
             copy(q, dequant, q);
         }
-        Path dir0 = golden.getParent();
-        int[] tokens = GoldenLogitsTest.ints(new com.fasterxml.jackson.databind.ObjectMapper()
-                .readTree(dir0.resolve("gptoss-tiny-F32.json").toFile()).get("token_ids"));
-        float[] f32 = GoldenLogitsTest.readF32(dir0.resolve("gptoss-tiny-F32.logits.f32"));
+        int[] tokens = g.tokens();
+        float[] f32 = g.logits();
         try (WorkerPool pool = new WorkerPool(2);
              DecoderModel a = Models.load(mxfp4, pool); DecoderModel b = Models.load(dequant, pool)) {
             float[] la = Logits.compute(a, tokens, false, null), lb = Logits.compute(b, tokens, false, null);

@@ -3,14 +3,13 @@ package io.moeflow.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufWriter;
 import io.moeflow.kernels.GgmlType;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.model.arch.DeepSeek2Model;
 import io.moeflow.model.blocks.Rope;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Random;
@@ -29,8 +28,9 @@ class MlaAndYarnTest {
     @ParameterizedTest
     @ValueSource(strings = {"deepseek2-lite-tiny-F32", "deepseek2-v3-tiny-F32"})
     void mlaCacheHoldsOnlyLatentAndRopePart(String name) throws IOException {
-        Path d = SharedFiles.require("golden/" + name);
-        JsonNode hp = new ObjectMapper().readTree(d.resolve(name + ".json").toFile()).get("hparams");
+        Golden g = Golden.of(name);
+        Path d = g.dir();
+        JsonNode hp = g.meta().get("hparams");
         int layers = hp.get("deepseek2.block_count").asInt();
         int rank = hp.get("deepseek2.attention.kv_lora_rank").asInt();
         int rope = hp.get("deepseek2.rope.dimension_count").asInt();

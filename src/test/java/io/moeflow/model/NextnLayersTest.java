@@ -4,14 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufSummary;
 import io.moeflow.gguf.GgufValue;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.testing.GgufRewrite;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,10 +39,10 @@ class NextnLayersTest {
 
     @BeforeAll
     static void write() throws IOException {
-        Path d = SharedFiles.require("golden/" + NAME);
-        tokens = new ObjectMapper().treeToValue(new ObjectMapper().readTree(d.resolve(NAME + ".json").toFile()).get("token_ids"), int[].class);
-        reference = GoldenLogitsTest.readF32(d.resolve(NAME + ".logits.f32"));
-        try (GgufFile f = GgufFile.open(d.resolve(NAME + ".gguf"))) {
+        Golden g = Golden.of(NAME);
+        tokens = g.tokens();
+        reference = g.logits();
+        try (GgufFile f = GgufFile.open(g.gguf())) {
             GgufRewrite r = GgufRewrite.of(f);
             List<GgufRewrite.Tensor> block = new ArrayList<>();
             for (var t : r.tensors)

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.gguf.GgufFile;
 import io.moeflow.gguf.GgufTensor;
 import io.moeflow.gguf.GgufValue;
@@ -14,7 +13,7 @@ import io.moeflow.model.arch.DeepSeek2Model;
 import io.moeflow.model.blocks.MoeFfn;
 import io.moeflow.testing.GgufRewrite;
 import io.moeflow.testing.ReferenceForward;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Random;
@@ -45,12 +44,7 @@ class RouterAndAttentionVariantsTest {
     }
 
     static Path golden(String name) {
-        return SharedFiles.require("golden/" + name).resolve(name + ".gguf");
-    }
-
-    static int[] tokens(String name) throws IOException {
-        Path d = SharedFiles.require("golden/" + name);
-        return new ObjectMapper().treeToValue(new ObjectMapper().readTree(d.resolve(name + ".json").toFile()).get("token_ids"), int[].class);
+        return Golden.of(name).gguf();
     }
 
     /** The golden file {@code name} changed by {@code edit}, written as {@code variant}.gguf. */
@@ -64,9 +58,10 @@ class RouterAndAttentionVariantsTest {
 
     /** moeflow (batch and decode) against the float64 reference on {@code file}; the variant must matter. */
     static void assertReference(String name, Path file) throws IOException {
-        int[] tokens = tokens(name);
+        Golden g = Golden.of(name);
+        int[] tokens = g.tokens();
         float[] reference = ReferenceForward.logits(file, tokens);
-        float[] plain = GoldenLogitsTest.readF32(SharedFiles.require("golden/" + name).resolve(name + ".logits.f32"));
+        float[] plain = g.logits();
         float moved = 0;
         for (int i = 0; i < plain.length; i++) moved = Math.max(moved, Math.abs(plain[i] - reference[i]));
         assertTrue(moved > 1e-2f, file.getFileName() + ": the variant moves the reference logits by only " + moved);

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.experts.ExpertStoreConfig;
 import io.moeflow.gguf.GgufException;
 import io.moeflow.gguf.GgufFile;
@@ -14,7 +13,7 @@ import io.moeflow.gguf.GgufValue;
 import io.moeflow.kernels.WorkerPool;
 import io.moeflow.testing.GgufRewrite;
 import io.moeflow.testing.SameLogits;
-import io.moeflow.testing.SharedFiles;
+import io.moeflow.testing.Golden;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,10 +44,10 @@ class SplitModelTest {
 
     @BeforeAll
     static void split() throws IOException {
-        Path d = SharedFiles.require("golden/" + NAME);
-        golden = d.resolve(NAME + ".gguf");
-        tokens = new ObjectMapper().treeToValue(new ObjectMapper().readTree(d.resolve(NAME + ".json").toFile()).get("token_ids"), int[].class);
-        reference = GoldenLogitsTest.readF32(d.resolve(NAME + ".logits-dequant-ref.f32"));
+        Golden g = Golden.of(NAME);
+        golden = g.gguf();
+        tokens = g.tokens();
+        reference = g.dequantReferenceLogits();
         try (GgufFile f = GgufFile.open(golden)) {
             parts = GgufRewrite.of(f).writeSplit(dir.resolve("model"), 3);
         }

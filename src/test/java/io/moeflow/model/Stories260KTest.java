@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.moeflow.kernels.WorkerPool;
+import io.moeflow.testing.Golden;
 import io.moeflow.testing.SharedFiles;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -19,9 +20,9 @@ class Stories260KTest {
     void logitsMatchLlamaCpp() throws IOException {
         Path dir = SharedFiles.require("models/stories260K");
         JsonNode meta = new ObjectMapper().readTree(dir.resolve("stories260K.json").toFile());
-        float[] expected = GoldenLogitsTest.readF32(dir.resolve("stories260K.logits.f32"));
+        float[] expected = Golden.readF32(dir.resolve("stories260K.logits.f32"));
         try (WorkerPool pool = new WorkerPool(2); DecoderModel m = Models.load(BUNDLED, pool)) {
-            int[] tokens = GoldenLogitsTest.ints(meta.get("token_ids"));
+            int[] tokens = Golden.ints(meta.get("token_ids"));
             GoldenLogitsTest.assertClose(expected, Logits.compute(m, tokens, false, null), "stories260K batch");
             GoldenLogitsTest.assertClose(expected, Logits.compute(m, tokens, true, null), "stories260K decode");
         }
@@ -31,8 +32,8 @@ class Stories260KTest {
     void greedyGenerationMatchesLlamaCpp() throws IOException {
         Path dir = SharedFiles.require("models/stories260K");
         JsonNode g = new ObjectMapper().readTree(dir.resolve("stories260K.json").toFile()).get("greedy_generation");
-        int[] prompt = GoldenLogitsTest.ints(g.get("prompt_ids"));
-        int[] expected = GoldenLogitsTest.ints(g.get("generated_ids"));
+        int[] prompt = Golden.ints(g.get("prompt_ids"));
+        int[] expected = Golden.ints(g.get("generated_ids"));
         try (WorkerPool pool = new WorkerPool(2); DecoderModel m = Models.load(BUNDLED, pool)) {
             int vocab = m.info().vocabSize();
             KvCache kv = m.newKvCache(KvCache.blocksFor(prompt.length + expected.length));
