@@ -47,6 +47,8 @@ final class OpenAiJson {
             ObjectNode message = choice.putObject("message");
             message.put("role", "assistant");
             message.put("content", text);
+            // OpenAI always sends it, and the SDKs type it as string | null (not optional): absent reads as undefined.
+            message.putNull("refusal");
         } else {
             choice.put("text", text);
         }
