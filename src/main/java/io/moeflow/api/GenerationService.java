@@ -60,7 +60,7 @@ public class GenerationService {
     ServiceMetrics metrics;
 
     private volatile ChatTemplateRenderer chatTemplates;
-    private static final int CACHED_CONSTRAINTS = 32;
+    private static final int CACHED_CONSTRAINTS = 16;
     /** Compiled response formats by key; guards itself and the trie fields. */
     private final java.util.LinkedHashMap<String, TokenConstraint> constraints = new java.util.LinkedHashMap<>(16, 0.75f, true) {
         @Override
@@ -101,7 +101,18 @@ public class GenerationService {
      */
     public GenerationRequest prepare(String id, PromptSpec spec, long defaultSeed) {
         // As llama-server: the rendered prompt has lost its leading BOS text when the tokenizer adds BOS itself.
-        String text = spec.chat() ? renderChat(spec) : spec.prompt();
+        return request(id, spec, spec.chat() ? renderChat(spec) : spec.prompt(), defaultSeed);
+    }
+
+    /**
+     * Like {@link #prepare} for a prompt already rendered ({@code text}, a chat request's rendered messages): the
+     * chat adapters read the rendered prompt themselves (api.chat.reply).
+     */
+    public GenerationRequest prepareRendered(String id, PromptSpec spec, String text, long defaultSeed) {
+        return request(id, spec, text, defaultSeed);
+    }
+
+    private GenerationRequest request(String id, PromptSpec spec, String text, long defaultSeed) {
         int[] tokens = runtime.encode(text, true, true);
         String field = spec.chat() ? "messages" : "prompt";
         if (tokens.length == 0) throw new InvalidRequestException(field, field + " is empty after tokenization");
@@ -129,7 +140,7 @@ public class GenerationService {
      * (its token masks are cached per grammar state), up to {@value #CACHED_CONSTRAINTS} formats, least recently
      * used dropped first.
      */
-    TokenConstraint constraint(ResponseFormat format) {
+    public TokenConstraint constraint(ResponseFormat format) {
         Tokenizer tokenizer = runtime.tokenizer();
         TokenTrie trie;
         synchronized (constraints) {
@@ -156,7 +167,11 @@ public class GenerationService {
      * prompt is rendered and tokenized once.
      */
     public java.util.List<GenerationRequest> prepareChoices(String id, PromptSpec spec, long defaultSeed) {
-        GenerationRequest first = prepare(id, spec, defaultSeed);
+        return choices(id, spec, prepare(id, spec, defaultSeed));
+    }
+
+    /** The requests of the n choices of {@code spec} whose choice 0 is {@code first} (see {@link #prepareChoices}). */
+    public java.util.List<GenerationRequest> choices(String id, PromptSpec spec, GenerationRequest first) {
         java.util.List<GenerationRequest> choices = new java.util.ArrayList<>(spec.sampling().n());
         choices.add(first);
         for (int i = 1; i < spec.sampling().n(); i++) {

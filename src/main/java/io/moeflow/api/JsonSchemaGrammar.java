@@ -33,8 +33,9 @@ import java.util.Set;
  * <p>Supported: {@code type} (a name or a list of names), {@code properties}, {@code required},
  * {@code additionalProperties} (false or absent: only the listed properties are generated; without
  * {@code properties}: true or a schema for the values of any keys), {@code items}, {@code minItems},
- * {@code maxItems}, {@code minLength}, {@code maxLength}, {@code enum}, {@code const}, {@code anyOf},
- * {@code oneOf} (branches of disjoint types only), {@code allOf} of one schema, {@code $ref} to a JSON pointer
+ * {@code prefixItems}, {@code maxItems}, {@code minLength}, {@code maxLength}, {@code minimum}/{@code maximum} and the exclusive ones
+ * (integers only), {@code enum}, {@code const}, {@code anyOf},
+ * {@code oneOf} (branches no value can match twice: distinct types or a required discriminator property), {@code allOf} of one schema, {@code $ref} to a JSON pointer
  * in the same document ({@code #/$defs/x}, recursion included), {@code uniqueItems: false} and the annotations
  * (title, description, default, examples, ...). The empty schema is any JSON value.
  */
@@ -42,12 +43,17 @@ public final class JsonSchemaGrammar {
     /** Repetition bounds above this are refused: the grammar spells a bounded repetition out. */
     public static final int MAX_BOUND = 4096;
     private static final int MAX_DEPTH = 64;
+    /** Properties per object: optional ones nest the matcher's rule expansion one level each. */
+    public static final int MAX_PROPERTIES = 512;
 
     private static final Set<String> ANNOTATIONS = Set.of("title", "description", "default", "examples", "$schema", "$id",
-            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor");
+            "$comment", "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "$anchor", "discriminator");
     private static final Set<String> OBJECT_KEYWORDS = Set.of("properties", "required", "additionalProperties");
-    private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "minItems", "maxItems", "uniqueItems");
+    private static final Set<String> ARRAY_KEYWORDS = Set.of("items", "prefixItems", "minItems", "maxItems", "uniqueItems");
     private static final Set<String> STRING_KEYWORDS = Set.of("minLength", "maxLength");
+    private static final Set<String> INTEGER_KEYWORDS = Set.of("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum");
+    /** The largest magnitude the integer grammar writes (16 digits, as llama.cpp's). */
+    static final long MAX_INTEGER = 9_999_999_999_999_999L;
     private static final Set<String> COMBINATORS = Set.of("anyOf", "oneOf", "allOf", "$ref", "enum", "const");
 
     enum Type { OBJECT, ARRAY, STRING, NUMBER, INTEGER, BOOLEAN, NULL }
@@ -76,6 +82,8 @@ public final class JsonSchemaGrammar {
     private final String field;
     private final JsonNode root;
     private final Map<String, Grammar.Rule> refs = new HashMap<>();
+    /** The $refs being resolved since the last bracket: one of them again would be a rule matching nothing first. */
+    private java.util.Set<String> openRefs = new java.util.HashSet<>();
 
     private JsonSchemaGrammar(String field, JsonNode root) {
         this.field = field;
@@ -136,7 +144,8 @@ public final class JsonSchemaGrammar {
         for (Map.Entry<String, JsonNode> e : schema.properties()) {
             String k = e.getKey();
             if (!ANNOTATIONS.contains(k) && !OBJECT_KEYWORDS.contains(k) && !ARRAY_KEYWORDS.contains(k)
-                    && !STRING_KEYWORDS.contains(k) && !COMBINATORS.contains(k) && !k.equals("type")) {
+                    && !STRING_KEYWORDS.contains(k) && !INTEGER_KEYWORDS.contains(k) && !COMBINATORS.contains(k)
+                    && !k.equals("type")) {
                 throw unsupported(path, k);
             }
         }
@@ -149,6 +158,9 @@ public final class JsonSchemaGrammar {
             if (hasAny(schema, OBJECT_KEYWORDS)) types.add(Type.OBJECT);
             if (hasAny(schema, ARRAY_KEYWORDS)) types.add(Type.ARRAY);
             if (hasAny(schema, STRING_KEYWORDS)) types.add(Type.STRING);
+            for (String k : INTEGER_KEYWORDS) {
+                if (schema.has(k)) throw refuse(path, "'" + k + "' is enforced for \"type\": \"integer\" only: say the type");
+            }
             if (types.size() > 1) {
                 throw refuse(path, "the schema has keywords of several types (" + types + ") and no 'type': say which");
             }
@@ -157,20 +169,36 @@ public final class JsonSchemaGrammar {
         for (String k : OBJECT_KEYWORDS) if (schema.has(k) && !types.contains(Type.OBJECT)) throw notForType(path, k, types);
         for (String k : ARRAY_KEYWORDS) if (schema.has(k) && !types.contains(Type.ARRAY)) throw notForType(path, k, types);
         for (String k : STRING_KEYWORDS) if (schema.has(k) && !types.contains(Type.STRING)) throw notForType(path, k, types);
+        for (String k : INTEGER_KEYWORDS) {
+            if (schema.has(k) && (!types.contains(Type.INTEGER) || types.contains(Type.NUMBER))) {
+                throw refuse(path, "'" + k + "' is enforced for integers only (\"type\": \"integer\"), not for " + types);
+            }
+        }
         List<Expr> options = new ArrayList<>();
         for (Type t : types) {
             if (t == Type.INTEGER && types.contains(Type.NUMBER)) continue; // number covers it
             options.add(switch (t) {
-                case OBJECT -> object(schema, path, depth);
-                case ARRAY -> array(schema, path, depth);
+                case OBJECT -> insideBrackets(() -> object(schema, path, depth));
+                case ARRAY -> insideBrackets(() -> array(schema, path, depth));
                 case STRING -> string(schema, path);
                 case NUMBER -> seq(number, space);
-                case INTEGER -> seq(integer, space);
+                case INTEGER -> hasAny(schema, INTEGER_KEYWORDS) ? seq(integerRange(schema, path), space) : seq(integer, space);
                 case BOOLEAN -> seq(alt(literal("true"), literal("false")), space);
                 case NULL -> seq(literal("null"), space);
             });
         }
         return alt(options);
+    }
+
+    /** Compiles what sits inside a bracket: a $ref cycle through it consumes the bracket, so it is fine. */
+    private Expr insideBrackets(java.util.function.Supplier<Expr> inner) {
+        java.util.Set<String> outer = openRefs;
+        openRefs = new java.util.HashSet<>();
+        try {
+            return inner.get();
+        } finally {
+            openRefs = outer;
+        }
     }
 
     private InvalidRequestException notForType(String path, String keyword, Set<Type> types) {
@@ -228,12 +256,18 @@ public final class JsonSchemaGrammar {
         JsonNode ref = schema.get("$ref");
         if (!ref.isTextual()) throw refuse(path + "/$ref", "$ref must be a string");
         String target = ref.textValue();
+        if (openRefs.contains(target)) {
+            throw refuse(path + "/$ref", "$ref " + ClientText.forLog(target) + " refers back to itself before any bracket:"
+                    + " no JSON value matches it");
+        }
         Grammar.Rule known = refs.get(target);
         if (known != null) return known;
         JsonNode resolved = resolve(target, path);
         Grammar.Rule rule = Grammar.rule("ref " + target);
         refs.put(target, rule);
+        openRefs.add(target);
         rule.define(visit(resolved, target.substring(1), depth + 1));
+        openRefs.remove(target);
         return rule;
     }
 
@@ -271,18 +305,56 @@ public final class JsonSchemaGrammar {
 
     /**
      * oneOf wants exactly one branch to match; moeflow enforces that only when no value can match two branches,
-     * which it can tell when each branch has types (from 'type', 'const' or 'enum') shared with no other.
+     * which it can tell for branches of distinct types (from 'type', 'const' or 'enum') and for object branches that
+     * both require a property whose const/enum values differ (a discriminator, as pydantic writes tagged unions).
      */
     private void checkDisjoint(JsonNode branches, String path) {
-        EnumSet<Type> seen = EnumSet.noneOf(Type.class);
         for (int i = 0; i < branches.size(); i++) {
-            EnumSet<Type> t = typesOf(branches.get(i));
-            if (t == null || t.stream().anyMatch(seen::contains)) {
-                throw refuse(path + "/oneOf", "oneOf is enforced only for branches of distinct types (a value must not"
-                        + " match two branches); branch " + i + " may overlap another: use anyOf if overlap is fine");
+            for (int j = 0; j < i; j++) {
+                if (!disjoint(deref(branches.get(i), path), deref(branches.get(j), path))) {
+                    throw refuse(path + "/oneOf", "oneOf is enforced only when no value can match two branches (distinct"
+                            + " types, or a required property with different const/enum values); branches " + j + " and " + i
+                            + " may overlap: use anyOf if overlap is fine");
+                }
             }
-            seen.addAll(t);
         }
+    }
+
+    private JsonNode deref(JsonNode schema, String path) {
+        for (int hops = 0; hops < 16 && schema.isObject() && schema.path("$ref").isTextual(); hops++) {
+            schema = resolve(schema.get("$ref").textValue(), path);
+        }
+        return schema;
+    }
+
+    private boolean disjoint(JsonNode a, JsonNode b) {
+        EnumSet<Type> ta = typesOf(a), tb = typesOf(b);
+        if (ta != null && tb != null && ta.stream().noneMatch(tb::contains)) return true;
+        EnumSet<Type> object = EnumSet.of(Type.OBJECT);
+        if (!object.equals(ta) || !object.equals(tb)) return false;
+        for (JsonNode name : a.path("required")) {
+            if (!name.isTextual() || !contains(b.path("required"), name)) continue;
+            List<JsonNode> va = constants(deref(a.path("properties").path(name.textValue()), ""));
+            List<JsonNode> vb = constants(deref(b.path("properties").path(name.textValue()), ""));
+            if (va != null && vb != null && va.stream().noneMatch(vb::contains)) return true;
+        }
+        return false;
+    }
+
+    private static boolean contains(JsonNode array, JsonNode value) {
+        for (JsonNode v : array) if (v.equals(value)) return true;
+        return false;
+    }
+
+    /** The values a const/enum schema allows, or null when it is not one. */
+    private static List<JsonNode> constants(JsonNode schema) {
+        if (schema.has("const")) return List.of(schema.get("const"));
+        if (schema.path("enum").isArray()) {
+            List<JsonNode> values = new ArrayList<>();
+            schema.get("enum").forEach(values::add);
+            return values;
+        }
+        return null;
     }
 
     /** The types a schema's values can have (integer counted as number too), or null when unknown. */
@@ -388,6 +460,9 @@ public final class JsonSchemaGrammar {
                     + " supported (strict schemas set it to false)");
         }
         for (String name : requiredNames) props.putIfAbsent(name, com.fasterxml.jackson.databind.node.BooleanNode.TRUE);
+        if (props.size() > MAX_PROPERTIES) {
+            throw refuse(path + "/properties", "more than " + MAX_PROPERTIES + " properties in one object are not supported");
+        }
         List<Expr> members = new ArrayList<>();
         List<Boolean> isRequired = new ArrayList<>();
         for (Map.Entry<String, JsonNode> p : props.entrySet()) {
@@ -420,14 +495,39 @@ public final class JsonSchemaGrammar {
 
     private Expr array(JsonNode schema, String path, int depth) {
         JsonNode items = schema.get("items");
-        if (items != null && items.isArray()) throw refuse(path + "/items", "items as an array (tuples) is not supported");
+        if (items != null && items.isArray()) throw refuse(path + "/items", "items as an array is draft-4 tuples: use prefixItems");
         JsonNode unique = schema.get("uniqueItems");
         if (unique != null && !(unique.isBoolean() && !unique.booleanValue())) throw unsupported(path, "uniqueItems");
         int min = bound(schema, "minItems", path, 0);
         int max = bound(schema, "maxItems", path, Grammar.UNBOUNDED);
         if (max != Grammar.UNBOUNDED && max < min) throw refuse(path, "maxItems is below minItems: nothing matches");
-        Expr item = items == null ? anyValue : visit(items, path + "/items", depth + 1);
-        return list(item, min, max);
+        // items: false allows no item (beyond prefixItems); absent, any value
+        Expr item = items == null ? anyValue : items.isBoolean() && !items.booleanValue() ? null
+                : visit(items, path + "/items", depth + 1);
+        JsonNode prefix = schema.get("prefixItems");
+        if (prefix == null || prefix.isEmpty()) {
+            if (prefix != null && !prefix.isArray()) throw refuse(path + "/prefixItems", "prefixItems must be an array of schemas");
+            return item == null ? list(Grammar.empty(), 0, 0) : list(item, min, max);
+        }
+        if (!prefix.isArray()) throw refuse(path + "/prefixItems", "prefixItems must be an array of schemas");
+        // the prefix items in full (as many as maxItems lets), then more items of 'items' up to maxItems
+        int fixed = max == Grammar.UNBOUNDED ? prefix.size() : Math.min(prefix.size(), max);
+        if (fixed == 0) return list(Grammar.empty(), 0, 0);
+        List<Expr> parts = new ArrayList<>(List.of(literal("["), space));
+        for (int i = 0; i < fixed; i++) {
+            if (i > 0) parts.addAll(List.of(literal(","), space));
+            parts.add(visit(prefix.get(i), path + "/prefixItems/" + i, depth + 1));
+        }
+        int moreMin = Math.max(0, min - fixed);
+        int moreMax = max == Grammar.UNBOUNDED ? Grammar.UNBOUNDED : max - fixed;
+        if (item == null || (items == null && moreMin == 0)) {
+            // items: false, or absent (then nothing more is generated: a shorter choice, still valid)
+            if (moreMin > 0) throw refuse(path, "minItems is more than prefixItems and items is false: nothing matches");
+        } else if (moreMax != 0) {
+            parts.add(repeat(seq(literal(","), space, item), moreMin, moreMax));
+        }
+        parts.addAll(List.of(literal("]"), space));
+        return seq(parts.toArray(Expr[]::new));
     }
 
     private Expr string(JsonNode schema, String path) {
@@ -436,6 +536,69 @@ public final class JsonSchemaGrammar {
         if (max != Grammar.UNBOUNDED && max < min) throw refuse(path, "maxLength is below minLength: nothing matches");
         if (min == 0 && max == Grammar.UNBOUNDED) return anyString;
         return seq(literal("\""), repeat(character, min, max), literal("\""), space);
+    }
+
+    /** The integers in the schema's bounds (minimum, maximum, exclusive ones), within the grammar's 16 digits. */
+    private Expr integerRange(JsonNode schema, String path) {
+        long lo = -MAX_INTEGER, hi = MAX_INTEGER;
+        for (String k : INTEGER_KEYWORDS) {
+            JsonNode v = schema.get(k);
+            if (v == null) continue;
+            if (!v.isNumber() || !Double.isFinite(v.doubleValue())) throw refuse(path + "/" + k, k + " must be a number, got " + v);
+            java.math.BigDecimal d = v.decimalValue();
+            java.math.BigDecimal limit = java.math.BigDecimal.valueOf(MAX_INTEGER + 1);
+            java.math.BigDecimal clamped = d.max(limit.negate()).min(limit); // beyond 16 digits nothing is written anyway
+            long bound = switch (k) {
+                case "minimum" -> clamped.setScale(0, java.math.RoundingMode.CEILING).longValueExact();
+                case "exclusiveMinimum" -> clamped.setScale(0, java.math.RoundingMode.FLOOR).longValueExact() + 1;
+                case "maximum" -> clamped.setScale(0, java.math.RoundingMode.FLOOR).longValueExact();
+                default -> clamped.setScale(0, java.math.RoundingMode.CEILING).longValueExact() - 1;
+            };
+            if (k.endsWith("inimum")) lo = Math.max(lo, bound);
+            else hi = Math.min(hi, bound);
+        }
+        if (lo > hi) throw refuse(path, "no integer lies within minimum/maximum: nothing matches");
+        return integersBetween(lo, hi);
+    }
+
+    /** The decimal integers lo..hi (|values| <= MAX_INTEGER), without leading zeros or "-0". */
+    static Expr integersBetween(long lo, long hi) {
+        List<Expr> options = new ArrayList<>();
+        if (lo < 0) options.add(seq(literal("-"), naturalsBetween(Math.max(1, -Math.min(hi, -1)), -lo)));
+        if (hi >= 0) options.add(naturalsBetween(Math.max(lo, 0), hi));
+        return alt(options);
+    }
+
+    private static Expr naturalsBetween(long a, long b) {
+        List<Expr> options = new ArrayList<>();
+        int from = Long.toString(a).length(), to = Long.toString(b).length();
+        for (int length = from; length <= to; length++) {
+            long first = length == 1 ? 0 : pow10(length - 1), last = pow10(length) - 1;
+            options.add(sameLength(Long.toString(Math.max(a, first)), Long.toString(Math.min(b, last))));
+        }
+        return alt(options);
+    }
+
+    private static long pow10(int n) {
+        long p = 1;
+        for (int i = 0; i < n; i++) p *= 10;
+        return p;
+    }
+
+    /** The digit strings x..y of one length, digit by digit (as regex range generators do). */
+    private static Expr sameLength(String x, String y) {
+        if (x.equals(y)) return literal(x);
+        char x0 = x.charAt(0), y0 = y.charAt(0);
+        if (x.length() == 1) return range(x0, y0);
+        String xs = x.substring(1), ys = y.substring(1);
+        if (x0 == y0) return seq(literal(String.valueOf(x0)), sameLength(xs, ys));
+        int n = xs.length();
+        if (xs.equals("0".repeat(n)) && ys.equals("9".repeat(n))) return seq(range(x0, y0), repeat(range('0', '9'), n, n));
+        List<Expr> options = new ArrayList<>();
+        options.add(seq(literal(String.valueOf(x0)), sameLength(xs, "9".repeat(n))));
+        if (y0 - x0 >= 2) options.add(seq(range(x0 + 1, y0 - 1), repeat(range('0', '9'), n, n)));
+        options.add(seq(literal(String.valueOf(y0)), sameLength("0".repeat(n), ys)));
+        return alt(options);
     }
 
     private int bound(JsonNode schema, String keyword, String path, int absent) {

@@ -67,7 +67,16 @@ public final class OpenAiFields {
             new Field("min_p", BOTH, Decision.IMPLEMENTED, "0-1 (extension)", PARSED),
             new Field("ignore_eos", BOTH, Decision.IMPLEMENTED, "boolean (extension)", PARSED),
             new Field("tools", CHAT, Decision.IMPLEMENTED,
-                    "function tools, described to the model by its chat template (calls in the answer are not parsed yet: they come as text)", PARSED),
+                    "function tools, described to the model by its chat template; its calls come back as tool_calls,"
+                    + " parsed per model family (docs/CONFIGURATION.md \"Tool calls and reasoning\")", PARSED),
+            new Field("tool_choice", CHAT, Decision.IMPLEMENTED,
+                    "\"auto\" (calls parsed), \"none\" (tools still shown, calls not parsed: their text is content),"
+                    + " \"required\" or {\"type\": \"function\", \"function\": {\"name\"}} (the answer forced to be one call by"
+                    + " constrained sampling)", PARSED),
+            new Field("parallel_tool_calls", CHAT, Decision.IMPLEMENTED,
+                    "boolean, default true; false keeps the first call of an answer only", PARSED),
+            new Field("reasoning_format", CHAT, Decision.IMPLEMENTED,
+                    "\"auto\" (default) or \"deepseek\": reasoning in reasoning_content; \"none\": kept inline in content (extension)", PARSED),
             new Field("chat_template_kwargs", CHAT, Decision.IMPLEMENTED,
                     "object: extra chat-template variables; enable_thinking a boolean (extension)", PARSED),
             new Field("response_format", BOTH, Decision.IMPLEMENTED,
@@ -92,11 +101,7 @@ public final class OpenAiFields {
             new Field("metadata", CHAT, Decision.ACCEPTED, "object of strings (nothing is stored)", OpenAiFields::metadata),
             new Field("safety_identifier", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
             new Field("prompt_cache_key", CHAT, Decision.ACCEPTED, "string", type(JsonNode::isTextual, "a string")),
-            new Field("parallel_tool_calls", CHAT, Decision.ACCEPTED, "boolean (no effect: tool calls are not parsed yet)",
-                    type(JsonNode::isBoolean, "a boolean")),
 
-            refused("tool_choice", CHAT, "\"auto\" or \"none\" (nothing is forced: the model decides)", v -> v.isTextual() || v.isObject(),
-                    "a string or an object", v -> "auto".equals(v.textValue()) || "none".equals(v.textValue())),
             refused("functions", CHAT, "[]", JsonNode::isArray, "an array", JsonNode::isEmpty),
             refused("function_call", CHAT, "\"none\"", v -> v.isTextual() || v.isObject(), "a string or an object",
                     v -> "none".equals(v.textValue())),
@@ -142,7 +147,23 @@ public final class OpenAiFields {
         for (Field field : FIELDS) {
             if (field.decision() != Decision.IMPLEMENTED && field.endpoints().contains(endpoint)) field.apply(body);
         }
+        // The tokens topic carries the generated text as it is: nothing there reads the reply.
+        JsonNode toolChoice = body.get("tool_choice");
+        if (toolChoice != null && !toolChoice.isNull() && !("auto".equals(toolChoice.textValue()) || "none".equals(toolChoice.textValue()))) {
+            throw new InvalidRequestException("tool_choice", "tool_choice other than \"auto\" or \"none\" is not supported in"
+                    + " Kafka prompts: forced tool calls are made for HTTP chat completions only", "unsupported_parameter");
+        }
+        for (String name : HTTP_ONLY) {
+            if (RequestParser.present(body, name)) {
+                throw new InvalidRequestException(name, name + " is not supported in Kafka prompts: token events carry the"
+                        + " generated text as it is (tool calls and reasoning are parsed for HTTP chat completions only)",
+                        "unsupported_parameter");
+            }
+        }
     }
+
+    /** Fields about reading the reply, which Kafka prompts do not do. */
+    static final List<String> HTTP_ONLY = List.of("parallel_tool_calls", "reasoning_format");
 
     public static Field field(String name, Endpoint endpoint) {
         for (Field f : FIELDS) {

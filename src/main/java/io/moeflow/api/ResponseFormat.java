@@ -9,6 +9,10 @@ import java.util.Map;
  * schema ({@code json_schema}), the last two enforced by constrained sampling with {@link #grammar()}.
  * {@code key} identifies the grammar (type and schema text), so that requests with the same schema share one
  * compiled constraint and its cached token masks.
+ *
+ * <p>Other constrained outputs (a forced tool call) can ride on the same path: {@code new ResponseFormat(kind,
+ * grammar, key)} with a grammar composed from {@link JsonSchemaGrammar#compile} and {@link Grammar#literal} etc.,
+ * put in the PromptSpec; GenerationService.prepare turns any constrained format into the request's constraint.
  */
 public record ResponseFormat(String type, Grammar.Expr grammar, String key) {
     public static final ResponseFormat TEXT = new ResponseFormat("text", null, "text");

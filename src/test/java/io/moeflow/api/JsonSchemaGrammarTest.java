@@ -63,6 +63,19 @@ class JsonSchemaGrammarTest {
             "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"boolean\"}}",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\"}, \"b\": {\"type\": \"number\"}, \"c\": {}}}",
             "{\"type\": \"string\", \"minLength\": 2, \"maxLength\": 2}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"integer\"}, {\"enum\": [\"x\", \"y\"]}], \"items\": {\"type\": \"boolean\"},"
+                    + " \"minItems\": 3, \"maxItems\": 5}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"null\"}, {\"type\": \"integer\"}], \"items\": false}",
+            "{\"type\": \"array\", \"prefixItems\": [{\"type\": \"null\"}, {\"type\": \"string\"}, {}], \"maxItems\": 2}",
+            // a pydantic tagged union: oneOf over $refs told apart by a required const
+            "{\"oneOf\": [{\"$ref\": \"#/$defs/cat\"}, {\"$ref\": \"#/$defs/dog\"}], \"discriminator\": {\"propertyName\": \"kind\"},"
+                    + " \"$defs\": {\"cat\": {\"type\": \"object\", \"properties\": {\"kind\": {\"const\": \"cat\"}, \"lives\": {\"type\": \"integer\"}},"
+                    + " \"required\": [\"kind\"], \"additionalProperties\": false},"
+                    + " \"dog\": {\"type\": \"object\", \"properties\": {\"kind\": {\"enum\": [\"dog\", \"wolf\"]}, \"lives\": {\"type\": \"integer\"}},"
+                    + " \"required\": [\"kind\", \"lives\"], \"additionalProperties\": false}}}",
+            "{\"type\": \"object\", \"properties\": {\"n\": {\"type\": \"integer\", \"minimum\": -5, \"exclusiveMaximum\": 120},"
+                    + " \"m\": {\"type\": [\"integer\", \"null\"], \"exclusiveMinimum\": 0.5, \"maximum\": 1e30}},"
+                    + " \"required\": [\"n\", \"m\"], \"additionalProperties\": false}",
             "{\"$ref\": \"#/$defs/tree\", \"$defs\": {\"tree\": {\"type\": \"object\", \"properties\": {\"kids\": {\"type\": \"array\","
                     + " \"items\": {\"$ref\": \"#/$defs/tree\"}, \"maxItems\": 2}}, \"required\": [\"kids\"], \"additionalProperties\": false}}}",
     };
@@ -226,23 +239,33 @@ class JsonSchemaGrammarTest {
     @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
             "{\"type\": \"string\", \"pattern\": \"^a$\"}|'pattern'",
             "{\"type\": \"string\", \"format\": \"date\"}|'format'",
-            "{\"type\": \"integer\", \"minimum\": 0}|'minimum'",
+            "{\"type\": \"number\", \"minimum\": 0}|enforced for integers only",
+            "{\"minimum\": 0}|say the type",
+            "{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMaximum\": 5}|nothing matches",
             "{\"type\": \"number\", \"multipleOf\": 2}|'multipleOf'",
             "{\"not\": {}}|'not'",
             "{\"type\": \"object\", \"patternProperties\": {}}|'patternProperties'",
             "{\"type\": \"object\", \"minProperties\": 1}|'minProperties'",
             "{\"type\": \"array\", \"uniqueItems\": true}|'uniqueItems'",
-            "{\"type\": \"array\", \"prefixItems\": []}|'prefixItems'",
+            "{\"type\": \"array\", \"prefixItems\": [{}], \"items\": false, \"minItems\": 2}|nothing matches",
+            "{\"type\": \"array\", \"items\": [{}]}|use prefixItems",
             "{\"if\": {}, \"then\": {}}|'if'",
             "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"string\", \"pattern\": \"x\"}}}|at /properties/a",
             "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"string\", \"maxLength\": 2}]}|use anyOf",
             "{\"allOf\": [{}, {}]}|allOf of more than one",
+            "{\"oneOf\": [{\"type\": \"object\", \"properties\": {\"k\": {\"const\": 1}}, \"required\": [\"k\"]},"
+                    + " {\"type\": \"object\", \"properties\": {\"k\": {\"enum\": [2, 1]}}, \"required\": [\"k\"]}]}|branches 0 and 1 may overlap",
+            "{\"oneOf\": [{\"type\": \"object\", \"properties\": {\"k\": {\"const\": 1}}, \"required\": [\"k\"]},"
+                    + " {\"type\": \"object\", \"properties\": {\"k\": {\"const\": 2}}}]}|may overlap",
             "{\"$ref\": \"https://example.com/s.json\"}|$ref must point into this schema",
             "{\"$ref\": \"#/$defs/missing\"}|points to nothing",
             "{\"type\": \"object\", \"properties\": {\"a\": {}}, \"additionalProperties\": true}|additionalProperties other than false",
             "{\"type\": \"string\", \"maxLength\": 100000}|maxLength above",
             "{\"type\": \"integer\", \"maxLength\": 3}|'maxLength' does not apply",
             "false|matches nothing",
+            "{\"$ref\": \"#\"}|refers back to itself",
+            "{\"$defs\": {\"a\": {\"anyOf\": [{\"type\": \"null\"}, {\"$ref\": \"#/$defs/b\"}]}, \"b\": {\"$ref\": \"#/$defs/a\"}},"
+                    + " \"type\": \"object\", \"properties\": {\"x\": {\"$ref\": \"#/$defs/a\"}}}|refers back to itself",
             "{\"type\": \"strin\"}|unknown type"})
     void whatCannotBeEnforcedIsRefusedByName(String schema, String expected) throws Exception {
         InvalidRequestException e = assertThrows(InvalidRequestException.class,
@@ -250,5 +273,42 @@ class JsonSchemaGrammarTest {
         assertTrue(e.getMessage().contains(expected), e.getMessage());
         assertTrue(e.getMessage().startsWith("response_format.json_schema.schema"), e.getMessage());
         assertEquals("response_format.json_schema.schema", e.param());
+    }
+
+    @Test
+    void integerRangesMatchExactlyTheirIntegers() {
+        SplittableRandom r = new SplittableRandom(5);
+        long[][] ranges = {{0, 0}, {-1, -1}, {0, 9}, {1, 10}, {-10, 10}, {7, 123}, {-123, -7}, {99, 100}, {-1000, 999}, {5, 5},
+                {0, JsonSchemaGrammar.MAX_INTEGER}, {-JsonSchemaGrammar.MAX_INTEGER, -1}, {123456789, 987654321012L}};
+        for (long[] range : ranges) checkRange(range[0], range[1], r);
+        for (int i = 0; i < 60; i++) {
+            long a = r.nextLong(-2000, 2000), b = r.nextLong(-2000, 2000);
+            checkRange(Math.min(a, b), Math.max(a, b), r);
+        }
+    }
+
+    private static void checkRange(long lo, long hi, SplittableRandom r) {
+        CompiledGrammar g = Grammar.compile(JsonSchemaGrammar.integersBetween(lo, hi));
+        List<Long> probes = new ArrayList<>(List.of(lo, hi, lo - 1, hi + 1, 0L, -1L, 1L, JsonSchemaGrammar.MAX_INTEGER));
+        for (long v = -2100; v <= 2100; v += 1 + r.nextInt(3)) probes.add(v);
+        for (int i = 0; i < 200; i++) probes.add(r.nextLong(-JsonSchemaGrammar.MAX_INTEGER, JsonSchemaGrammar.MAX_INTEGER));
+        for (long v : probes) {
+            assertEquals(v >= lo && v <= hi, g.matches(Long.toString(v).getBytes(StandardCharsets.US_ASCII)), v + " in " + lo + ".." + hi);
+        }
+        assertFalse(g.matches("-0".getBytes(StandardCharsets.US_ASCII)));
+        assertFalse(g.matches("007".getBytes(StandardCharsets.US_ASCII)));
+    }
+
+    @Test
+    void anObjectOfManyOptionalPropertiesStillMatchesAndMoreAreRefused() throws Exception {
+        StringBuilder props = new StringBuilder();
+        for (int i = 0; i < JsonSchemaGrammar.MAX_PROPERTIES; i++) props.append(i == 0 ? "" : ",").append("\"p").append(i).append("\":{\"type\":\"integer\"}");
+        CompiledGrammar g = grammar("{\"type\":\"object\",\"properties\":{" + props + "}}");
+        assertTrue(g.matches("{\"p511\": 1}".getBytes(StandardCharsets.UTF_8)), "the last optional property alone");
+        assertTrue(g.matches("{}".getBytes(StandardCharsets.UTF_8)));
+        assertFalse(g.matches("{\"p511\": 1, \"p0\": 2}".getBytes(StandardCharsets.UTF_8)), "the schema's order");
+        InvalidRequestException e = assertThrows(InvalidRequestException.class,
+                () -> grammar("{\"type\":\"object\",\"properties\":{" + props + ",\"one_more\":{}}}"));
+        assertTrue(e.getMessage().contains("more than 512 properties"), e.getMessage());
     }
 }

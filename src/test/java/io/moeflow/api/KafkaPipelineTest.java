@@ -296,4 +296,29 @@ class KafkaPipelineTest extends KafkaServiceTest {
         for (String line : lines) events.add(io.moeflow.api.kafka.TokenEventJson.parse(line));
         return events;
     }
+
+    @Test
+    void aPromptWithAJsonSchemaAnswersValidJsonAsOverHttp() throws Exception {
+        String format = "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"mood\",\"strict\":true,\"schema\":"
+                + io.moeflow.api.http.ResponseFormatTest.SCHEMA + "}}";
+        List<String> ids = IntStream.range(0, 4).mapToObj(i -> id("json" + i)).toList();
+        for (int i = 0; i < ids.size(); i++) {
+            String prompt = i % 2 == 0 ? "\"prompt\":\"Once upon a time\"" : "\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}]";
+            kafka.produce(prompts(), ids.get(i), "{\"id\":\"" + ids.get(i) + "\"," + prompt + ",\"temperature\":1,\"seed\":" + i
+                    + ",\"max_tokens\":400," + format + "}");
+        }
+        Map<String, List<TokenEvent>> events = kafka.tokenEvents(tokens(), Set.copyOf(ids));
+        var validator = com.networknt.schema.JsonSchemaFactory.getInstance(com.networknt.schema.SpecVersion.VersionFlag.V202012)
+                .getSchema(RequestParser.JSON.readTree(io.moeflow.api.http.ResponseFormatTest.SCHEMA));
+        for (int i = 0; i < ids.size(); i++) {
+            List<TokenEvent> e = events.get(ids.get(i));
+            assertGapFree(e);
+            assertEquals(FinishReason.STOP, e.getLast().finish(), text(e));
+            assertEquals(Set.of(), validator.validate(io.moeflow.api.http.ResponseFormatTest.STRICT.readTree(text(e))), text(e));
+        }
+        String http = given().contentType(ContentType.JSON)
+                .body("{\"prompt\":\"Once upon a time\",\"temperature\":1,\"seed\":0,\"max_tokens\":400," + format + "}")
+                .post("/v1/completions").then().statusCode(200).extract().path("choices[0].text");
+        assertEquals(http, text(events.get(ids.getFirst())), "the same request over HTTP gives the same JSON");
+    }
 }

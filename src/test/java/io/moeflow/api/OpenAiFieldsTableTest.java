@@ -31,7 +31,7 @@ class OpenAiFieldsTableTest {
             "suffix", "temperature", "top_p", "user");
     /** Fields of vLLM and llama-server that moeflow knows. */
     static final Set<String> EXTENSIONS = Set.of("top_k", "min_p", "ignore_eos", "chat_template_kwargs", "add_generation_prompt",
-            "response_format", "repeat_penalty", "repeat_last_n");
+            "reasoning_format", "response_format", "repeat_penalty", "repeat_last_n");
 
     @Test
     void everyOpenAiFieldHasADecisionAndEveryDecisionAField() {

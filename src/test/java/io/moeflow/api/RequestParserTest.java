@@ -173,6 +173,9 @@ class RequestParserTest {
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{}]}", "tools[0].type", "must be \"function\"");
         rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice", "not supported");
         rejects("{\"id\":\"a\",\"prompt\":\"x\",\"n\":3}", "n", "not supported");
+        // the tokens topic carries the raw text: the fields that say how a reply is read are HTTP-only
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"reasoning_format\":\"none\"}", "reasoning_format", "Kafka");
+        rejects("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"parallel_tool_calls\":false}", "parallel_tool_calls", "Kafka");
         PromptSpec spec = parser.promptOrMessages(RequestParser.parseObject(
                 "{\"id\":\"a\",\"prompt\":\"x\",\"trace\":{\"any\":1},\"n\":1,\"tools\":[]}"));
         assertEquals("x", spec.prompt());
@@ -203,5 +206,38 @@ class RequestParserTest {
         assertEquals(List.of(new ChatMessage("user", "x", null, null, "bob", null, List.of()),
                 new ChatMessage("assistant", "", null, "r", null, null, List.of(new ChatMessage.ToolCall("c1", "f", "{\"a\":1}"))),
                 new ChatMessage("tool", "3", null, null, null, "c1", List.of())), tools.messages());
+    }
+
+    @Test
+    void responseFormatIsReadForPromptsAndMessagesAlike() {
+        PromptSpec none = completion("{\"prompt\":\"hi\"}");
+        assertEquals(ResponseFormat.TEXT, none.responseFormat());
+        PromptSpec text = completion("{\"prompt\":\"hi\",\"response_format\":{\"type\":\"text\"}}");
+        assertTrue(!text.responseFormat().constrained());
+        PromptSpec object = parser.promptOrMessages(RequestParser.parseObject(
+                "{\"id\":\"k\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}"));
+        assertEquals("json_object", object.responseFormat().type());
+        assertTrue(object.responseFormat().constrained());
+        String schema = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}";
+        PromptSpec a = parser.promptOrMessages(RequestParser.parseObject("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":"
+                + "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\",\"strict\":true,\"schema\":" + schema + "}}}"));
+        PromptSpec b = parser.promptOrMessages(RequestParser.parseObject("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":"
+                + "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"b\",\"schema\":" + schema + "}}}"));
+        assertEquals(a.responseFormat().key(), b.responseFormat().key(), "the same schema shares one compiled constraint");
+        io.moeflow.engine.grammar.CompiledGrammar g = io.moeflow.engine.grammar.Grammar.compile(a.responseFormat().grammar());
+        assertTrue(g.matches("{\"a\": 12}".getBytes(StandardCharsets.UTF_8)));
+        assertTrue(!g.matches("{\"a\": \"12\"}".getBytes(StandardCharsets.UTF_8)));
+
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":\"json\"}", "response_format", "must be an object");
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":{\"type\":\"json_object\",\"schema\":{}}}",
+                "response_format.schema", "Unrecognized");
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":{\"type\":\"json_schema\"}}", "response_format.json_schema",
+                "name and schema");
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a b\"}}}",
+                "response_format.json_schema.name", "letters");
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+                + "\"strict\":\"yes\"}}}", "response_format.json_schema.strict", "boolean");
+        rejects("{\"id\":\"k\",\"prompt\":\"hi\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+                + "\"schema\":{\"type\":\"string\",\"pattern\":\"x\"}}}}", "response_format.json_schema.schema", "'pattern'");
     }
 }

@@ -134,10 +134,72 @@ public final class ChatRequestReader {
         return calls;
     }
 
-    /** tools, chat_template_kwargs and add_generation_prompt of a chat request. */
+    /**
+     * tools, chat_template_kwargs and add_generation_prompt of a chat request, and how its reply is read:
+     * tool_choice, parallel_tool_calls and reasoning_format.
+     */
     public static ChatOptions options(ObjectNode body) {
-        return new ChatOptions(tools(body.get("tools")), kwargs(body.get("chat_template_kwargs")),
-                addGenerationPrompt(body.get("add_generation_prompt")));
+        ArrayNode tools = tools(body.get("tools"));
+        JsonNode choice = body.get("tool_choice");
+        ChatOptions.ToolChoice toolChoice = toolChoice(choice, tools);
+        String forced = toolChoice == ChatOptions.ToolChoice.FUNCTION ? choice.path("function").path("name").textValue() : null;
+        return new ChatOptions(tools, kwargs(body.get("chat_template_kwargs")),
+                addGenerationPrompt(body.get("add_generation_prompt")), toolChoice,
+                parallelToolCalls(body.get("parallel_tool_calls")), reasoningInline(body.get("reasoning_format")), forced);
+    }
+
+    /** "auto", "none", "required" or {"type": "function", "function": {"name": one of the tools}}. */
+    private static ChatOptions.ToolChoice toolChoice(JsonNode node, ArrayNode tools) {
+        if (node == null || node.isNull()) return ChatOptions.ToolChoice.AUTO;
+        String field = "tool_choice";
+        if (node.isTextual()) {
+            switch (node.textValue()) {
+                case "auto" -> { return ChatOptions.ToolChoice.AUTO; }
+                case "none" -> { return ChatOptions.ToolChoice.NONE; }
+                case "required" -> {
+                    if (tools.isEmpty()) throw new InvalidRequestException(field, "tool_choice \"required\" needs tools");
+                    return ChatOptions.ToolChoice.REQUIRED;
+                }
+                default -> throw new InvalidRequestException(field, "tool_choice must be \"auto\", \"none\", \"required\""
+                        + " or {\"type\": \"function\", \"function\": {\"name\": ...}}, got \"" + shortText(node.textValue()) + "\"");
+            }
+        }
+        if (!node.isObject()) throw new InvalidRequestException(field, "tool_choice must be a string or an object, got " + RequestParser.kind(node));
+        if (!"function".equals(node.path("type").textValue())) {
+            throw new InvalidRequestException(field + ".type", "tool_choice.type must be \"function\"");
+        }
+        JsonNode name = node.path("function").path("name");
+        if (!name.isTextual() || name.textValue().isEmpty()) {
+            throw new InvalidRequestException(field + ".function.name", "tool_choice.function.name must be a non-empty string");
+        }
+        for (JsonNode tool : tools) {
+            if (name.textValue().equals(tool.path("function").path("name").textValue())) return ChatOptions.ToolChoice.FUNCTION;
+        }
+        throw new InvalidRequestException(field + ".function.name", "tool_choice.function.name \"" + shortText(name.textValue())
+                + "\" is not one of the tools");
+    }
+
+    private static boolean parallelToolCalls(JsonNode node) {
+        if (node == null || node.isNull()) return true;
+        if (!node.isBoolean()) throw new InvalidRequestException("parallel_tool_calls", "parallel_tool_calls must be a boolean, got " + RequestParser.kind(node));
+        return node.booleanValue();
+    }
+
+    /** llama-server's reasoning_format: "auto" / "deepseek" (reasoning_content) or "none" (inline); true for none. */
+    private static boolean reasoningInline(JsonNode node) {
+        if (node == null || node.isNull()) return false;
+        if (!node.isTextual()) throw new InvalidRequestException("reasoning_format", "reasoning_format must be a string, got " + RequestParser.kind(node));
+        return switch (node.textValue()) {
+            case "auto", "deepseek" -> false;
+            case "none" -> true;
+            default -> throw new InvalidRequestException("reasoning_format", "reasoning_format must be \"auto\", \"deepseek\""
+                    + " (reasoning in reasoning_content) or \"none\" (reasoning kept inline in content), got \""
+                    + shortText(node.textValue()) + "\"");
+        };
+    }
+
+    private static String shortText(String s) {
+        return s.length() > 80 ? s.substring(0, 80) + "..." : s;
     }
 
     private static boolean addGenerationPrompt(JsonNode node) {

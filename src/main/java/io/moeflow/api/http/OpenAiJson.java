@@ -1,7 +1,11 @@
 package io.moeflow.api.http;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.moeflow.api.ChatMessage;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.chat.reply.AssistantReply;
+import io.moeflow.api.chat.reply.ReplyStream;
 import io.moeflow.scheduler.TokenEvent;
 
 /** The JSON shapes of OpenAI's completions and chat completions APIs (responses, stream chunks, errors). */
@@ -55,6 +59,76 @@ final class OpenAiJson {
         choice.putNull("logprobs");
         choice.put("finish_reason", finishReason);
         root.set("usage", usage(usage));
+        return root;
+    }
+
+    /**
+     * A whole chat answer read by its reply parser: message.content (null when the answer is only tool calls, as
+     * OpenAI sends it), reasoning_content when there was reasoning, tool_calls when there were calls.
+     */
+    static ObjectNode chatResponse(String id, long created, String model, AssistantReply reply, String finishReason,
+                                   TokenEvent.Usage usage) {
+        ObjectNode root = envelope(id, "chat.completion", created, model);
+        ObjectNode choice = root.putArray("choices").addObject();
+        choice.put("index", 0);
+        ObjectNode message = choice.putObject("message");
+        message.put("role", "assistant");
+        if (reply.content().isEmpty() && !reply.toolCalls().isEmpty()) message.putNull("content");
+        else message.put("content", reply.content());
+        message.putNull("refusal"); // as in response(): typed string | null, not optional
+        if (!reply.reasoning().isEmpty()) message.put("reasoning_content", reply.reasoning());
+        if (!reply.toolCalls().isEmpty()) {
+            ArrayNode calls = message.putArray("tool_calls");
+            for (ChatMessage.ToolCall call : reply.toolCalls()) {
+                ObjectNode c = calls.addObject();
+                c.put("id", call.id());
+                c.put("type", "function");
+                ObjectNode f = c.putObject("function");
+                f.put("name", call.name());
+                f.put("arguments", call.arguments());
+            }
+        }
+        choice.putNull("logprobs");
+        choice.put("finish_reason", finishReason);
+        root.set("usage", usage(usage));
+        return root;
+    }
+
+    /** The delta of one piece of a streamed reply: reasoning_content, content, or one tool call's start or arguments. */
+    static ObjectNode delta(ReplyStream.Delta d) {
+        ObjectNode delta = RequestParser.JSON.createObjectNode();
+        switch (d.kind()) {
+            case REASONING -> delta.put("reasoning_content", d.text());
+            case CONTENT -> delta.put("content", d.text());
+            case CALL_START, CALL_ARGUMENTS -> {
+                ObjectNode call = delta.putArray("tool_calls").addObject();
+                call.put("index", d.callIndex());
+                ObjectNode f;
+                if (d.kind() == ReplyStream.Delta.Kind.CALL_START) {
+                    call.put("id", d.call().id());
+                    call.put("type", "function");
+                    f = call.putObject("function");
+                    f.put("name", d.call().name());
+                    f.put("arguments", "");
+                } else {
+                    f = call.putObject("function");
+                    f.put("arguments", d.text());
+                }
+            }
+        }
+        return delta;
+    }
+
+    /** A chat stream chunk with the given delta. */
+    static ObjectNode deltaChunk(String id, long created, String model, ObjectNode delta, String finishReason,
+                                 boolean withUsageField) {
+        ObjectNode root = envelope(id, "chat.completion.chunk", created, model);
+        ObjectNode choice = root.putArray("choices").addObject();
+        choice.put("index", 0);
+        choice.set("delta", delta);
+        choice.putNull("logprobs");
+        if (finishReason == null) choice.putNull("finish_reason"); else choice.put("finish_reason", finishReason);
+        if (withUsageField) root.putNull("usage");
         return root;
     }
 

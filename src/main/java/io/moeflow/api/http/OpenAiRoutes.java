@@ -10,6 +10,10 @@ import io.moeflow.api.MoeflowConfig;
 import io.moeflow.api.OpenAiFields;
 import io.moeflow.api.PromptSpec;
 import io.moeflow.api.RequestParser;
+import io.moeflow.api.chat.reply.AssistantReply;
+import io.moeflow.api.chat.reply.ChatReplies;
+import io.moeflow.api.chat.reply.ChatReply;
+import io.moeflow.api.chat.reply.ReplyStream;
 import io.moeflow.api.ServiceMetrics;
 import io.moeflow.api.kafka.EventsCache;
 import io.moeflow.api.kafka.KafkaSetup;
@@ -52,6 +56,8 @@ public class OpenAiRoutes {
 
     @Inject
     GenerationService service;
+    @Inject
+    ChatReplies replies;
     @Inject
     ModelRuntime runtime;
     @Inject
@@ -105,9 +111,12 @@ public class OpenAiRoutes {
         long seed = seeds.nextLong();
         boolean logprobs = spec.sampling().logprobs() != null;
         // Rendering and tokenizing a long prompt takes milliseconds: off the event loop.
-        ctx.vertx().<List<GenerationRequest>>executeBlocking(() -> service.prepareChoices(id, spec, seed), false)
+        ctx.vertx().<ChatReplies.Prepared>executeBlocking(() -> chat ? replies.prepare(id, spec, seed)
+                        : new ChatReplies.Prepared(service.prepareChoices(id, spec, seed), null), false)
                 .onFailure(e -> refuse(ctx, e))
-                .onSuccess(requests -> {
+                .onSuccess(prepared -> {
+                    List<GenerationRequest> requests = prepared.requests();
+                    ChatReply reply = prepared.reply();
                     List<GenerationService.Generation> generations = new ArrayList<>(requests.size());
                     try {
                         for (GenerationRequest request : requests) {
@@ -122,15 +131,19 @@ public class OpenAiRoutes {
                         return;
                     }
                     if (stream) {
-                        stream(ctx, chat, generations, includeUsage, logprobs);
+                        stream(ctx, chat, generations, includeUsage, logprobs, reply);
                     } else {
-                        whole(ctx, chat, generations, logprobs);
+                        whole(ctx, chat, generations, logprobs, reply);
                     }
                 });
     }
 
-    /** The answer of n choices once all of them ended: choice i is the i-th generation; usage counts every choice. */
-    private void whole(RoutingContext ctx, boolean chat, List<GenerationService.Generation> generations, boolean logprobs) {
+    /**
+     * The answer of n choices once all of them ended: choice i is the i-th generation; usage counts every choice. A
+     * chat answer's text is read by {@code reply} (message.content, reasoning_content, tool_calls).
+     */
+    private void whole(RoutingContext ctx, boolean chat, List<GenerationService.Generation> generations, boolean logprobs,
+                       ChatReply reply) {
         long created = System.currentTimeMillis() / 1000;
         int n = generations.size();
         StringBuilder[] texts = new StringBuilder[n];
@@ -145,7 +158,8 @@ public class OpenAiRoutes {
             probs[c] = logprobs ? new LogprobsJson(chat, runtime.tokenizer()) : null;
             subscriptions.add(onContext(ctx, generations.get(c).events()).subscribe().with(
                     event -> {
-                        if (event.text() != null) texts[choice].append(event.text());
+                        if (reply != null) texts[choice].append(reply.text(event));
+                        else if (event.text() != null) texts[choice].append(event.text());
                         if (probs[choice] != null) probs[choice].add(event);
                         if (event.last()) last[choice] = event;
                     },
@@ -169,8 +183,16 @@ public class OpenAiRoutes {
                         for (int i = 0; i < n; i++) {
                             TokenEvent end = last[i];
                             String reason = end == null ? FinishReason.STOP.wire() : end.finish().wire();
-                            ObjectNode answer = OpenAiJson.response(chat, generations.getFirst().id(), created, runtime.modelName(),
-                                    texts[i].toString(), reason, end == null ? null : end.usage());
+                            ObjectNode answer;
+                            if (reply != null) {
+                                AssistantReply message = reply.forChoice(i).parse(texts[i].toString());
+                                if (!message.toolCalls().isEmpty() && FinishReason.STOP.wire().equals(reason)) reason = TOOL_CALLS;
+                                answer = OpenAiJson.chatResponse(generations.getFirst().id(), created, runtime.modelName(), message,
+                                        reason, end == null ? null : end.usage());
+                            } else {
+                                answer = OpenAiJson.response(chat, generations.getFirst().id(), created, runtime.modelName(),
+                                        texts[i].toString(), reason, end == null ? null : end.usage());
+                            }
                             ObjectNode choiceNode = (ObjectNode) answer.get("choices").get(0);
                             choiceNode.put("index", i);
                             if (probs[i] != null) choiceNode.set("logprobs", probs[i].take());
@@ -197,7 +219,7 @@ public class OpenAiRoutes {
      * token whose text is held back (an incomplete UTF-8 character) has its entry in the next chunk sent.
      */
     private void stream(RoutingContext ctx, boolean chat, List<GenerationService.Generation> generations, boolean includeUsage,
-                        boolean logprobs) {
+                        boolean logprobs, ChatReply reply) {
         long created = System.currentTimeMillis() / 1000;
         String model = runtime.modelName();
         String id = generations.getFirst().id();
@@ -211,6 +233,8 @@ public class OpenAiRoutes {
             int choice = c;
             LogprobsJson probs = logprobs ? new LogprobsJson(chat, runtime.tokenizer()) : null;
             if (chat) writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, "assistant", "", null, includeUsage), choice, null));
+            ReplyStream parsed = reply == null ? null : reply.forChoice(c).stream();
+            boolean[] calls = {false};
             subscriptions.add(onContext(ctx, generations.get(c).events()).subscribe().with(
                     event -> {
                         if (response.closed()) return;
@@ -220,7 +244,21 @@ public class OpenAiRoutes {
                         }
                         if (probs != null) probs.add(event);
                         String reason = event.finish() == null ? null : event.finish().wire();
-                        if (event.last() && chat && event.text() != null && !event.text().isEmpty()) {
+                        if (parsed != null) {
+                            // the reply's deltas as the parser releases them; log-probabilities ride on the next chunk sent
+                            List<ReplyStream.Delta> deltas = new ArrayList<>(parsed.push(reply.text(event)));
+                            if (event.last()) deltas.addAll(parsed.finish());
+                            for (ReplyStream.Delta d : deltas) {
+                                if (d.kind() == ReplyStream.Delta.Kind.CALL_START) calls[0] = true;
+                                writeEvent(response, indexed(OpenAiJson.deltaChunk(id, created, model, OpenAiJson.delta(d), null,
+                                        includeUsage), choice, probs));
+                            }
+                            if (event.last()) {
+                                if (calls[0] && event.finish() == FinishReason.STOP) reason = TOOL_CALLS;
+                                writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, null, reason, includeUsage),
+                                        choice, probs));
+                            }
+                        } else if (event.last() && chat && event.text() != null && !event.text().isEmpty()) {
                             // OpenAI's last chat chunk has an empty delta: send the final text first.
                             writeEvent(response, indexed(OpenAiJson.chunk(true, id, created, model, null, event.text(), null, includeUsage),
                                     choice, probs));
@@ -256,6 +294,9 @@ public class OpenAiRoutes {
         }
         cancelOnClose(ctx, subscriptions);
     }
+
+    /** OpenAI's finish_reason of an answer that ends with tool calls. */
+    private static final String TOOL_CALLS = "tool_calls";
 
     /** A chunk of choice {@code index}, with what {@code probs} gathered since its last chunk (when there is any). */
     private static ObjectNode indexed(ObjectNode chunk, int index, LogprobsJson probs) {

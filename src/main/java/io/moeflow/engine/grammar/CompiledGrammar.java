@@ -3,7 +3,6 @@ package io.moeflow.engine.grammar;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 
 /**
  * A grammar's pushdown matcher over bytes, as llama.cpp's llama_grammar (advance_stack / accept), with its
@@ -16,7 +15,7 @@ import java.util.List;
  * (states still held keep working: they are recomputed, never wrong).
  */
 public final class CompiledGrammar {
-    static final int MAX_STATES = 20_000;
+    static final int MAX_STATES = 5_000;
     /** Rule expansion deeper than this means a grammar that loops without consuming a byte. */
     private static final int MAX_EXPANSION_DEPTH = 2_000;
 
@@ -197,7 +196,7 @@ public final class CompiledGrammar {
     private Stack stack(int pos, Stack parent) {
         long key = (parent == null ? 0 : parent.id) * 0x1_0000_0000L + pos;
         Stack s = stacks.get(key);
-        if (s == null || s.parent != parent) {
+        if (s == null || s.parent != parent || s.pos != pos) { // after forget() or a key collision
             s = new Stack(pos, parent, nextStackId++);
             stacks.put(key, s);
         }
@@ -214,10 +213,5 @@ public final class CompiledGrammar {
             }
         }
         return best < 0 ? "?" : g.ruleNames()[best];
-    }
-
-    /** The rule names, for messages. */
-    List<String> ruleNames() {
-        return List.of(g.ruleNames());
     }
 }

@@ -14,7 +14,7 @@ import java.util.ArrayDeque;
  * generation takes its own cursor with {@link #start()}.
  */
 public final class GrammarConstraint implements TokenConstraint {
-    static final int MAX_MASKS = 1_000;
+    static final int MAX_MASKS = 512;
 
     private final CompiledGrammar grammar;
     private final TokenTrie trie;
@@ -40,10 +40,49 @@ public final class GrammarConstraint implements TokenConstraint {
         return new GrammarCursor(grammar.start());
     }
 
-    /** The allowed tokens of a state: bits by token id, and how many. */
-    record Mask(long[] bits, int count) {
-        boolean allows(int token) {
-            return (bits[token >>> 6] >>> (token & 63) & 1L) != 0;
+    /**
+     * The allowed tokens of a state, in the smallest of three forms: the allowed ids (few allowed: structure,
+     * whitespace), the refused ids (inside a string nearly everything is allowed) or a bit per token.
+     */
+    record Mask(int[] ids, boolean idsAllowed, long[] bits, int count) {
+        static Mask of(long[] bits, int count, int vocab) {
+            int words = bits.length;
+            if (count <= words * 2 || vocab - count <= words * 2) {
+                boolean allowed = count <= words * 2;
+                int[] ids = new int[allowed ? count : vocab - count];
+                int k = 0;
+                for (int t = 0; t < vocab; t++) if (((bits[t >>> 6] >>> (t & 63) & 1L) != 0) == allowed) ids[k++] = t;
+                return new Mask(ids, allowed, null, count);
+            }
+            return new Mask(null, false, bits, count);
+        }
+
+        /**
+         * Sets the refused logits of {@code logits[offset .. offset + known)} to -infinity; returns how many stay.
+         * {@code scratch} holds at least {@link #count} floats.
+         */
+        int apply(float[] logits, int offset, int known, float[] scratch) {
+            int allowed = 0;
+            if (bits != null) {
+                for (int i = 0; i < known; i++) {
+                    if ((bits[i >>> 6] >>> (i & 63) & 1L) == 0) logits[offset + i] = Float.NEGATIVE_INFINITY;
+                    else allowed++;
+                }
+            } else if (idsAllowed) {
+                for (int id : ids) if (id < known) scratch[allowed++] = logits[offset + id];
+                java.util.Arrays.fill(logits, offset, offset + known, Float.NEGATIVE_INFINITY);
+                int k = 0;
+                for (int id : ids) if (id < known) logits[offset + id] = scratch[k++];
+            } else {
+                allowed = known;
+                for (int id : ids) {
+                    if (id < known) {
+                        logits[offset + id] = Float.NEGATIVE_INFINITY;
+                        allowed--;
+                    }
+                }
+            }
+            return allowed;
         }
     }
 
@@ -88,12 +127,14 @@ public final class GrammarConstraint implements TokenConstraint {
                 }
             }
         }
-        return new Mask(bits, count);
+        return Mask.of(bits, count, trie.vocabSize());
     }
 
     private final class GrammarCursor implements Cursor {
         private CompiledGrammar.State state;
         private boolean endedByToken;
+        /** Holds the allowed logits while a list mask resets the row. */
+        private float[] scratch;
 
         GrammarCursor(CompiledGrammar.State start) {
             this.state = start;
@@ -106,13 +147,9 @@ public final class GrammarConstraint implements TokenConstraint {
                 return 0;
             }
             Mask m = GrammarConstraint.this.mask(state);
-            long[] bits = m.bits();
             int known = Math.min(vocab, trie.vocabSize());
-            int allowed = 0;
-            for (int i = 0; i < known; i++) {
-                if ((bits[i >>> 6] >>> (i & 63) & 1L) == 0) logits[offset + i] = Float.NEGATIVE_INFINITY;
-                else allowed++;
-            }
+            if (scratch == null || scratch.length < m.count()) scratch = new float[m.count()];
+            int allowed = m.apply(logits, offset, known, scratch);
             java.util.Arrays.fill(logits, offset + known, offset + vocab, Float.NEGATIVE_INFINITY);
             return allowed;
         }

@@ -195,7 +195,7 @@ public final class BadInputCorpus {
                         Expect.error(400, "not supported", "messages[0].function_call")),
                 chat("image part", "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}", Expect.error(400, "text", "messages[0].content")),
                 chat("tool without a name", MSG + ",\"tools\":[{\"type\":\"function\",\"function\":{}}]}", Expect.error(400, "name", "tools[0].function.name")),
-                chat("tool_choice required", MSG + ",\"tool_choice\":\"required\"}", Expect.error(400, "not supported", "tool_choice")),
+                chat("tool_choice required without tools", MSG + ",\"tool_choice\":\"required\"}", Expect.error(400, "needs tools", "tool_choice")),
                 chat("response_format with a schema keyword it cannot enforce", MSG + ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"pattern\":\"^a\"}}}}",
                         Expect.error(400, "'pattern' cannot be enforced", "response_format.json_schema.schema")),
                 chat("response_format of an unknown type", MSG + ",\"response_format\":{\"type\":\"yaml\"}}", Expect.error(400, "json_schema", "response_format.type")),

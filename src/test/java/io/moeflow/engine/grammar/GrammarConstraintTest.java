@@ -226,4 +226,29 @@ class GrammarConstraintTest {
         int[] expected = java.util.stream.IntStream.range(0, trie.vocabSize()).filter(i -> i != EOG && i != CONTROL).toArray();
         assertArrayEquals(expected, sorted);
     }
+
+    /** Past MAX_STATES the memo is dropped: states held by cursors go on and every answer stays the same. */
+    @Test
+    void forgettingTheMemoChangesNoAnswer() {
+        CompiledGrammar g = Grammar.compile(seq(repeat(literal("a"), 0, 6000), literal("}")));
+        byte[] as = new byte[6001];
+        java.util.Arrays.fill(as, (byte) 'a');
+        as[6000] = '}';
+        assertTrue(g.matches(as));
+        assertFalse(g.matches(java.util.Arrays.copyOf(as, 6000)), "without the brace");
+        byte[] tooMany = new byte[6002];
+        java.util.Arrays.fill(tooMany, (byte) 'a');
+        tooMany[6001] = '}';
+        assertFalse(g.matches(tooMany));
+        assertTrue(g.stateCount() <= CompiledGrammar.MAX_STATES + 1, "the memo was bounded: " + g.stateCount());
+
+        TokenTrie trie = smallTrie();
+        TokenConstraint.Cursor c = GrammarConstraint.of(seq(repeat(literal("a"), 0, 6000), literal("}")), trie).start();
+        for (int i = 0; i < 5999; i++) c.accept(5);
+        assertEquals(List.of(1, 5), allowed(c, trie.vocabSize()), "after 5999 a: another a or the brace");
+        c.accept(5);
+        assertEquals(List.of(1), allowed(c, trie.vocabSize()), "after 6000 a: the brace only");
+        c.accept(1);
+        assertTrue(c.finished());
+    }
 }
