@@ -51,6 +51,8 @@ final class OpenAiJson {
             ObjectNode message = choice.putObject("message");
             message.put("role", "assistant");
             message.put("content", text);
+            // OpenAI always sends it, and the SDKs type it as string | null (not optional): absent reads as undefined.
+            message.putNull("refusal");
         } else {
             choice.put("text", text);
         }
@@ -73,6 +75,7 @@ final class OpenAiJson {
         message.put("role", "assistant");
         if (reply.content().isEmpty() && !reply.toolCalls().isEmpty()) message.putNull("content");
         else message.put("content", reply.content());
+        message.putNull("refusal"); // as in response(): typed string | null, not optional
         if (!reply.reasoning().isEmpty()) message.put("reasoning_content", reply.reasoning());
         if (!reply.toolCalls().isEmpty()) {
             ArrayNode calls = message.putArray("tool_calls");
