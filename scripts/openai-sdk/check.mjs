@@ -24,6 +24,8 @@ const request = {
     },
   }],
   max_tokens: 256,
+  // Greedy, so that the whole and the streamed answer of a real (sampled) model are the same text too.
+  temperature: 0,
 };
 
 function summary(message, finishReason) {

@@ -265,8 +265,11 @@ class KafkaPipelineTest extends KafkaServiceTest {
         assertEquals(200, response.statusCode());
         assertTrue(response.headers().firstValue("content-type").orElse("").startsWith("text/event-stream"));
         kafka.produce(prompts(), id, "{\"id\":\"" + id + "\",\"prompt\":\"a watched story\",\"max_tokens\":5}");
-        List<TokenEvent> streamed = readEvents(response.body());
+        List<String> lines = readDataLines(response.body());
+        List<TokenEvent> streamed = parse(lines);
         assertComplete(streamed, 5);
+        // The last event carries the whole text, as its copy in the tokens topic does.
+        assertEquals(text(streamed), RequestParser.JSON.readTree(lines.getLast()).path("full_text").textValue());
         assertEquals(text(kafka.tokenEvents(tokens(), Set.of(id)).get(id)), text(streamed));
         // A late watcher gets the whole request from the start.
         List<TokenEvent> replay = readEvents(http.send(watch, HttpResponse.BodyHandlers.ofInputStream()).body());
@@ -274,13 +277,23 @@ class KafkaPipelineTest extends KafkaServiceTest {
     }
 
     private static List<TokenEvent> readEvents(InputStream body) throws Exception {
-        List<TokenEvent> events = new ArrayList<>();
+        return parse(readDataLines(body));
+    }
+
+    private static List<String> readDataLines(InputStream body) throws Exception {
+        List<String> lines = new ArrayList<>();
         try (BufferedReader reader = new BufferedReader(new InputStreamReader(body, StandardCharsets.UTF_8))) {
             String line;
             while ((line = reader.readLine()) != null) {
-                if (line.startsWith("data: ")) events.add(io.moeflow.api.kafka.TokenEventJson.parse(line.substring(6)));
+                if (line.startsWith("data: ")) lines.add(line.substring(6));
             }
         }
+        return lines;
+    }
+
+    private static List<TokenEvent> parse(List<String> lines) {
+        List<TokenEvent> events = new ArrayList<>();
+        for (String line : lines) events.add(io.moeflow.api.kafka.TokenEventJson.parse(line));
         return events;
     }
 

@@ -4,7 +4,9 @@ import static io.restassured.RestAssured.given;
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
 import static org.hamcrest.Matchers.greaterThan;
+import static org.hamcrest.Matchers.hasKey;
 import static org.hamcrest.Matchers.notNullValue;
+import static org.hamcrest.Matchers.nullValue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -92,6 +94,8 @@ class OpenAiApiTest {
                 .then().statusCode(200)
                 .body("object", equalTo("chat.completion"))
                 .body("choices[0].message.role", equalTo("assistant"))
+                .body("choices[0].message", hasKey("refusal"))
+                .body("choices[0].message.refusal", nullValue())
                 .body("choices[0].finish_reason", equalTo("length"))
                 .body("usage.completion_tokens", equalTo(4))
                 .extract().path("choices[0].message.content");

@@ -7,6 +7,8 @@ import io.moeflow.engine.TokenLogprobs;
 import io.moeflow.scheduler.TokenEvent;
 import io.moeflow.tokenizer.Tokenizer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The {@code logprobs} object of one choice, built from its events in order: chat's
@@ -25,6 +27,8 @@ final class LogprobsJson {
     private ObjectNode node;
     private int entries;
     private long textOffset;
+    /** Where each entry of {@link #node} begins in the choice's text (code points). */
+    private final List<Long> starts = new ArrayList<>();
 
     LogprobsJson(boolean chat, Tokenizer tokenizer) {
         this.chat = chat;
@@ -51,7 +55,27 @@ final class LogprobsJson {
                 ((ArrayNode) node.get("text_offset")).add(textOffset);
             }
         }
+        if (lp != null) starts.add(textOffset);
         if (e.text() != null) textOffset += e.text().codePointCount(0, e.text().length());
+        if (e.last()) dropPastText();
+    }
+
+    /**
+     * Drops the entries of tokens none of whose text reached the answer: the tokens of a matched stop string (as
+     * llama-server and OpenAI leave them out), whose text was held back and never sent.
+     */
+    private void dropPastText() {
+        while (!starts.isEmpty() && starts.getLast() >= textOffset) {
+            starts.removeLast();
+            entries--;
+            if (chat) {
+                ((ArrayNode) node.get("content")).remove(entries);
+            } else {
+                for (String key : new String[] {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+                    ((ArrayNode) node.get(key)).remove(entries);
+                }
+            }
+        }
     }
 
     boolean isEmpty() {
@@ -68,6 +92,7 @@ final class LogprobsJson {
     private void reset() {
         node = RequestParser.JSON.createObjectNode();
         entries = 0;
+        starts.clear();
         if (chat) {
             node.putArray("content");
             node.putNull("refusal");

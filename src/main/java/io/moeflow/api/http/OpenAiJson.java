@@ -49,6 +49,8 @@ final class OpenAiJson {
             ObjectNode message = choice.putObject("message");
             message.put("role", "assistant");
             message.put("content", text);
+            // OpenAI always sends it, and the SDKs type it as string | null (not optional): absent reads as undefined.
+            message.putNull("refusal");
         } else {
             choice.put("text", text);
         }
@@ -70,6 +72,7 @@ final class OpenAiJson {
         ObjectNode message = choice.putObject("message");
         message.put("role", "assistant");
         reply.writeTo(message);
+        message.putNull("refusal"); // as in response(): typed string | null, not optional
         choice.putNull("logprobs");
         choice.put("finish_reason", finishReason);
         root.set("usage", usage(usage));

@@ -310,9 +310,17 @@ public class OpenAiRoutes {
         long timer = ctx.vertx().setPeriodic(keepAlive, t -> {
             if (!response.closed() && !response.ended()) response.write(": keep-alive\n\n");
         });
+        // The last event carries full_text, as in the tokens topic (token-event.schema.json), when this watcher saw
+        // every index from 0 (a request cached only in part would give a wrong whole).
+        StringBuilder fullText = new StringBuilder();
+        int[] nextIndex = {0};
         Cancellable subscription = onContext(ctx, tail.watch(id)).subscribe().with(
                 event -> {
-                    if (!response.closed()) response.write("data: " + TokenEventJson.toString(event) + "\n\n");
+                    boolean gapFree = nextIndex[0] == event.index();
+                    nextIndex[0] = gapFree ? event.index() + 1 : -1;
+                    if (gapFree && event.text() != null) fullText.append(event.text());
+                    String whole = event.last() && gapFree ? fullText.toString() : null;
+                    if (!response.closed()) response.write("data: " + TokenEventJson.toString(event, whole) + "\n\n");
                 },
                 failure -> {
                     ctx.vertx().cancelTimer(timer);

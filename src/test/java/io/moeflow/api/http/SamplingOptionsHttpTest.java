@@ -271,6 +271,35 @@ class SamplingOptionsHttpTest {
     }
 
     @Test
+    void logprobsLeaveOutTheTokensOfAMatchedStopString() throws Exception {
+        // Greedy "Once upon a time" goes on ", there was a little girl": the stop string's tokens are generated
+        // but none of their text is in the answer, so they get no entry (whole or streamed).
+        String body = "{\"prompt\":\"" + PROMPT + "\",\"max_tokens\":40,\"temperature\":0,\"stop\":\"girl\",\"logprobs\":1%s}";
+        JsonNode whole = post("/v1/completions", body.formatted(""));
+        assertEquals("stop", whole.at("/choices/0/finish_reason").asText(), whole.toString());
+        String text = whole.at("/choices/0/text").asText();
+        JsonNode lp = whole.at("/choices/0/logprobs");
+        int length = text.codePointCount(0, text.length());
+        StringBuilder joined = new StringBuilder();
+        for (int i = 0; i < lp.get("tokens").size(); i++) {
+            assertTrue(lp.get("text_offset").get(i).asLong() < length, "entry " + i + " begins past the text: " + lp);
+            joined.append(lp.get("tokens").get(i).asText());
+        }
+        assertTrue(joined.toString().startsWith(text), joined + " | " + text);
+        String sse = given().contentType(ContentType.JSON).body(body.formatted(",\"stream\":true")).when()
+                .post("/v1/completions").then().statusCode(200).extract().asString();
+        List<JsonNode> streamed = new ArrayList<>();
+        for (String d : Sse.data(sse)) {
+            if (d.equals("[DONE]")) continue;
+            JsonNode chunk = RequestParser.JSON.readTree(d).at("/choices/0/logprobs");
+            if (chunk.isObject()) chunk.get("tokens").forEach(streamed::add);
+        }
+        List<JsonNode> expected = new ArrayList<>();
+        lp.get("tokens").forEach(expected::add);
+        assertEquals(expected, streamed);
+    }
+
+    @Test
     void nChoicesAreSeededPerChoiceReproducibleAndCountedInUsage() throws Exception {
         String body = "{\"prompt\":\"" + PROMPT + "\",\"max_tokens\":12,\"seed\":11,\"n\":3%s}";
         JsonNode a = post("/v1/completions", body.formatted(""));
