@@ -54,7 +54,9 @@ public final class OpenAiFields {
             new Field("messages", CHAT, Decision.IMPLEMENTED,
                     "role, content (a string, null or text parts), reasoning_content, name, tool_call_id, tool_calls", PARSED),
             new Field("prompt", COMPLETIONS, Decision.IMPLEMENTED, "a string, or an array of one string", PARSED),
-            new Field("max_tokens", BOTH, Decision.IMPLEMENTED, "integer >= 1", PARSED),
+            new Field("max_tokens", BOTH, Decision.IMPLEMENTED, "integer >= 1; more than the context leaves after the prompt"
+                    + " is capped to what it leaves (the answer ends with finish_reason \"length\"), as llama-server does (OpenAI"
+                    + " and vLLM answer 400)", PARSED),
             new Field("max_completion_tokens", CHAT, Decision.IMPLEMENTED, "integer >= 1 (max_tokens wins if both are given)", PARSED),
             new Field("temperature", BOTH, Decision.IMPLEMENTED, "0-100, 0 = greedy", PARSED),
             new Field("top_p", BOTH, Decision.IMPLEMENTED, "0 < p <= 1", PARSED),
@@ -68,7 +70,8 @@ public final class OpenAiFields {
             new Field("ignore_eos", BOTH, Decision.IMPLEMENTED, "boolean (extension)", PARSED),
             new Field("tools", CHAT, Decision.IMPLEMENTED,
                     "function tools, described to the model by its chat template; its calls come back as tool_calls,"
-                    + " parsed per model family (docs/CONFIGURATION.md \"Tool calls and reasoning\")", PARSED),
+                    + " parsed per model family (docs/CONFIGURATION.md \"Tool calls and reasoning\"); refused for a template with no"
+                    + " tool-call syntax of those families unless tool_choice is \"none\"", PARSED),
             new Field("tool_choice", CHAT, Decision.IMPLEMENTED,
                     "\"auto\" (calls parsed), \"none\" (tools still shown, calls not parsed: their text is content),"
                     + " \"required\" or {\"type\": \"function\", \"function\": {\"name\"}} (the answer forced to be one call by"

@@ -194,6 +194,8 @@ public final class BadInputCorpus {
                 chat("message with function_call", "{\"messages\":[{\"role\":\"assistant\",\"content\":\"\",\"function_call\":{\"name\":\"f\"}},{\"role\":\"user\",\"content\":\"hi\"}]}",
                         Expect.error(400, "not supported", "messages[0].function_call")),
                 chat("image part", "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}", Expect.error(400, "text", "messages[0].content")),
+                chat("tools for a template that cannot show them", MSG + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}",
+                        Expect.error(400, "not supported by this model", "tools")),
                 chat("tool without a name", MSG + ",\"tools\":[{\"type\":\"function\",\"function\":{}}]}", Expect.error(400, "name", "tools[0].function.name")),
                 chat("tool_choice required without tools", MSG + ",\"tool_choice\":\"required\"}", Expect.error(400, "needs tools", "tool_choice")),
                 chat("response_format with a schema keyword it cannot enforce", MSG + ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"pattern\":\"^a\"}}}}",

@@ -58,7 +58,9 @@ class OpenAiFieldsTest {
             Map.entry("top_logprobs", new Sample("5", null, "\"x\"", ",\"logprobs\":true")),
             Map.entry("repeat_penalty", new Sample("1.3", null, "\"x\"", "")),
             Map.entry("repeat_last_n", new Sample("-1", null, "\"x\"", "")),
-            Map.entry("tools", new Sample("[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", null, "{}", "")),
+            // the bundled model's chatml cannot show tools: accepted with tool_choice "none" here; refused without it
+            // (BadInputCorpus); what they do with a template that shows them: ToolCallsHttpTest
+            Map.entry("tools", new Sample("[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", null, "{}", ",\"tool_choice\":\"none\"")),
             Map.entry("tool_choice", new Sample("\"none\"", null, "5", "")),
             Map.entry("reasoning_format", new Sample("\"none\"", null, "5", "")),
             Map.entry("functions", new Sample("[]", "[{\"name\":\"f\"}]", "{}", "")),

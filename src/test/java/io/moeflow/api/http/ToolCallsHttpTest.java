@@ -243,14 +243,24 @@ class ToolCallsHttpTest {
         JsonNode kimi = post("{" + ASK + ",\"tools\":" + TOOLS + named + ",\"temperature\":0,\"max_tokens\":100}").path("choices").path(0);
         assertTrue(kimi.path("message").path("content").asText("").startsWith("<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
                 + "<|tool_call_argument_begin|>"), kimi.toString());
-        // a template without call syntax, and a function that is not among the tools
+        // a function that is not among the tools
+        model.template(template("Qwen-Qwen3-0.6B.jinja"));
+        Response nope = given().contentType(ContentType.JSON).body("{" + ASK + ",\"tools\":" + TOOLS
+                + ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}}").when().post("/v1/chat/completions");
+        assertEquals(400, nope.statusCode(), nope.asString());
+        assertTrue(nope.jsonPath().getString("error.param").startsWith("tool_choice"), nope.asString());
+        // a template without call syntax: the tools themselves are refused, whatever would use them (never ignored)
         model.template(null);
-        for (String choice : new String[] {"\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"nope\"}}"}) {
+        for (String choice : new String[] {"\"auto\"", "\"required\"", "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}"}) {
             Response r = given().contentType(ContentType.JSON).body("{" + ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":" + choice + "}")
                     .when().post("/v1/chat/completions");
             assertEquals(400, r.statusCode(), r.asString());
-            assertTrue(r.jsonPath().getString("error.param").startsWith("tool_choice"), r.asString());
+            assertEquals("tools", r.jsonPath().getString("error.param"), r.asString());
+            assertEquals("unsupported_parameter", r.jsonPath().getString("error.code"), r.asString());
         }
+        Response none = given().contentType(ContentType.JSON).body("{" + ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":\"none\"}")
+                .when().post("/v1/chat/completions");
+        assertEquals(200, none.statusCode(), none.asString());
     }
 
     @Test

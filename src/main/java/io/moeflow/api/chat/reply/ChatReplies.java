@@ -38,8 +38,9 @@ public class ChatReplies {
 
     /** Renders and tokenizes {@code spec} (a chat request) as GenerationService.prepareChoices does, with its reader. */
     public Prepared prepare(String id, PromptSpec spec, long defaultSeed) {
-        String prompt = service.renderChat(spec);
         ChatOptions options = spec.chatOptions();
+        refuseToolsWithoutCallSyntax(options, runtime.chatTemplate().orElse(null));
+        String prompt = service.renderChat(spec);
         if (options.forcesCall() && spec.responseFormat().constrained()) {
             throw new InvalidRequestException("tool_choice", "tool_choice \"required\" or a named function cannot be combined"
                     + " with a response_format that constrains the output: the answer is either a tool call or JSON");
@@ -55,6 +56,19 @@ public class ChatReplies {
                     + " " + options.tools())));
         }
         return new Prepared(service.choices(id, spec, request), reply);
+    }
+
+    /**
+     * Tools the model could not call, or that moeflow could not read back, are refused rather than ignored: the
+     * template has no tool-call syntax of a known family (the bundled model's ChatML, for one). With tool_choice
+     * "none" the tools only reach the template, which is what was asked.
+     */
+    static void refuseToolsWithoutCallSyntax(ChatOptions options, String template) {
+        if (options.tools().isEmpty() || options.toolChoice() == ChatOptions.ToolChoice.NONE) return;
+        if (ReplyFormat.of(template) != ReplyFormat.CONTENT_ONLY) return;
+        throw new InvalidRequestException("tools", "tools are not supported by this model: its chat template has no"
+                + " tool-call syntax moeflow knows (Qwen3/Hermes, DeepSeek, Kimi-K2, Mistral, gpt-oss harmony), so a call could"
+                + " be neither made nor read back; send tool_choice \"none\" to only render them", "unsupported_parameter");
     }
 
     /** The reader of a chat reply for the model's template, the rendered {@code prompt} and the request's options. */
