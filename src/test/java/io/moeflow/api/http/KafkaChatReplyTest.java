@@ -13,6 +13,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.moeflow.api.RequestParser;
 import io.moeflow.api.kafka.TokenEventJson;
+import io.moeflow.api.kafka.TokenEventTail;
+import io.moeflow.api.testing.KafkaClient;
 import io.moeflow.api.testing.KafkaServiceTest;
 import io.moeflow.api.testing.ScriptedModelProfile;
 import io.moeflow.api.testing.ScriptedModelRuntime;
@@ -28,6 +30,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 
@@ -42,6 +47,8 @@ import org.junit.jupiter.api.Test;
 class KafkaChatReplyTest extends KafkaServiceTest {
     @Inject
     ScriptedModelRuntime model;
+    @Inject
+    TokenEventTail tail;
 
     /** The JSON of every event of the prompt {@code fields} sent as a Kafka record, the last one last. */
     private List<JsonNode> kafkaEvents(String fields) throws IOException {
@@ -142,6 +149,41 @@ class KafkaChatReplyTest extends KafkaServiceTest {
         JsonNode named = assertSameReply(ASK + ",\"tools\":" + TOOLS + ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}");
         assertEquals("tool_calls", named.get("finish_reason").asText());
         assertEquals(WEATHER, named.at("/tool_calls/0/function/arguments").asText());
+    }
+
+    /**
+     * A chat prompt cut off after k published events (the reasoning's opening among them) resumes after them, and its
+     * last event still carries the whole reply: the published events' text is read again with the rest.
+     */
+    @Test
+    void aResumedChatPromptStillCarriesTheWholeReply() throws Exception {
+        model.template(template("Qwen-Qwen3-0.6B.jinja"));
+        model.generate("<|im_end|>", "<think>\nThe user wants the weather.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\","
+                + " \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>");
+        String fields = ASK + ",\"tools\":" + TOOLS + ",\"max_tokens\":200";
+        List<JsonNode> whole = kafkaEvents(fields);
+        int k = 12;
+        assertTrue(whole.size() > 2 * k, "a long enough generation: " + whole.size());
+        String cut = "cut-" + UUID.randomUUID();
+        try (KafkaProducer<String, String> producer = KafkaClient.stringProducer(bootstrap)) {
+            for (JsonNode e : whole.subList(0, k)) {
+                TokenEvent earlier = new TokenEvent(cut, e.get("index").asInt(), e.get("token").asInt(), e.get("text").asText(),
+                        null, null, null, null);
+                producer.send(new ProducerRecord<>(tokens(), cut, TokenEventJson.toString(earlier))).get();
+            }
+        }
+        tail.sync(System.currentTimeMillis() - 60_000).get(KafkaClient.WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertEquals(k, tail.history().find(cut).published());
+        kafka.produce(prompts(), cut, "{\"id\":\"" + cut + "\"," + fields + "}");
+        List<ConsumerRecord<String, String>> records = kafka.tokenRecords(tokens(), Set.of(cut), 1).get(cut);
+        JsonNode last = RequestParser.JSON.readTree(records.getLast().value());
+        // the k written before and the rest, each index once: it continued after the published events
+        assertEquals(whole.size(), records.size());
+        for (int i = 0; i < records.size(); i++) assertEquals(i, TokenEventJson.parse(records.get(i).value()).index());
+        assertEquals("The user wants the weather.", last.get("reasoning_content").asText(), last.toString());
+        assertEquals("tool_calls", last.get("finish_reason").asText());
+        assertEquals(whole.getLast().at("/tool_calls/0/function"), last.at("/tool_calls/0/function"));
+        assertEquals(whole.getLast().get("full_text"), last.get("full_text"));
     }
 
     /** What HTTP refuses with a 400 a Kafka prompt gets as one error event with the same message. */
