@@ -361,6 +361,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
             r.seq.attachKv(seq);
             r.seq.advance(prefix.tokens()); // in the cache already: not fed
             if (kv.prefixCacheEnabled()) totals.addPrefixLookup(r.seq.length(), prefix.tokens());
+            // the first admission's hit is what the client saved; a readmission after preemption finds its own blocks
+            if (r.cachedPromptTokens < 0) r.cachedPromptTokens = Math.min(prefix.tokens(), r.seq.promptLength());
             running.add(r);
             kvChanged();
             if (r.countedAsQueued) {
@@ -638,6 +640,8 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         boolean countedAsQueued;
         /** Tokens fed in the current step and the logits row of its last one (-1: none). */
         int chunk, logitRow;
+        /** Prompt tokens served from the prefix cache at the first admission (-1: not admitted yet). */
+        int cachedPromptTokens = -1;
 
         Request(Sequence seq) {
             this.seq = seq;
@@ -662,7 +666,7 @@ public final class BatchScheduler implements GenerationEngine, AutoCloseable {
         }
 
         TokenEvent.Usage usage() {
-            return new TokenEvent.Usage(seq.promptLength(), seq.generated());
+            return new TokenEvent.Usage(seq.promptLength(), seq.generated(), Math.max(0, cachedPromptTokens));
         }
 
         void emit(TokenEvent e) {

@@ -11,7 +11,12 @@ import io.moeflow.engine.TokenLogprobs;
  */
 public record TokenEvent(String requestId, int index, int token, String text, FinishReason finish, Usage usage,
                          String errorCode, String errorMessage, TokenLogprobs logprobs) {
-    public record Usage(int promptTokens, int completionTokens) {}
+    /** {@code cachedPromptTokens}: prompt tokens whose KV came from the prefix cache (not prefilled again). */
+    public record Usage(int promptTokens, int completionTokens, int cachedPromptTokens) {
+        public Usage(int promptTokens, int completionTokens) {
+            this(promptTokens, completionTokens, 0);
+        }
+    }
 
     public TokenEvent(String requestId, int index, int token, String text, FinishReason finish, Usage usage,
                       String errorCode, String errorMessage) {

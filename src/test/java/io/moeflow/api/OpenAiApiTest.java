@@ -63,6 +63,25 @@ class OpenAiApiTest {
     }
 
     @Test
+    void aRepeatedPromptReportsItsReusedBlocksAsCachedTokens() throws Exception {
+        // a prompt no other test sends, long enough for several full KV blocks (16 tokens each)
+        String prompt = "The tortoise " + System.nanoTime() + " walked to the river, looked at the moon and sang a long,"
+                + " slow song about the stars, the trees and the little fish that swam in the cold water below";
+        String body = "{\"prompt\":\"" + prompt + "\",\"max_tokens\":2,\"temperature\":0}";
+        JsonNode first = RequestParser.JSON.readTree(post("/v1/completions", body).then().statusCode(200).extract().asString());
+        int promptTokens = first.at("/usage/prompt_tokens").asInt();
+        assertTrue(promptTokens > 33, "the prompt spans at least two full blocks: " + promptTokens);
+        assertEquals(0, first.at("/usage/prompt_tokens_details/cached_tokens").asInt(), first.toString());
+        JsonNode again = RequestParser.JSON.readTree(post("/v1/completions", body).then().statusCode(200).extract().asString());
+        // every full block but the one holding the last prompt token (always recomputed for its logits)
+        assertEquals((promptTokens - 1) / 16 * 16, again.at("/usage/prompt_tokens_details/cached_tokens").asInt(), again.toString());
+        assertEquals(first.at("/choices/0/text").asText(), again.at("/choices/0/text").asText());
+        String streamed = post("/v1/completions", body.replace("}", ",\"stream\":true,\"stream_options\":{\"include_usage\":true}}"))
+                .then().statusCode(200).extract().asString();
+        assertTrue(streamed.contains("\"cached_tokens\":" + (promptTokens - 1) / 16 * 16), streamed);
+    }
+
+    @Test
     void streamedCompletionMatchesTheWholeAnswerAndEndsWithDone() throws Exception {
         String request = "{\"prompt\":\"Once upon a time\",\"max_tokens\":6,\"temperature\":0,\"seed\":3%s}";
         String whole = post("/v1/completions", request.formatted("")).then().statusCode(200)

@@ -36,6 +36,8 @@ final class OpenAiJson {
         node.put("prompt_tokens", prompt);
         node.put("completion_tokens", completion);
         node.put("total_tokens", prompt + completion);
+        // OpenAI's field for prompt caching: the prompt tokens whose KV was reused (moeflow's prefix cache)
+        node.putObject("prompt_tokens_details").put("cached_tokens", usage == null ? 0 : usage.cachedPromptTokens());
         return node;
     }
 

@@ -205,7 +205,8 @@ public class OpenAiRoutes {
                             }
                         }
                         if (n > 1) {
-                            root.set("usage", OpenAiJson.usage(new TokenEvent.Usage(generations.getFirst().promptTokens(), completionTokens)));
+                            root.set("usage", OpenAiJson.usage(new TokenEvent.Usage(generations.getFirst().promptTokens(), completionTokens,
+                                    last[0] == null || last[0].usage() == null ? 0 : last[0].usage().cachedPromptTokens())));
                         }
                         sendJson(ctx, 200, root);
                     }));
@@ -287,7 +288,8 @@ public class OpenAiRoutes {
                         if (++done[0] < n || response.closed() || response.ended()) return;
                         if (includeUsage && firstUsage[0] != null) {
                             writeEvent(response, OpenAiJson.usageChunk(chat, id, created, model,
-                                    new TokenEvent.Usage(firstUsage[0].promptTokens(), completionTokens[0])));
+                                    new TokenEvent.Usage(firstUsage[0].promptTokens(), completionTokens[0],
+                                            firstUsage[0].cachedPromptTokens())));
                         }
                         response.end("data: [DONE]\n\n");
                     }));
